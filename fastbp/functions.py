@@ -1,0 +1,162 @@
+"""Activations, their derivatives and the losses, selected by integer code inside kernels.
+
+Kernels take codes rather than functions so that one compiled (and disk-cached) loop serves
+every network; the branch on the code sits outside the element loops.
+"""
+
+import math
+
+from numba import njit
+
+from .config import JIT
+
+ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu",
+               "softmax")
+IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, GELU, SOFTMAX = range(len(ACTIVATIONS))
+HIDDEN_ACTIVATIONS = ACTIVATIONS[:SOFTMAX]
+
+LOSSES = ("mse", "cross_entropy", "binary_cross_entropy")
+MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(len(LOSSES))
+
+LEAKY_SLOPE = 0.01
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@njit(**JIT)
+def _sigmoid(x):
+    # Two branches so exp never overflows.
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@njit(**JIT)
+def _softplus(x):
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+@njit(**JIT)
+def activate(code, z, a):
+    """a = sigma(z) for (n, m) arrays; softmax is taken along each row. Writes a only."""
+    n, m = z.shape
+    if code == SOFTMAX:
+        for i in range(n):
+            z_max = z[i, 0]
+            for j in range(1, m):
+                z_max = max(z_max, z[i, j])
+            total = 0.0
+            for j in range(m):
+                e = math.exp(z[i, j] - z_max)
+                a[i, j] = e
+                total += e
+            inv = 1.0 / total
+            for j in range(m):
+                a[i, j] *= inv
+        return
+    for i in range(n):
+        for j in range(m):
+            x = z[i, j]
+            if code == IDENTITY:
+                y = x
+            elif code == SIGMOID:
+                y = _sigmoid(x)
+            elif code == TANH:
+                y = math.tanh(x)
+            elif code == RELU:
+                y = max(x, 0.0)
+            elif code == LEAKY_RELU:
+                y = x if x > 0 else LEAKY_SLOPE * x
+            elif code == ELU:
+                y = x if x > 0 else math.expm1(x)
+            elif code == SOFTPLUS:
+                y = _softplus(x)
+            else:  # GELU, exact erf form
+                y = 0.5 * x * (1.0 + math.erf(x * _INV_SQRT2))
+            a[i, j] = y
+
+
+@njit(**JIT)
+def scale_by_derivative(code, z, a, delta):
+    """delta *= sigma'(z) elementwise, for (n, m) arrays with a = sigma(z); not for softmax."""
+    n, m = z.shape
+    # Branch outside the loops so each element loop is a straight line LLVM can vectorise.
+    if code == IDENTITY:
+        return
+    for i in range(n):
+        if code == SIGMOID:
+            for j in range(m):
+                delta[i, j] *= a[i, j] * (1.0 - a[i, j])
+        elif code == TANH:
+            for j in range(m):
+                delta[i, j] *= 1.0 - a[i, j] * a[i, j]
+        elif code == RELU:
+            for j in range(m):
+                delta[i, j] = delta[i, j] if z[i, j] > 0 else 0.0
+        elif code == LEAKY_RELU:
+            for j in range(m):
+                delta[i, j] *= 1.0 if z[i, j] > 0 else LEAKY_SLOPE
+        elif code == ELU:
+            for j in range(m):
+                delta[i, j] *= 1.0 if z[i, j] > 0 else a[i, j] + 1.0
+        elif code == SOFTPLUS:
+            for j in range(m):
+                delta[i, j] *= _sigmoid(z[i, j])
+        else:  # GELU: Phi(z) + z * phi(z)
+            for j in range(m):
+                x = z[i, j]
+                cdf = 0.5 * (1.0 + math.erf(x * _INV_SQRT2))
+                pdf = _INV_SQRT_2PI * math.exp(-0.5 * x * x)
+                delta[i, j] *= cdf + x * pdf
+
+
+@njit(**JIT)
+def output_error(loss_code, code, z, a, y, delta):
+    """delta = dloss_i/dz for each sample row (seed eq. 1); returns (sum of per-sample losses,
+    number of correct predictions). Writes delta only.
+
+    cross_entropy (softmax) and binary_cross_entropy (sigmoid) use delta = a - y, exact and
+    stable; their losses come from z (log-sum-exp, softplus) so no log(0) is ever taken.
+    Correct counts: argmax match for cross_entropy, element-wise 0.5 threshold for binary
+    cross-entropy, 0 for mse.
+    """
+    n, m = z.shape
+    loss = 0.0
+    correct = 0
+    for i in range(n):
+        if loss_code == CROSS_ENTROPY:
+            z_max = z[i, 0]
+            for j in range(1, m):
+                z_max = max(z_max, z[i, j])
+            total = 0.0
+            for j in range(m):
+                total += math.exp(z[i, j] - z_max)
+            log_sum_exp = z_max + math.log(total)
+            best_a, best_y = 0, 0
+            for j in range(m):
+                delta[i, j] = a[i, j] - y[i, j]
+                loss += y[i, j] * (log_sum_exp - z[i, j])
+                if a[i, j] > a[i, best_a]:
+                    best_a = j
+                if y[i, j] > y[i, best_y]:
+                    best_y = j
+            correct += best_a == best_y
+        elif loss_code == BINARY_CROSS_ENTROPY:
+            for j in range(m):
+                delta[i, j] = a[i, j] - y[i, j]
+                loss += _softplus(z[i, j]) - y[i, j] * z[i, j]
+                correct += (z[i, j] > 0) == (y[i, j] >= 0.5)
+        else:  # MSE: delta = J_sigma(z)^T (a - y)
+            projection = 0.0
+            for j in range(m):
+                diff = a[i, j] - y[i, j]
+                delta[i, j] = diff
+                loss += 0.5 * diff * diff
+                projection += a[i, j] * diff
+            if code == SOFTMAX:  # softmax Jacobian: diag(a) - a a^T
+                for j in range(m):
+                    delta[i, j] = a[i, j] * (delta[i, j] - projection)
+    if loss_code == MSE and code != SOFTMAX:
+        scale_by_derivative(code, z, a, delta)
+    return loss, correct

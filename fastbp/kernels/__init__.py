@@ -1,0 +1,1 @@
+"""Compiled kernels: BLAS access, forward pass, backward pass and the training loop."""

@@ -1,0 +1,73 @@
+"""General matrix product C = alpha * op(A) @ op(B) + beta * C, callable from nopython code.
+
+``np.dot`` inside Numba reaches the BLAS that SciPy ships, but only with alpha=1, beta=0.
+The fused SGD update ``W += (-lr/n) * delta.T @ a_prev`` needs beta=1, so we call the same
+entry point Numba itself uses (``numba_xxgemm``, resolved by symbol name, hence cacheable)
+with our own alpha and beta.
+"""
+
+import scipy.linalg.cython_blas  # noqa: F401  (Numba's BLAS helper loads its sgemm/dgemm)
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from ..config import JIT
+
+_CHAR = ir.IntType(8)
+_VOIDP = ir.IntType(8).as_pointer()
+_NO_TRANS, _TRANS = ord("n"), ord("t")
+
+
+@intrinsic
+def _xxgemm(typingctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """Column-major BLAS gemm on the data pointers of arrays a, b, c (Fortran semantics)."""
+    dtype = c.dtype
+    if dtype not in (types.float32, types.float64):
+        return None
+    sig = types.void(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+    def codegen(context, builder, signature, args):
+        intp = context.get_value_type(types.intp)
+        fnty = ir.FunctionType(
+            ir.IntType(32),
+            [_CHAR, _CHAR, _CHAR, intp, intp, intp, _VOIDP, _VOIDP, intp, _VOIDP, intp,
+             _VOIDP, _VOIDP, intp],
+        )
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "numba_xxgemm")
+        arg_types = signature.args
+
+        def integer(i):
+            return context.cast(builder, args[i], arg_types[i], types.intp)
+
+        def char(i):
+            return builder.trunc(integer(i), _CHAR)
+
+        def scalar_slot(i):
+            slot = cgutils.alloca_once(builder, context.get_value_type(dtype))
+            builder.store(context.cast(builder, args[i], arg_types[i], dtype), slot)
+            return builder.bitcast(slot, _VOIDP)
+
+        def data(i):
+            array = context.make_array(arg_types[i])(context, builder, args[i])
+            return builder.bitcast(array.data, _VOIDP)
+
+        kind = ir.Constant(_CHAR, ord("s" if dtype == types.float32 else "d"))
+        builder.call(fn, [kind, char(0), char(1), integer(2), integer(3), integer(4),
+                          scalar_slot(5), data(6), integer(7), data(8), integer(9),
+                          scalar_slot(10), data(11), integer(12)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(**JIT)
+def gemm(trans_a, trans_b, alpha, A, B, beta, C):
+    """C = alpha * op(A) @ op(B) + beta * C for C-contiguous 2-D A, B, C; op transposes if asked.
+
+    Writes C only. Row-major C is column-major C.T = op(B).T @ op(A).T, so the operands swap.
+    """
+    m, n = C.shape
+    k = A.shape[0] if trans_a else A.shape[1]
+    _xxgemm(_TRANS if trans_b else _NO_TRANS, _TRANS if trans_a else _NO_TRANS,
+            n, m, k, alpha, B, B.shape[1], A, A.shape[1], beta, C, n)

@@ -1,0 +1,268 @@
+"""The Network class: a thin Python shell around flat buffers and compiled kernels."""
+
+import numpy as np
+
+from .functions import ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, GELU, LEAKY_RELU, \
+    LOSSES, MSE, RELU
+from .kernels.loop import forward_batches, loss_batches
+from .kernels.passes import backward, batch_x, batch_y, forward, layer_block
+from .layout import layer_table, n_params, parameter_views, workspace_size
+from .training import train
+from .validation import (check_activations, check_dtype, check_init, check_positive,
+                         check_sizes, check_targets, check_X)
+
+_RELU_FAMILY = (RELU, LEAKY_RELU, ELU, GELU)
+# Rows per compiled inference step: bounds the workspace for any X.
+_INFERENCE_ROWS = 1024
+
+
+class Network:
+    """A multilayer perceptron trained by backpropagation.
+
+    Parameters
+    ----------
+    sizes : list of int
+        Layer widths, inputs first and outputs last; at least two, each >= 1.
+    activation : str or list of str, default "relu"
+        Hidden activation: one name for every hidden layer, or one name per hidden layer.
+        One of identity, sigmoid, tanh, relu, leaky_relu (slope 0.01), elu (alpha 1),
+        softplus, gelu (exact erf form).
+    output : str, optional
+        Output activation (any of the above, or softmax). Default: softmax for
+        cross_entropy, sigmoid for binary_cross_entropy, identity for mse.
+    loss : {"cross_entropy", "binary_cross_entropy", "mse"}, default "cross_entropy"
+        Mean over samples of the per-sample loss: ``-sum_k y_k log a_k`` (softmax output),
+        ``-sum_k [y_k log a_k + (1 - y_k) log(1 - a_k)]`` (sigmoid output), or
+        ``0.5 * ||a - y||^2``.
+    dtype : np.float32 or np.float64, default np.float32
+        Precision of parameters and computation. Inputs of other dtypes are converted once.
+    init : {"auto", "he", "xavier", "lecun"}, default "auto"
+        Weight initialisation: He normal, Glorot (Xavier) uniform or LeCun normal; "auto"
+        picks He for layers followed by relu, leaky_relu, elu or gelu, Xavier otherwise.
+        Biases start at zero.
+    seed : int, optional
+        Seeds the initial parameters and, unless ``fit`` gets its own seed, the shuffling.
+
+    Attributes
+    ----------
+    sizes : list of int
+    params : ndarray
+        One contiguous 1-D array holding every weight and bias.
+    weights, biases : list of ndarray
+        Views into ``params``: ``weights[l]`` has shape (sizes[l+1], sizes[l]).
+
+    Examples
+    --------
+    >>> net = Network([64, 32, 10], seed=0)
+    >>> history = net.fit(X, y, epochs=10, batch_size=32, lr=0.1)  # doctest: +SKIP
+    """
+
+    def __init__(self, sizes, activation="relu", output=None, loss="cross_entropy",
+                 dtype=np.float32, init="auto", seed=None):
+        self.sizes = check_sizes(sizes)
+        self._loss_code, codes = check_activations(activation, output, loss, len(self.sizes) - 1)
+        self.loss_name = LOSSES[self._loss_code]
+        self.activations = [ACTIVATIONS[c] for c in codes]
+        self.dtype = check_dtype(dtype)
+        self.init = check_init(init)
+        self._table = layer_table(self.sizes, codes)
+        self._params = np.zeros(n_params(self.sizes), dtype=self.dtype)
+        self._weights, self._biases = parameter_views(self._params, self._table)
+        self._rng = np.random.default_rng(seed)
+        self._initialize()
+
+    def _initialize(self):
+        for W, code in zip(self._weights, self._table[:, -1]):
+            n_out, n_in = W.shape
+            rule = self.init
+            if rule == "auto":
+                rule = "he" if code in _RELU_FAMILY else "xavier"
+            if rule == "xavier":
+                limit = np.sqrt(6.0 / (n_in + n_out))
+                W[:] = self._rng.uniform(-limit, limit, size=W.shape)
+            else:
+                scale = np.sqrt((2.0 if rule == "he" else 1.0) / n_in)
+                W[:] = self._rng.normal(0.0, scale, size=W.shape)
+
+    def __repr__(self):
+        return (f"Network({self.sizes}, activation={self.activations[:-1]}, "
+                f"output={self.activations[-1]!r}, loss={self.loss_name!r}, "
+                f"dtype={np.dtype(self.dtype).name})")
+
+    # Parameters --------------------------------------------------------------------------
+
+    @property
+    def params(self):
+        """All weights and biases in one contiguous 1-D array (weights/biases are views)."""
+        return self._params
+
+    @params.setter
+    def params(self, values):
+        values = np.asarray(values)
+        if values.shape != self._params.shape:
+            raise ValueError(f"params must have shape {self._params.shape}, got {values.shape}")
+        if not np.isfinite(values).all():
+            raise ValueError("params must be finite (no NaN or inf)")
+        self._params[:] = values
+
+    @property
+    def weights(self):
+        """List of views W[l] of shape (sizes[l+1], sizes[l]) into ``params``."""
+        return list(self._weights)
+
+    @property
+    def biases(self):
+        """List of views b[l] of shape (sizes[l+1],) into ``params``."""
+        return list(self._biases)
+
+    # Inference ---------------------------------------------------------------------------
+
+    def _X(self, X):
+        return check_X(X, self.sizes[0], self.dtype)
+
+    def _XY(self, X, y):
+        X = self._X(X)
+        return X, check_targets(y, self._loss_code, self.sizes[-1], X.shape[0], self.dtype)
+
+    def forward(self, X):
+        """Output activations for each sample.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, sizes[0])
+
+        Returns
+        -------
+        ndarray, shape (n, sizes[-1]), the network's dtype
+        """
+        X = self._X(X)
+        capacity = min(X.shape[0], _INFERENCE_ROWS)
+        ws = np.empty(workspace_size(self.sizes, capacity), dtype=self.dtype)
+        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        forward_batches(X, capacity, self._params, self._table, ws, out)
+        return out
+
+    def _evaluate_arrays(self, X, Y, prefix=""):
+        n = X.shape[0]
+        capacity = min(n, _INFERENCE_ROWS)
+        ws = np.empty(workspace_size(self.sizes, capacity), dtype=self.dtype)
+        loss, correct = loss_batches(X, Y, capacity, self._params, self._table,
+                                     self._loss_code, ws)
+        logs = {prefix + "loss": loss / n}
+        if self._loss_code == CROSS_ENTROPY:
+            logs[prefix + "accuracy"] = correct / n
+        elif self._loss_code == BINARY_CROSS_ENTROPY:
+            logs[prefix + "accuracy"] = correct / (n * self.sizes[-1])
+        return logs
+
+    def loss(self, X, y):
+        """Mean over samples of the per-sample loss (see the ``loss`` parameter)."""
+        return self._evaluate_arrays(*self._XY(X, y))["loss"]
+
+    def evaluate(self, X, y):
+        """Loss and, for classification losses, accuracy.
+
+        Returns
+        -------
+        dict
+            ``{"loss": float}`` plus ``"accuracy"`` (fraction of argmax matches for
+            cross_entropy; of outputs on the right side of 0.5 for binary_cross_entropy).
+        """
+        return self._evaluate_arrays(*self._XY(X, y))
+
+    def predict(self, X):
+        """Class indices (cross_entropy), 0/1 integers (binary_cross_entropy) or outputs (mse).
+
+        For one output unit, binary and mse predictions have shape (n,); otherwise (n, k).
+        """
+        a = self.forward(X)
+        if self._loss_code == CROSS_ENTROPY:
+            return a.argmax(axis=1)
+        if self._loss_code == BINARY_CROSS_ENTROPY:
+            a = (a > 0.5).astype(np.int64)
+        return a[:, 0] if self.sizes[-1] == 1 else a
+
+    # Training ----------------------------------------------------------------------------
+
+    def backprop(self, X, y, return_deltas=False):
+        """Gradients of ``self.loss(X, y)`` with respect to every weight and bias.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, sizes[0])
+        y : array_like
+            Targets, as for :meth:`fit`.
+        return_deltas : bool, default False
+            Also return the per-sample errors ``delta[l] = dloss_i/dz[l]`` (seed eq. 1) of
+            every non-input layer, shape (n, sizes[l+1]), not divided by n.
+
+        Returns
+        -------
+        grad_W : list of ndarray, shapes of ``weights``
+        grad_b : list of ndarray, shapes of ``biases``
+        deltas : list of ndarray, only with ``return_deltas=True``
+        """
+        X, Y = self._XY(X, y)
+        n = X.shape[0]
+        ws = np.empty(workspace_size(self.sizes, n), dtype=self.dtype)
+        batch_x(ws, self._table, n, n)[:] = X
+        batch_y(ws, self._table, n, n)[:] = Y
+        forward(self._params, self._table, ws, n, n)
+        grads = np.empty_like(self._params)
+        backward(self._params, self._table, self._loss_code, ws, n, n, grads, 1.0 / n, 0.0)
+        grad_W, grad_b = parameter_views(grads, self._table)
+        if not return_deltas:
+            return grad_W, grad_b
+        deltas = [layer_block(ws, self._table, n, n, l, 2).copy()
+                  for l in range(len(self.sizes) - 1)]
+        return grad_W, grad_b, deltas
+
+    def fit(self, X, y, epochs=1, batch_size=32, lr=0.1, shuffle=True, seed=None,
+            validation_data=None, verbose=0):
+        """Train by mini-batch stochastic gradient descent, updating the parameters in place.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, sizes[0])
+        y : array_like
+            cross_entropy: integer labels (n,) or probability rows (n, k);
+            binary_cross_entropy: targets in [0, 1], (n, k) or (n,) when k == 1;
+            mse: (n, k) or (n,) when k == 1.
+        epochs : int, default 1
+        batch_size : int, default 32
+            Samples per update; every sample is used each epoch, the last batch may be
+            smaller.
+        lr : float, default 0.1
+            Learning rate: ``params -= lr * gradient of the batch's mean loss``.
+        shuffle : bool, default True
+            Visit the samples in a new random order every epoch.
+        seed : int, optional
+            Seeds the shuffling; by default the network's own generator (seeded by the
+            constructor's ``seed``) is used, so a seeded network trains reproducibly.
+        validation_data : tuple (X_val, y_val), optional
+            Evaluated after every epoch into ``val_loss`` (and ``val_accuracy``).
+        verbose : int, default 0
+            1 prints one line per epoch.
+
+        Returns
+        -------
+        History
+
+        Raises
+        ------
+        FloatingPointError
+            If training diverges; the parameters are restored to their last finite state.
+        """
+        X, Y = self._XY(X, y)
+        epochs = check_positive(epochs, "epochs", integer=True)
+        batch_size = min(check_positive(batch_size, "batch_size", integer=True), X.shape[0])
+        lr = float(check_positive(lr, "lr"))
+        if validation_data is not None:
+            try:
+                X_val, y_val = validation_data
+            except (TypeError, ValueError):
+                raise ValueError("validation_data must be a pair (X_val, y_val)") from None
+            validation_data = self._XY(X_val, y_val)
+        order_rng = self._rng if seed is None else np.random.default_rng(seed)
+        return train(self, X, Y, epochs, batch_size, lr, order_rng, shuffle,
+                     validation_data, verbose)

@@ -1,0 +1,150 @@
+"""Checks at the boundary: every error a user can cause is raised here, before anything changes.
+
+Inputs are converted once to a C-contiguous array of the network's dtype (a copy only when the
+dtype or layout differs), so the kernels never see other dtypes or layouts.
+"""
+
+import numbers
+
+import numpy as np
+
+from .functions import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, HIDDEN_ACTIVATIONS,
+                        LOSSES, SIGMOID, SOFTMAX)
+
+INITS = ("auto", "he", "xavier", "lecun")
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def check_sizes(sizes):
+    """Return sizes as a list of ints (at least two, each >= 1)."""
+    try:
+        sizes = list(sizes)
+    except TypeError:
+        raise TypeError(f"sizes must be a list of layer widths such as [784, 128, 10], "
+                        f"got {sizes!r}") from None
+    if len(sizes) < 2:
+        raise ValueError(f"sizes needs at least 2 entries (inputs and outputs), got {sizes}")
+    for s in sizes:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
+            raise ValueError(f"every layer width must be an integer >= 1, got {s!r} in {sizes}")
+    return [int(s) for s in sizes]
+
+
+def check_dtype(dtype):
+    """Return np.float32 or np.float64."""
+    key = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if key not in DTYPES:
+        raise TypeError(f"dtype must be np.float32 or np.float64 (or 'float32'/'float64'), "
+                        f"got {dtype!r}")
+    return DTYPES[key]
+
+
+def _activation_code(name, where):
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise ValueError(f"unknown {where} activation {name!r}; choose one of "
+                         f"{', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS.index(name)
+
+
+def check_activations(activation, output, loss, n_layers):
+    """Return (loss code, list of activation codes per layer, hidden then output)."""
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    loss_code = LOSSES.index(loss)
+    n_hidden = n_layers - 1
+    names = [activation] * n_hidden if isinstance(activation, str) else list(activation)
+    if len(names) != n_hidden:
+        raise ValueError(f"activation lists one name per hidden layer: the network has "
+                         f"{n_hidden} hidden layers, got {len(names)} names")
+    codes = [_activation_code(name, "hidden") for name in names]
+    if SOFTMAX in codes:
+        raise ValueError(f"softmax is an output activation only; use one of "
+                         f"{', '.join(HIDDEN_ACTIVATIONS)} for hidden layers")
+    if output is None:
+        output = {CROSS_ENTROPY: "softmax", BINARY_CROSS_ENTROPY: "sigmoid"}.get(loss_code,
+                                                                               "identity")
+    out_code = _activation_code(output, "output")
+    if loss_code == CROSS_ENTROPY and out_code != SOFTMAX:
+        raise ValueError(f"loss='cross_entropy' needs output='softmax', got {output!r}; "
+                         f"for sigmoid outputs use loss='binary_cross_entropy'")
+    if loss_code == BINARY_CROSS_ENTROPY and out_code != SIGMOID:
+        raise ValueError(f"loss='binary_cross_entropy' needs output='sigmoid', got {output!r}")
+    return loss_code, codes + [out_code]
+
+
+def check_init(init):
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+    return init
+
+
+def _as_numeric(data, name):
+    array = np.asarray(data)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
+                                     or array.dtype == bool):
+        raise TypeError(f"{name} must hold numbers, got dtype {array.dtype}; "
+                        f"convert it with np.asarray({name}, dtype=np.float32)")
+    if np.iscomplexobj(array):
+        raise TypeError(f"{name} is complex; pass its real part ({name}.real)")
+    return array
+
+
+def check_X(X, n_features, dtype):
+    """Return X as a C-contiguous (n, n_features) array of dtype with only finite values."""
+    X = _as_numeric(X, "X")
+    if X.ndim != 2:
+        hint = " (for one sample use X.reshape(1, -1))" if X.ndim == 1 else ""
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}{hint}")
+    if X.shape[0] == 0:
+        raise ValueError("X is empty: it needs at least one sample (row)")
+    if X.shape[1] != n_features:
+        raise ValueError(f"X has {X.shape[1]} features per sample but the network expects "
+                         f"{n_features} (sizes[0])")
+    X = np.ascontiguousarray(X, dtype=dtype)
+    if not np.isfinite(X).all():
+        bad = np.argwhere(~np.isfinite(X))[0]
+        raise ValueError(f"X contains NaN or inf (first at row {bad[0]}, column {bad[1]}); "
+                         f"clean or impute the data first")
+    return X
+
+
+def check_targets(y, loss_code, n_outputs, n_samples, dtype):
+    """Return targets as a C-contiguous (n, n_outputs) array of dtype, one-hot for labels."""
+    y = _as_numeric(y, "y")
+    if y.shape[:1] != (n_samples,):
+        raise ValueError(f"X has {n_samples} samples but y has "
+                         f"{y.shape[0] if y.ndim else 'no'} entries: they must match")
+    if not np.isfinite(y).all():
+        raise ValueError("y contains NaN or inf; every target must be a finite number")
+    if loss_code == CROSS_ENTROPY and y.ndim == 1:
+        if not np.array_equal(y, np.round(y)):
+            raise ValueError("cross_entropy labels of shape (n,) must be integer class indices")
+        if y.min() < 0 or y.max() >= n_outputs:
+            raise ValueError(f"class labels must lie in [0, {n_outputs - 1}] for {n_outputs} "
+                             f"outputs, got values from {y.min()} to {y.max()}")
+        Y = np.zeros((n_samples, n_outputs), dtype=dtype)
+        Y[np.arange(n_samples), y.astype(np.int64)] = 1
+        return Y
+    if y.ndim == 1 and n_outputs == 1:
+        y = y.reshape(-1, 1)
+    if y.ndim != 2 or y.shape[1] != n_outputs:
+        raise ValueError(f"y must have shape ({n_samples}, {n_outputs}) to match the "
+                         f"{n_outputs} outputs, got {y.shape}")
+    Y = np.ascontiguousarray(y, dtype=dtype)
+    if loss_code == CROSS_ENTROPY:
+        if (Y < 0).any() or not np.allclose(Y.sum(axis=1), 1.0, atol=1e-3):
+            raise ValueError("cross_entropy targets of shape (n, k) must be probabilities: "
+                             "non-negative rows that sum to 1 (or pass integer labels)")
+    if loss_code == BINARY_CROSS_ENTROPY and ((Y < 0).any() or (Y > 1).any()):
+        raise ValueError("binary_cross_entropy targets must lie in [0, 1]")
+    return Y
+
+
+def check_positive(value, name, integer=False):
+    """Return value if it is a positive number (an int when integer=True)."""
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0 \
+            or not np.isfinite(value):
+        raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, "
+                         f"got {value!r}")
+    return value
