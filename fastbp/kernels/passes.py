@@ -99,8 +99,8 @@ def backward(params, table, loss_code, ws, capacity, n, target, alpha, beta):
         gemm(True, False, alpha, delta, a_prev, beta, weight(target, table, l))
         target_b = bias(target, table, l)
         n_out = target_b.shape[0]
-        for j in range(n_out):
-            target_b[j] *= beta
+        for j in range(n_out):  # beta = 0 overwrites, as BLAS does: the buffer may hold NaN
+            target_b[j] = beta * target_b[j] if beta != 0 else 0.0
         for i in range(n):  # rows in order: a fixed summation order, vectorised along units
             for j in range(n_out):
                 target_b[j] += alpha * delta[i, j]
