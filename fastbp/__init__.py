@@ -1,8 +1,12 @@
 """fastbp: fast CPU training of multilayer perceptrons by backpropagation."""
 
-from . import datasets
-from .network import Network
-from .training import History
+from .cache import invalidate_stale_cache
+
+invalidate_stale_cache()  # before any kernel loads code cached by an older version
+
+from . import datasets  # noqa: E402
+from .network import Network  # noqa: E402
+from .training import History  # noqa: E402
 
 __all__ = ["Network", "History", "datasets"]
 __version__ = "0.1.0"

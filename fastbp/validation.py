@@ -52,7 +52,11 @@ def check_activations(activation, output, loss, n_layers):
         raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
     loss_code = LOSSES.index(loss)
     n_hidden = n_layers - 1
-    names = [activation] * n_hidden if isinstance(activation, str) else list(activation)
+    if isinstance(activation, str):
+        _activation_code(activation, "hidden")  # a bad name is an error even with no hidden layer
+        names = [activation] * n_hidden
+    else:
+        names = list(activation)
     if len(names) != n_hidden:
         raise ValueError(f"activation lists one name per hidden layer: the network has "
                          f"{n_hidden} hidden layers, got {len(names)} names")

@@ -61,6 +61,14 @@ def _xxgemm(typingctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c
     return sig, codegen
 
 
+# OpenBLAS splits a long inner dimension K into blocks whose sizes depend on the thread count,
+# which changes the summation order: measured here with 1 vs 2 threads, results differ for
+# K = 16 (mod 32) above 448 (float32) or 384 (float64), never for K <= 384. So we cut K into
+# blocks of at most 384, multiples of 32, and accumulate them in a fixed order: bitwise the
+# same results with 1 or 2 threads (tests/test_training.py checks it).
+K_BLOCK = 384
+
+
 @njit(**JIT)
 def gemm(trans_a, trans_b, alpha, A, B, beta, C):
     """C = alpha * op(A) @ op(B) + beta * C for C-contiguous 2-D A, B, C; op transposes if asked.
@@ -69,5 +77,13 @@ def gemm(trans_a, trans_b, alpha, A, B, beta, C):
     """
     m, n = C.shape
     k = A.shape[0] if trans_a else A.shape[1]
-    _xxgemm(_TRANS if trans_b else _NO_TRANS, _TRANS if trans_a else _NO_TRANS,
-            n, m, k, alpha, B, B.shape[1], A, A.shape[1], beta, C, n)
+    n_blocks = (k + K_BLOCK - 1) // K_BLOCK
+    block = ((k + n_blocks - 1) // n_blocks + 31) // 32 * 32
+    for k0 in range(0, k, block):
+        k1 = min(k0 + block, k)
+        # Sub-blocks are views at an offset; the leading dimensions stay those of A and B.
+        A_k = A[k0:k1] if trans_a else A[:, k0:k1]
+        B_k = B[:, k0:k1] if trans_b else B[k0:k1]
+        _xxgemm(_TRANS if trans_b else _NO_TRANS, _TRANS if trans_a else _NO_TRANS,
+                n, m, k1 - k0, alpha, B_k, B.shape[1], A_k, A.shape[1],
+                beta if k0 == 0 else 1.0, C, n)

@@ -1,0 +1,188 @@
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import fastbp
+import reference
+from conftest import one_hot
+
+
+def test_one_epoch_equals_reference_sgd_steps():
+    """shuffle=False, 10 samples, batch 4: exactly the steps on rows 0-3, 4-7, then 8-9."""
+    rng = np.random.default_rng(0)
+    net = fastbp.Network([3, 4, 2], activation="tanh", loss="mse", dtype=np.float64, seed=1)
+    X = rng.normal(size=(10, 3))
+    Y = rng.normal(size=(10, 2))
+    Ws = [W.copy() for W in net.weights]
+    bs = [b.copy() for b in net.biases]
+    for rows in (slice(0, 4), slice(4, 8), slice(8, 10)):
+        grad_W, grad_b, _ = reference.backprop(Ws, bs, net.activations, "mse", X[rows], Y[rows])
+        Ws = [W - 0.3 * g for W, g in zip(Ws, grad_W)]
+        bs = [b - 0.3 * g for b, g in zip(bs, grad_b)]
+    net.fit(X, Y, epochs=1, batch_size=4, lr=0.3, shuffle=False)
+    for ours, theirs in zip(net.weights + net.biases, Ws + bs):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
+
+
+def test_history_loss_is_mean_of_batch_losses_before_update():
+    rng = np.random.default_rng(1)
+    net = fastbp.Network([3, 3], dtype=np.float64, seed=0)
+    X = rng.normal(size=(6, 3))
+    y = rng.integers(0, 3, size=6)
+    first_half = net.loss(X[:3], y[:3])
+    history = net.fit(X[:3], y[:3], epochs=1, batch_size=3, lr=0.1, shuffle=False)
+    assert history.history["loss"] == [pytest.approx(first_half, rel=1e-12)]
+
+
+def test_xor_converges():
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    y = np.array([0, 1, 1, 0])
+    net = fastbp.Network([2, 8, 2], activation="tanh", seed=0)
+    history = net.fit(X, y, epochs=2000, batch_size=4, lr=0.5)
+    np.testing.assert_array_equal(net.predict(X), y)
+    assert history.history["loss"][-1] < 0.05 < history.history["loss"][0]
+
+
+def test_binary_xor_converges():
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    y = np.array([0.0, 1.0, 1.0, 0.0])
+    net = fastbp.Network([2, 8, 1], activation="tanh", loss="binary_cross_entropy", seed=0)
+    net.fit(X, y, epochs=2000, batch_size=2, lr=0.5)
+    np.testing.assert_array_equal(net.predict(X), y)
+
+
+def test_digits_reaches_high_accuracy(digits):
+    X_train, y_train, X_test, y_test = digits
+    net = fastbp.Network([64, 64, 10], seed=0)
+    history = net.fit(X_train, y_train, epochs=30, batch_size=32, lr=0.1,
+                      validation_data=(X_test, y_test))
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(history.history["val_accuracy"]) == 30
+    assert history.history["val_accuracy"][-1] == net.evaluate(X_test, y_test)["accuracy"]
+    assert net.evaluate(X_test, y_test)["accuracy"] > 0.95
+    assert history.history["loss"][-1] < history.history["loss"][0] / 5
+
+
+def test_textbook_sigmoid_mse_network_learns(digits):
+    X_train, y_train, X_test, y_test = digits
+    net = fastbp.Network([64, 30, 10], activation="sigmoid", output="sigmoid", loss="mse",
+                         seed=0)
+    net.fit(X_train, one_hot(y_train, 10), epochs=30, batch_size=10, lr=3.0)
+    assert (net.forward(X_test).argmax(1) == y_test).mean() > 0.9
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_same_seed_gives_identical_parameters(digits, dtype):
+    X_train, y_train, _, _ = digits
+    runs = []
+    for _ in range(2):
+        net = fastbp.Network([64, 32, 10], dtype=dtype, seed=3)
+        net.fit(X_train, y_train, epochs=2, batch_size=16, lr=0.1)
+        runs.append(net.params.copy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+    other = fastbp.Network([64, 32, 10], dtype=dtype, seed=3)
+    other.fit(X_train, y_train, epochs=2, batch_size=16, lr=0.1, seed=99)
+    assert not np.array_equal(other.params, runs[0])
+
+
+_THREADS_SCRIPT = textwrap.dedent("""
+    import hashlib, numpy as np, fastbp
+    rng = np.random.default_rng(0)
+    X = rng.random((2048, 784), dtype=np.float32)
+    y = rng.integers(0, 10, 2048)
+    net = fastbp.Network([784, 512, 256, 10], seed=0)
+    net.fit(X, y, epochs=1, batch_size=256, lr=0.05)
+    net.fit(X, y, epochs=1, batch_size=7, lr=0.05)
+    print(hashlib.sha256(net.params.tobytes()).hexdigest())
+""")
+
+
+def _run(script, threads):
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
+               OMP_NUM_THREADS=str(threads))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_bitwise_identical_with_one_and_two_threads():
+    assert _run(_THREADS_SCRIPT, 1) == _run(_THREADS_SCRIPT, 2)
+
+
+def test_two_networks_train_at_once_in_two_threads(digits):
+    X_train, y_train, _, _ = digits
+    serial = []
+    for seed in (0, 1):
+        net = fastbp.Network([64, 48, 10], seed=seed)
+        net.fit(X_train, y_train, epochs=3, batch_size=8)
+        serial.append(net.params.copy())
+    nets = [fastbp.Network([64, 48, 10], seed=seed) for seed in (0, 1)]
+    threads = [threading.Thread(target=n.fit, args=(X_train, y_train),
+                                kwargs=dict(epochs=3, batch_size=8)) for n in nets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for net, expected in zip(nets, serial):
+        np.testing.assert_array_equal(net.params, expected)
+
+
+def test_divergence_restores_last_finite_parameters():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 5)) * 100
+    y = rng.normal(size=(64, 2)) * 100
+    net = fastbp.Network([5, 16, 2], activation="relu", loss="mse", seed=0)
+    with pytest.raises(FloatingPointError, match="smaller learning rate"):
+        net.fit(X, y, epochs=50, batch_size=4, lr=1e3)
+    assert np.isfinite(net.params).all()
+
+
+def test_fit_continues_from_current_parameters(digits):
+    X_train, y_train, _, _ = digits
+    once = fastbp.Network([64, 16, 10], seed=0)
+    once.fit(X_train, y_train, epochs=2, batch_size=32, seed=5, shuffle=False)
+    twice = fastbp.Network([64, 16, 10], seed=0)
+    twice.fit(X_train, y_train, epochs=1, batch_size=32, shuffle=False)
+    twice.fit(X_train, y_train, epochs=1, batch_size=32, shuffle=False)
+    np.testing.assert_array_equal(once.params, twice.params)
+
+
+_SIGINT_SCRIPT = textwrap.dedent("""
+    import sys, warnings, numpy as np, fastbp
+    rng = np.random.default_rng(0)
+    X = rng.random((20000, 100), dtype=np.float32)
+    y = rng.integers(0, 10, 20000)
+    net = fastbp.Network([100, 256, 10], seed=0)
+    net.fit(X[:100], y[:100], epochs=1)          # compile before announcing readiness
+    print("ready", flush=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = net.fit(X, y, epochs=100000, batch_size=32, lr=0.01)
+    print(len(history.epoch), bool(np.isfinite(net.params).all()), len(caught),
+          str(caught[0].message) if caught else "", flush=True)
+""")
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_the_model():
+    child = subprocess.Popen([sys.executable, "-c", _SIGINT_SCRIPT], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        import time
+        time.sleep(2.0)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    epochs, finite, n_warnings, message = out.split(" ", 3)
+    assert 0 < int(epochs) < 100000
+    assert finite == "True" and n_warnings == "1" and "interrupted" in message
