@@ -1,0 +1,35 @@
+"""Shared setup of the asv suites: the data subset and a network warmed past its JIT."""
+
+import functools
+
+import numpy as np
+
+from bench.configs import CONFIGS
+from bench.data import fashion_mnist_or_synthetic, one_hot
+
+TRAIN_SAMPLES = 10000  # a fixed subset, big enough for stable epoch times
+
+
+@functools.lru_cache(maxsize=None)
+def data():
+    X, y, X_test, y_test, _ = fashion_mnist_or_synthetic()
+    return X[:TRAIN_SAMPLES], y[:TRAIN_SAMPLES], X_test, y_test
+
+
+def targets(cfg, y, dtype=np.float32):
+    """Labels for cross-entropy, one-hot rows for the textbook mse network."""
+    return one_hot(y, dtype) if cfg.loss == "mse" else y
+
+
+def warm_network(config, dtype="float32", source=data):
+    """A network of the configuration whose kernels are already compiled for dtype.
+
+    ``source`` is the loader, or the (X, y, X_test, y_test) tuple itself.
+    """
+    cfg = CONFIGS[config]
+    X, y, _, _ = source() if callable(source) else source
+    net = cfg.network(dtype)
+    net.fit(X[:2 * cfg.batch_size], targets(cfg, y[:2 * cfg.batch_size]), epochs=1,
+            batch_size=cfg.batch_size, lr=cfg.lr)
+    net.forward(X[:10])
+    return cfg, net

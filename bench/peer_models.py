@@ -1,0 +1,221 @@
+"""The same network and the same SGD step in every library a user could pick instead.
+
+Each peer is a class built from a Config and identical initial parameters (a list of (W, b)
+with W of shape (n_out, n_in)), with ``epoch(X, y, Y)`` (one shuffled pass of plain SGD;
+y holds labels, Y one-hot rows) and ``forward(X)`` returning output activations as NumPy.
+Frameworks are imported inside the classes so that importing this module costs nothing.
+"""
+
+import numpy as np
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+class FastbpPeer:
+    def __init__(self, cfg, init, seed):
+        self.cfg = cfg
+        self.net = cfg.network(seed=seed)
+        for (W, b), W_net, b_net in zip(init, self.net.weights, self.net.biases):
+            W_net[:] = W
+            b_net[:] = b
+
+    def epoch(self, X, y, Y):
+        self.net.fit(X, Y if self.cfg.loss == "mse" else y, epochs=1,
+                     batch_size=self.cfg.batch_size, lr=self.cfg.lr)
+
+    def forward(self, X):
+        return self.net.forward(X)
+
+
+class NumpyPeer:
+    """The clean vectorised textbook loop: per mini-batch matrix products, in-place update."""
+
+    def __init__(self, cfg, init, seed):
+        self.cfg = cfg
+        self.W = [W.copy() for W, _ in init]
+        self.b = [b.copy() for _, b in init]
+        self.rng = np.random.default_rng(seed)
+
+    def _hidden(self, z):
+        return _sigmoid(z) if self.cfg.hidden == "sigmoid" else np.maximum(z, 0)
+
+    def _output(self, z):
+        if self.cfg.output == "sigmoid":
+            return _sigmoid(z)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def _activations(self, x):
+        a = [x]
+        for l, (W, b) in enumerate(zip(self.W, self.b)):
+            z = a[-1] @ W.T + b
+            a.append(self._output(z) if l == len(self.W) - 1 else self._hidden(z))
+        return a
+
+    def epoch(self, X, y, Y):
+        order = self.rng.permutation(len(X))
+        lr, B = self.cfg.lr, self.cfg.batch_size
+        for start in range(0, len(X), B):
+            rows = order[start:start + B]
+            a = self._activations(X[rows])
+            delta = a[-1] - Y[rows]
+            if self.cfg.loss == "mse":
+                delta *= a[-1] * (1 - a[-1])
+            for l in range(len(self.W) - 1, -1, -1):
+                grad_W = delta.T @ a[l]
+                grad_b = delta.sum(axis=0)
+                if l > 0:
+                    delta = delta @ self.W[l]
+                    delta *= a[l] * (1 - a[l]) if self.cfg.hidden == "sigmoid" else a[l] > 0
+                self.W[l] -= (lr / len(rows)) * grad_W
+                self.b[l] -= (lr / len(rows)) * grad_b
+
+    def forward(self, X):
+        return self._activations(X)[-1]
+
+
+class TorchPeer:
+    """nn.Sequential of nn.Linear, torch.optim.SGD, batches by indexing a permutation."""
+
+    def __init__(self, cfg, init, seed):
+        import torch
+        torch.set_num_threads(2)
+        torch.manual_seed(seed)
+        self.torch, self.cfg = torch, cfg
+        layers = []
+        for l, (W, b) in enumerate(init):
+            linear = torch.nn.Linear(W.shape[1], W.shape[0])
+            with torch.no_grad():
+                linear.weight.copy_(torch.from_numpy(W))
+                linear.bias.copy_(torch.from_numpy(b))
+            layers.append(linear)
+            if l < len(init) - 1:
+                layers.append(torch.nn.Sigmoid() if cfg.hidden == "sigmoid" else torch.nn.ReLU())
+        self.model = torch.nn.Sequential(*layers)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr)
+
+    def _loss(self, logits, y, Y):
+        if self.cfg.loss == "mse":  # sigmoid output, 0.5 * squared error summed, batch mean
+            return 0.5 * ((self.torch.sigmoid(logits) - Y) ** 2).sum(dim=1).mean()
+        return self.torch.nn.functional.cross_entropy(logits, y)
+
+    def epoch(self, X, y, Y):
+        torch = self.torch
+        X, y, Y = torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(Y)
+        order = torch.randperm(len(X))
+        B = self.cfg.batch_size
+        for start in range(0, len(X), B):
+            rows = order[start:start + B]
+            loss = self._loss(self.model(X[rows]), y[rows], Y[rows])
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+
+    def forward(self, X):
+        with self.torch.no_grad():
+            logits = self.model(self.torch.from_numpy(X))
+            out = self.torch.sigmoid(logits) if self.cfg.output == "sigmoid" \
+                else self.torch.softmax(logits, dim=1)
+        return out.numpy()
+
+
+class JaxPeer:
+    """jax.grad of the loss; a whole epoch inside one jax.jit, lax.scan over mini-batches."""
+
+    def __init__(self, cfg, init, seed):
+        import jax
+        import jax.numpy as jnp
+        self.jax, self.jnp, self.cfg = jax, jnp, cfg
+        self.params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in init]
+        self.key = jax.random.PRNGKey(seed)
+        self._epoch = None
+
+    def _logits(self, params, x):
+        jnp, jax = self.jnp, self.jax
+        for W, b in params[:-1]:
+            z = x @ W.T + b
+            x = jax.nn.sigmoid(z) if self.cfg.hidden == "sigmoid" else jax.nn.relu(z)
+        W, b = params[-1]
+        return x @ W.T + b
+
+    def _loss(self, params, x, Y):
+        jnp, jax = self.jnp, self.jax
+        logits = self._logits(params, x)
+        if self.cfg.loss == "mse":
+            return 0.5 * jnp.mean(jnp.sum((jax.nn.sigmoid(logits) - Y) ** 2, axis=1))
+        return -jnp.mean(jnp.sum(Y * jax.nn.log_softmax(logits), axis=1))
+
+    def _build(self, n):
+        jax, jnp = self.jax, self.jnp
+        B, lr = self.cfg.batch_size, self.cfg.lr
+        n_full = n // B
+        grad = jax.grad(self._loss)
+
+        def step(params, batch):
+            g = grad(params, *batch)
+            return jax.tree_util.tree_map(lambda p, gp: p - lr * gp, params, g), None
+
+        def epoch(params, X, Y, key):
+            order = jax.random.permutation(key, n)
+            Xs, Ys = X[order], Y[order]
+            batches = (Xs[:n_full * B].reshape(n_full, B, -1), Ys[:n_full * B].reshape(n_full, B, -1))
+            params, _ = jax.lax.scan(step, params, batches)
+            if n_full * B < n:  # the last, smaller batch
+                params, _ = step(params, (Xs[n_full * B:], Ys[n_full * B:]))
+            return params
+
+        return jax.jit(epoch)
+
+    def epoch(self, X, y, Y):
+        if self._epoch is None:
+            self._epoch = self._build(len(X))
+            self._X, self._Y = self.jnp.asarray(X), self.jnp.asarray(Y)
+        self.key, sub = self.jax.random.split(self.key)
+        self.params = self._epoch(self.params, self._X, self._Y, sub)
+        self.jax.block_until_ready(self.params)
+
+    def forward(self, X):
+        logits = self._logits(self.params, self.jnp.asarray(X))
+        out = self.jax.nn.sigmoid(logits) if self.cfg.output == "sigmoid" \
+            else self.jax.nn.softmax(logits)
+        return np.asarray(out)
+
+
+class SklearnPeer:
+    """MLPClassifier(solver="sgd", momentum=0, alpha=0), one epoch per partial_fit.
+
+    scikit-learn has no sigmoid + squared-error classifier: for the nielsen configuration it
+    runs the same layer sizes with its softmax + log-loss output (the same FLOP count).
+    """
+
+    def __init__(self, cfg, init, seed):
+        from sklearn.neural_network import MLPClassifier
+        self.cfg, self.init = cfg, init
+        self.model = MLPClassifier(
+            hidden_layer_sizes=cfg.sizes[1:-1], activation="logistic" if cfg.hidden == "sigmoid"
+            else "relu", solver="sgd", learning_rate_init=cfg.lr, momentum=0.0, alpha=0.0,
+            batch_size=cfg.batch_size, shuffle=True, random_state=seed)
+        self.started = False
+
+    def epoch(self, X, y, Y):
+        if not self.started:  # partial_fit builds the layers; then load the shared init
+            self.model.partial_fit(X[:self.cfg.batch_size], y[:self.cfg.batch_size],
+                                   classes=np.arange(10))
+            for (W, b), coef, intercept in zip(self.init, self.model.coefs_,
+                                               self.model.intercepts_):
+                coef[:] = W.T  # in place: the solver holds references to these arrays
+                intercept[:] = b
+            self.started = True
+        self.model.partial_fit(X, y)
+
+    def forward(self, X):
+        return self.model.predict_proba(X)
+
+
+PEERS = {"fastbp": FastbpPeer, "numpy": NumpyPeer, "torch": TorchPeer, "jax": JaxPeer,
+         "sklearn": SklearnPeer}
+# The module each peer needs, to skip it with a note when it is not installed.
+REQUIRES = {"fastbp": "fastbp", "numpy": "numpy", "torch": "torch", "jax": "jax",
+            "sklearn": "sklearn"}

@@ -1,0 +1,321 @@
+"""Side-by-side speed comparison of fastbp with the libraries a user could pick instead.
+
+    python bench/peers.py                 # full run (about 10 minutes), rewrites bench/README.md
+    python bench/peers.py --smoke         # tiny subset, proves the machinery works (CI)
+
+Every peer trains the same network from the same initial parameters on the same data with
+the same batch size and learning rate, each in its own subprocess; runs are interleaved over
+rounds and the best epoch of each peer is kept (shared/benchmarks.md). Peers that are not
+installed are skipped with a note.
+"""
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing bench/
+
+from bench.configs import CONFIGS  # noqa: E402
+from bench.data import fashion_mnist_or_synthetic, one_hot, synthetic  # noqa: E402
+from bench.peer_models import PEERS, REQUIRES  # noqa: E402
+
+MARK_BEGIN, MARK_END = "<!-- peers:begin -->", "<!-- peers:end -->"
+
+
+# Workers (run in subprocesses) -------------------------------------------------------------
+
+def initial_parameters(cfg, seed=0):
+    """He normal for ReLU layers, Glorot uniform otherwise (fastbp's "auto"), zero biases."""
+    rng = np.random.default_rng(seed)
+    init = []
+    for l, (n_in, n_out) in enumerate(zip(cfg.sizes[:-1], cfg.sizes[1:])):
+        relu = cfg.hidden == "relu" and l < len(cfg.sizes) - 2
+        if relu:
+            W = rng.normal(0, np.sqrt(2 / n_in), (n_out, n_in))
+        else:
+            limit = np.sqrt(6 / (n_in + n_out))
+            W = rng.uniform(-limit, limit, (n_out, n_in))
+        init.append((W.astype(np.float32), np.zeros(n_out, np.float32)))
+    return init
+
+
+def _memory_mb(field):
+    """VmRSS (resident now) or VmHWM (peak resident) of this process, in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def train_worker(peer, config, data_dir, epochs):
+    cfg = CONFIGS[config]
+    # Plain .npy files load without a temporary copy, so the loaded data is the baseline.
+    X, y, X_test, y_test = (np.load(os.path.join(data_dir, f"{name}.npy"))
+                            for name in ("X", "y", "X_test", "y_test"))
+    Y = one_hot(y)
+    baseline = _memory_mb("VmRSS")
+    model = PEERS[peer](cfg, initial_parameters(cfg), seed=1)
+    started = time.perf_counter()
+    model.epoch(X, y, Y)  # warm-up: includes JIT compilation
+    first = time.perf_counter() - started
+    accuracy = float((model.forward(X_test).argmax(axis=1) == y_test).mean())
+    seconds = []
+    for _ in range(epochs):
+        started = time.perf_counter()
+        model.epoch(X, y, Y)
+        seconds.append(time.perf_counter() - started)
+    inference = []
+    for _ in range(3):
+        started = time.perf_counter()
+        model.forward(X_test)
+        inference.append(time.perf_counter() - started)
+    return {"first_epoch_s": first, "epoch_s": min(seconds), "accuracy": accuracy,
+            "inference_s": min(inference), "n": len(X), "n_test": len(X_test),
+            "peak_rss_mb": _memory_mb("VmHWM"), "training_rss_mb": _memory_mb("VmHWM") - baseline}
+
+
+def gemm_worker(size=2048, repeats=7):
+    """Best float32 GEMM rate through NumPy, FLOP/s."""
+    rng = np.random.default_rng(0)
+    A = rng.random((size, size), dtype=np.float32)
+    B = rng.random((size, size), dtype=np.float32)
+    A @ B
+    best = min(_timed(lambda: A @ B) for _ in range(repeats))
+    return {"gemm_flops": 2 * size ** 3 / best}
+
+
+def _timed(fn):
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+_STARTUP = ("import numpy as np, fastbp; "
+            "net = fastbp.Network([784, 128, 10]); "
+            "net.fit(np.zeros((64, 784), np.float32), np.zeros(64, int), epochs=1)")
+
+
+def startup_seconds():
+    """Cold (empty Numba cache) and warm wall seconds of import + first fit, in subprocesses."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        times = [_timed(lambda: subprocess.run([sys.executable, "-c", _STARTUP], env=env,
+                                               check=True)) for _ in range(3)]
+    return {"cold_s": times[0], "warm_s": min(times[1:])}
+
+
+# Driver --------------------------------------------------------------------------------------
+
+def _run_worker(args):
+    done = subprocess.run([sys.executable, __file__, "--worker", *args], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"worker {args} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def available_peers(names):
+    present, notes = [], []
+    for name in names:
+        if importlib.util.find_spec(REQUIRES[name]) is None:
+            notes.append(f"{name} skipped: not installed")
+        else:
+            present.append(name)
+    return present, notes
+
+
+def machine_description():
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def commit():
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, text=True,
+                          capture_output=True)
+    return done.stdout.strip() or "unknown"
+
+
+def measure(config_names, peer_names, rounds, epochs, samples, n_test, smoke):
+    X, y, X_test, y_test, source = synthetic(samples, n_test) + ("synthetic",) if smoke \
+        else fashion_mnist_or_synthetic()
+    results = {c: {p: [] for p in peer_names} for c in config_names}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, array in (("X", X[:samples]), ("y", y[:samples]), ("X_test", X_test[:n_test]),
+                            ("y_test", y_test[:n_test])):
+            np.save(os.path.join(tmp, f"{name}.npy"), array)
+        for r in range(rounds):  # interleave: every peer once per round, per config
+            for c in config_names:
+                for p in peer_names:
+                    print(f"round {r + 1}/{rounds}: {c} {p}", file=sys.stderr, flush=True)
+                    results[c][p].append(_run_worker([p, c, tmp, str(epochs)]))
+    gemm = max(_run_worker(["gemm"])["gemm_flops"] for _ in range(2))
+    return results, gemm, source
+
+
+def summarize(results, gemm_flops):
+    rows = {}
+    for c, by_peer in results.items():
+        cfg = CONFIGS[c]
+        row = {}
+        for p, runs in by_peer.items():
+            best = min(runs, key=lambda r: r["epoch_s"])
+            row[p] = {"samples_per_s": best["n"] / best["epoch_s"],
+                      "inference_per_s": best["n_test"] / min(r["inference_s"] for r in runs),
+                      "accuracy": best["accuracy"],
+                      "first_epoch_s": min(r["first_epoch_s"] for r in runs),
+                      "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+                      "training_rss_mb": max(r["training_rss_mb"] for r in runs)}
+        row["_ceiling"] = gemm_flops / cfg.flop_per_sample
+        rows[c] = row
+    return rows
+
+
+def _ratio(rows, c, key):
+    ours = rows[c]["fastbp"][key]
+    others = {p: v[key] for p, v in rows[c].items() if p not in ("fastbp", "_ceiling")}
+    best = max(others.values()) if others else float("nan")
+    return ours, others, best
+
+
+def markdown(rows, gemm_flops, startup, meta, notes):
+    peers = [p for p in next(iter(rows.values())) if p != "_ceiling"]
+    others = [p for p in peers if p != "fastbp"]
+    lines = [f"Measured {meta['date']} on {meta['machine']}, commit {meta['commit']}, data: "
+             f"{meta['source']} ({meta['samples']} training samples), float32, best epoch of "
+             f"{meta['epochs']} after a warm-up epoch, {meta['rounds']} interleaved rounds.",
+             f"Command: `{meta['command']}`", "",
+             f"GEMM ceiling: {gemm_flops / 1e9:.0f} GFLOP/s (2048x2048 float32 through NumPy).",
+             "", "Training samples/s (ratio = fastbp / peer):", "",
+             "| config | " + " | ".join(peers) + " | fastbp / best peer | fraction of ceiling |",
+             "|---" * (len(peers) + 3) + "|"]
+    for c, row in rows.items():
+        ours, theirs, best = _ratio(rows, c, "samples_per_s")
+        cells = [f"{ours:,.0f}"] + [f"{theirs[p]:,.0f} ({ours / theirs[p]:.2f}x)" for p in others]
+        lines.append(f"| {c} | " + " | ".join(cells) +
+                     f" | **{ours / best:.2f}x** | {ours / row['_ceiling']:.0%} |")
+    lines += ["", "Inference samples/s, forward over the test images:", "",
+              "| config | " + " | ".join(peers) + " | fastbp / best peer |",
+              "|---" * (len(peers) + 2) + "|"]
+    for c in rows:
+        ours, theirs, best = _ratio(rows, c, "inference_per_s")
+        cells = [f"{ours:,.0f}"] + [f"{theirs[p]:,.0f}" for p in others]
+        lines.append(f"| {c} | " + " | ".join(cells) + f" | **{ours / best:.2f}x** |")
+    lines += ["", "Test accuracy after one epoch from identical initial parameters (same "
+              "function, different shuffles), and the first epoch's seconds (JIT included):", "",
+              "| config | " + " | ".join(peers) + " |", "|---" * (len(peers) + 1) + "|"]
+    for c, row in rows.items():
+        lines.append(f"| {c} | " + " | ".join(
+            f"{row[p]['accuracy']:.3f} ({row[p]['first_epoch_s']:.1f} s)" for p in peers) + " |")
+    lines += ["", "Memory, MB: peak RSS of the worker process, and in parentheses its growth "
+              "above the resident size once the data was loaded (library + model + training):",
+              "", "| config | " + " | ".join(peers) + " |", "|---" * (len(peers) + 1) + "|"]
+    for c, row in rows.items():
+        lines.append(f"| {c} | " + " | ".join(
+            f"{row[p]['peak_rss_mb']:.0f} ({row[p]['training_rss_mb']:.0f})" for p in peers) + " |")
+    lines += ["", f"fastbp start-up (import + first fit of 784-128-10, fresh process): cold "
+              f"(empty Numba cache) {startup['cold_s']:.1f} s, warm {startup['warm_s']:.1f} s.",
+              ""]
+    lines += [f"Note: {n}." for n in notes]
+    return "\n".join(lines)
+
+
+def chart(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    peers = [p for p in next(iter(rows.values())) if p != "_ceiling"]
+    configs = list(rows)
+    width = 0.8 / len(peers)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for i, p in enumerate(peers):
+        ax.bar([j + i * width for j in range(len(configs))],
+               [rows[c][p]["samples_per_s"] for c in configs], width, label=p)
+    ax.set_xticks([j + width * (len(peers) - 1) / 2 for j in range(len(configs))], configs)
+    ax.set_yscale("log")
+    ax.set_ylabel("training samples/s (log scale)")
+    ax.set_title("One epoch of plain SGD, float32, same network and batch")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def write_readme(path, text):
+    readme = Path(path).read_text()
+    block = f"{MARK_BEGIN}\n{text}\n{MARK_END}"
+    pattern = re.compile(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), re.S)
+    Path(path).write_text(pattern.sub(lambda _: block, readme) if pattern.search(readme)
+                          else readme + "\n" + block + "\n")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS))
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per worker")
+    parser.add_argument("--samples", type=int, default=60000)
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny synthetic data, one round, no README/chart unless asked")
+    parser.add_argument("--readme", help="markdown file to update (default bench/README.md)")
+    parser.add_argument("--chart", help="PNG path (default bench/peers.png)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.rounds, args.epochs, args.samples, n_test = 1, 1, 512, 256
+    else:
+        n_test = 10000
+        args.readme = args.readme or str(HERE / "README.md")
+        args.chart = args.chart or str(HERE / "peers.png")
+    peers, notes = available_peers(args.peers)
+    if "fastbp" not in peers:
+        parser.error("fastbp itself is not importable: pip install . first")
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    results, gemm_flops, source = measure(args.configs, peers, args.rounds, args.epochs,
+                                          args.samples, n_test, args.smoke)
+    rows = summarize(results, gemm_flops)
+    meta = {"date": datetime.date.today().isoformat(), "machine": machine_description(),
+            "commit": commit(), "source": source, "samples": min(args.samples, 60000),
+            "epochs": args.epochs, "rounds": args.rounds,
+            "command": "python bench/peers.py " + " ".join(argv if argv is not None
+                                                           else sys.argv[1:])}
+    text = markdown(rows, gemm_flops, startup_seconds(), meta, notes)
+    print(text)
+    if args.readme:
+        write_readme(args.readme, text)
+    if args.chart:
+        chart(rows, args.chart)
+    if args.smoke:  # each peer computes the same function: accuracies must not diverge
+        for c, row in rows.items():
+            accuracies = [row[p]["accuracy"] for p in peers]
+            print(f"{c}: accuracy spread {max(accuracies) - min(accuracies):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        kind = sys.argv[2]
+        result = gemm_worker() if kind == "gemm" else train_worker(
+            kind, sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        print(json.dumps(result))
+    else:
+        sys.exit(main())

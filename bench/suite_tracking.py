@@ -1,0 +1,59 @@
+"""asv: figures that are not speeds: start-up seconds and accuracy after a fixed training run
+(so a silent correctness regression shows in the history too)."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from bench.common import data, targets
+from bench.configs import CONFIGS
+
+_START = ("import numpy as np, fastbp; "
+          "net = fastbp.Network([784, 128, 10]); "
+          "net.fit(np.zeros((64, 784), np.float32), np.zeros(64, int), epochs=1)")
+
+
+def _start_seconds(cache_dir):
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", _START], check=True,
+                   env=dict(os.environ, NUMBA_CACHE_DIR=cache_dir))
+    return time.perf_counter() - started
+
+
+class StartUp:
+    timeout = 600
+    number = 1
+    repeat = 1
+
+    def track_cold_start_seconds(self):
+        """Fresh process, empty Numba cache: import + compile + first fit."""
+        with tempfile.TemporaryDirectory() as cache:
+            return _start_seconds(cache)
+
+    track_cold_start_seconds.unit = "seconds"
+
+    def track_warm_start_seconds(self):
+        """Fresh process, cache filled by a previous process."""
+        with tempfile.TemporaryDirectory() as cache:
+            _start_seconds(cache)
+            return min(_start_seconds(cache) for _ in range(2))
+
+    track_warm_start_seconds.unit = "seconds"
+
+
+class Accuracy:
+    params = ["small", "nielsen"]
+    param_names = ["config"]
+    timeout = 600
+
+    def track_test_accuracy(self, config):
+        """Test accuracy after 2 epochs on the 10,000-sample subset, fixed seeds."""
+        cfg = CONFIGS[config]
+        X, y, X_test, y_test = data()
+        net = cfg.network(seed=0)
+        net.fit(X, targets(cfg, y), epochs=2, batch_size=cfg.batch_size, lr=cfg.lr, seed=0)
+        return float((net.forward(X_test).argmax(axis=1) == y_test).mean())
+
+    track_test_accuracy.unit = "accuracy"
