@@ -3,7 +3,7 @@
 import numpy as np
 
 import fastbp
-from fastbp.kernels.passes import backward, batch_x, batch_y, forward
+from fastbp.kernels.passes import backward, batch_y, forward
 from fastbp.layout import workspace_size
 
 BATCH = 64
@@ -18,7 +18,7 @@ class Kernels:
         self.net = fastbp.Network([784, width, width, 10], dtype=dtype, seed=0)
         self.ws = np.zeros(workspace_size(self.net.sizes, BATCH), dtype=dtype)
         self.table = self.net._table
-        batch_x(self.ws, self.table, BATCH, BATCH)[:] = rng.random((BATCH, 784))
+        self.x = rng.random((BATCH, 784)).astype(dtype)
         batch_y(self.ws, self.table, BATCH, BATCH)[:] = np.eye(10)[rng.integers(0, 10, BATCH)]
         self.grads = np.zeros_like(self.net.params)
         self.time_forward()
@@ -26,14 +26,14 @@ class Kernels:
         self.time_sgd_step()
 
     def time_forward(self, *_):
-        forward(self.net.params, self.table, self.ws, BATCH, BATCH)
+        forward(self.net.params, self.table, self.x, self.ws, BATCH)
 
     def time_backprop(self, *_):
         """Gradients into a separate buffer (the path other optimizers take)."""
-        backward(self.net.params, self.table, self.net._loss_code, self.ws, BATCH, BATCH,
+        backward(self.net.params, self.table, self.net._loss_code, self.x, self.ws, BATCH,
                  self.grads, 1.0 / BATCH, 0.0)
 
     def time_sgd_step(self, *_):
         """Backward with the update fused into the gradient products (plain SGD)."""
-        backward(self.net.params, self.table, self.net._loss_code, self.ws, BATCH, BATCH,
+        backward(self.net.params, self.table, self.net._loss_code, self.x, self.ws, BATCH,
                  self.net.params, -1e-6 / BATCH, 1.0)

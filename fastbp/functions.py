@@ -41,74 +41,84 @@ def _softplus(x):
 def activate(code, z, a):
     """a = sigma(z) for (n, m) arrays; softmax is taken along each row. Writes a only."""
     n, m = z.shape
-    if code == SOFTMAX:
-        for i in range(n):
-            z_max = z[i, 0]
+    zero = z.dtype.type(0.0)  # typed constants keep float32 loops in float32
+    slope = z.dtype.type(LEAKY_SLOPE)
+    for i in range(n):
+        # One branch per row, one straight loop per activation: LLVM vectorises the cheap ones.
+        zi, ai = z[i], a[i]
+        if code == IDENTITY:
+            for j in range(m):
+                ai[j] = zi[j]
+        elif code == RELU:
+            for j in range(m):
+                ai[j] = max(zi[j], zero)
+        elif code == LEAKY_RELU:
+            for j in range(m):
+                ai[j] = zi[j] if zi[j] > zero else slope * zi[j]
+        elif code == SIGMOID:
+            for j in range(m):
+                ai[j] = _sigmoid(zi[j])
+        elif code == TANH:
+            for j in range(m):
+                ai[j] = math.tanh(zi[j])
+        elif code == ELU:
+            for j in range(m):
+                ai[j] = zi[j] if zi[j] > zero else math.expm1(zi[j])
+        elif code == SOFTPLUS:
+            for j in range(m):
+                ai[j] = _softplus(zi[j])
+        elif code == GELU:  # exact erf form
+            for j in range(m):
+                ai[j] = 0.5 * zi[j] * (1.0 + math.erf(zi[j] * _INV_SQRT2))
+        else:  # SOFTMAX, shifted by the row maximum so exp never overflows
+            z_max = zi[0]
             for j in range(1, m):
-                z_max = max(z_max, z[i, j])
+                z_max = max(z_max, zi[j])
             total = 0.0
             for j in range(m):
-                e = math.exp(z[i, j] - z_max)
-                a[i, j] = e
+                e = math.exp(zi[j] - z_max)
+                ai[j] = e
                 total += e
             inv = 1.0 / total
             for j in range(m):
-                a[i, j] *= inv
-        return
-    for i in range(n):
-        for j in range(m):
-            x = z[i, j]
-            if code == IDENTITY:
-                y = x
-            elif code == SIGMOID:
-                y = _sigmoid(x)
-            elif code == TANH:
-                y = math.tanh(x)
-            elif code == RELU:
-                y = max(x, 0.0)
-            elif code == LEAKY_RELU:
-                y = x if x > 0 else LEAKY_SLOPE * x
-            elif code == ELU:
-                y = x if x > 0 else math.expm1(x)
-            elif code == SOFTPLUS:
-                y = _softplus(x)
-            else:  # GELU, exact erf form
-                y = 0.5 * x * (1.0 + math.erf(x * _INV_SQRT2))
-            a[i, j] = y
+                ai[j] *= inv
 
 
 @njit(**JIT)
 def scale_by_derivative(code, z, a, delta):
     """delta *= sigma'(z) elementwise, for (n, m) arrays with a = sigma(z); not for softmax."""
     n, m = z.shape
-    # Branch outside the loops so each element loop is a straight line LLVM can vectorise.
+    zero = z.dtype.type(0.0)
+    one = z.dtype.type(1.0)
+    slope = z.dtype.type(LEAKY_SLOPE)
     if code == IDENTITY:
         return
     for i in range(n):
+        zi, ai, di = z[i], a[i], delta[i]
         if code == SIGMOID:
             for j in range(m):
-                delta[i, j] *= a[i, j] * (1.0 - a[i, j])
+                di[j] *= ai[j] * (one - ai[j])
         elif code == TANH:
             for j in range(m):
-                delta[i, j] *= 1.0 - a[i, j] * a[i, j]
+                di[j] *= one - ai[j] * ai[j]
         elif code == RELU:
             for j in range(m):
-                delta[i, j] = delta[i, j] if z[i, j] > 0 else 0.0
+                di[j] = di[j] if zi[j] > zero else zero
         elif code == LEAKY_RELU:
             for j in range(m):
-                delta[i, j] *= 1.0 if z[i, j] > 0 else LEAKY_SLOPE
+                di[j] *= one if zi[j] > zero else slope
         elif code == ELU:
             for j in range(m):
-                delta[i, j] *= 1.0 if z[i, j] > 0 else a[i, j] + 1.0
+                di[j] *= one if zi[j] > zero else ai[j] + one
         elif code == SOFTPLUS:
             for j in range(m):
-                delta[i, j] *= _sigmoid(z[i, j])
+                di[j] *= _sigmoid(zi[j])
         else:  # GELU: Phi(z) + z * phi(z)
             for j in range(m):
-                x = z[i, j]
+                x = zi[j]
                 cdf = 0.5 * (1.0 + math.erf(x * _INV_SQRT2))
                 pdf = _INV_SQRT_2PI * math.exp(-0.5 * x * x)
-                delta[i, j] *= cdf + x * pdf
+                di[j] *= cdf + x * pdf
 
 
 @njit(**JIT)

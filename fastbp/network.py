@@ -5,7 +5,7 @@ import numpy as np
 from .functions import ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, GELU, LEAKY_RELU, \
     LOSSES, MSE, RELU
 from .kernels.loop import forward_batches, loss_batches
-from .kernels.passes import backward, batch_x, batch_y, forward, layer_block
+from .kernels.passes import backward, batch_y, forward, layer_block
 from .layout import layer_table, n_params, parameter_views, workspace_size
 from .training import train
 from .validation import (check_activations, check_dtype, check_init, check_positive,
@@ -205,11 +205,10 @@ class Network:
         X, Y = self._XY(X, y)
         n = X.shape[0]
         ws = np.empty(workspace_size(self.sizes, n), dtype=self.dtype)
-        batch_x(ws, self._table, n, n)[:] = X
         batch_y(ws, self._table, n, n)[:] = Y
-        forward(self._params, self._table, ws, n, n)
+        forward(self._params, self._table, X, ws, n)
         grads = np.empty_like(self._params)
-        backward(self._params, self._table, self._loss_code, ws, n, n, grads, 1.0 / n, 0.0)
+        backward(self._params, self._table, self._loss_code, X, ws, n, grads, 1.0 / n, 0.0)
         grad_W, grad_b = parameter_views(grads, self._table)
         if not return_deltas:
             return grad_W, grad_b

@@ -129,3 +129,21 @@ def test_backprop_matches_torch_autograd(hidden, loss, output):
     assert net.loss(X, y) == pytest.approx(value.item(), rel=1e-10)
     for ours, p in zip(grad_W + grad_b, params):
         np.testing.assert_allclose(ours, p.grad.numpy(), rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_wide_layers_agree_with_reference(dtype):
+    """Layers wide enough for BLAS to thread and for K to be cut into blocks."""
+    sizes, n = [800, 200, 10], 16
+    rng = np.random.default_rng(5)
+    net = _network(sizes, "tanh", "softmax", "cross_entropy", dtype=dtype)
+    X = rng.normal(size=(n, sizes[0]))
+    y = rng.integers(0, sizes[-1], n)
+    grad_W, grad_b, deltas = net.backprop(X, y, return_deltas=True)
+    Ws = [W.astype(np.float64) for W in net.weights]
+    bs = [b.astype(np.float64) for b in net.biases]
+    X_ref = X.astype(dtype).astype(np.float64)
+    ref = reference.backprop(Ws, bs, net.activations, "cross_entropy", X_ref, one_hot(y, 10))
+    tol = dict(rtol=1e-9, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-3, atol=1e-5)
+    for ours, theirs in zip(grad_W + grad_b + deltas, ref[0] + ref[1] + ref[2]):
+        np.testing.assert_allclose(ours, theirs, **tol)

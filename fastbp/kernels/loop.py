@@ -14,9 +14,15 @@ def gather(X, Y, rows, ws, table, capacity):
     n = rows.shape[0]
     x = batch_x(ws, table, capacity, n)
     y = batch_y(ws, table, capacity, n)
+    # Explicit loops: Numba's slice assignment goes through generic broadcasting code that
+    # cost 3x more here (bench/perf_log.md).
     for i in range(n):
-        x[i, :] = X[rows[i]]
-        y[i, :] = Y[rows[i]]
+        src, dst = X[rows[i]], x[i]
+        for k in range(src.shape[0]):
+            dst[k] = src[k]
+        src, dst = Y[rows[i]], y[i]
+        for k in range(src.shape[0]):
+            dst[k] = src[k]
 
 
 @njit(**JIT)
@@ -30,8 +36,9 @@ def sgd_batches(X, Y, order, start, stop, batch_size, params, table, loss_code, 
         rows = order[first:min(first + batch_size, stop)]
         n = rows.shape[0]
         gather(X, Y, rows, ws, table, batch_size)
-        forward(params, table, ws, batch_size, n)
-        loss, correct = backward(params, table, loss_code, ws, batch_size, n, params, -lr / n, 1.0)
+        x = batch_x(ws, table, batch_size, n)
+        forward(params, table, x, ws, batch_size)
+        loss, correct = backward(params, table, loss_code, x, ws, batch_size, params, -lr / n, 1.0)
         stats[0] += loss
         stats[1] += correct
 
@@ -43,8 +50,7 @@ def forward_batches(X, capacity, params, table, ws, out):
     n_total = X.shape[0]
     for first in range(0, n_total, capacity):
         n = min(capacity, n_total - first)
-        batch_x(ws, table, capacity, n)[:, :] = X[first:first + n]
-        forward(params, table, ws, capacity, n)
+        forward(params, table, X[first:first + n], ws, capacity)
         out[first:first + n] = layer_block(ws, table, capacity, n, top, 1)
 
 
@@ -56,13 +62,10 @@ def loss_batches(X, Y, capacity, params, table, loss_code, ws):
     loss, correct = 0.0, 0
     for first in range(0, n_total, capacity):
         n = min(capacity, n_total - first)
-        batch_x(ws, table, capacity, n)[:, :] = X[first:first + n]
-        y = batch_y(ws, table, capacity, n)
-        y[:, :] = Y[first:first + n]
-        forward(params, table, ws, capacity, n)
+        forward(params, table, X[first:first + n], ws, capacity)
         batch_loss, batch_correct = output_error(
             loss_code, table[top, ACT], layer_block(ws, table, capacity, n, top, 0),
-            layer_block(ws, table, capacity, n, top, 1), y,
+            layer_block(ws, table, capacity, n, top, 1), Y[first:first + n],
             layer_block(ws, table, capacity, n, top, 2))
         loss += batch_loss
         correct += batch_correct

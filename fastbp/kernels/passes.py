@@ -8,7 +8,7 @@ from numba import njit
 from ..config import JIT
 from ..functions import activate, output_error, scale_by_derivative
 from ..layout import ACT, B_OFF, N_IN, N_OUT, UNIT_OFF, W_OFF
-from .blas import gemm
+from .products import affine, error_back, outer_update
 
 
 @njit(**JIT)
@@ -50,26 +50,26 @@ def layer_block(ws, table, capacity, n, l, which):
 
 
 @njit(**JIT)
-def forward(params, table, ws, capacity, n):
-    """z[l] = a[l-1] @ W[l].T + b[l], a[l] = sigma(z[l]) for every layer, a[-1] = the batch x.
+def forward(params, table, x, ws, capacity):
+    """z[l] = a[l-1] @ W[l].T + b[l], a[l] = sigma(z[l]) for every layer, with a[-1] = x.
 
-    Reads n rows of the gathered x; writes z and a of every layer (first n rows).
+    x is any C-contiguous (n, n_0) array (the gathered batch, or rows of the caller's X);
+    writes the first n rows of z and a of every layer.
     """
-    a_prev = batch_x(ws, table, capacity, n)
+    n = x.shape[0]
+    a_prev = x
     for l in range(table.shape[0]):
         z = layer_block(ws, table, capacity, n, l, 0)
         a = layer_block(ws, table, capacity, n, l, 1)
-        b = bias(params, table, l)
-        for i in range(n):  # bias first, then the product accumulates onto it (beta = 1)
-            z[i, :] = b
-        gemm(False, True, 1.0, a_prev, weight(params, table, l), 1.0, z)
+        affine(a_prev, weight(params, table, l), bias(params, table, l), z)
         activate(table[l, ACT], z, a)
         a_prev = a
 
 
 @njit(**JIT)
-def backward(params, table, loss_code, ws, capacity, n, target, alpha, beta):
-    """Backpropagate one batch after ``forward``; returns (loss sum, correct count).
+def backward(params, table, loss_code, x, ws, capacity, target, alpha, beta):
+    """Backpropagate the batch x after ``forward(params, table, x, ...)``; returns (loss sum,
+    correct count). The batch targets are read from the workspace's y block.
 
     For every layer, top down: delta (seed eq. 1) from the output error or the recursion
     delta[l-1] = (delta[l] @ W[l]) * sigma'(z[l-1]) (eq. 6/7), then
@@ -79,8 +79,8 @@ def backward(params, table, loss_code, ws, capacity, n, target, alpha, beta):
     params itself for the fused SGD step (alpha = -lr/n, beta = 1). The recursion reads W[l]
     before W[l] is updated, so updating in place is exact.
     """
-    n_layers = table.shape[0]
-    top = n_layers - 1
+    n = x.shape[0]
+    top = table.shape[0] - 1
     loss, correct = output_error(
         loss_code, table[top, ACT],
         layer_block(ws, table, capacity, n, top, 0), layer_block(ws, table, capacity, n, top, 1),
@@ -91,12 +91,12 @@ def backward(params, table, loss_code, ws, capacity, n, target, alpha, beta):
         if l > 0:
             a_prev = layer_block(ws, table, capacity, n, l - 1, 1)
             delta_prev = layer_block(ws, table, capacity, n, l - 1, 2)
-            gemm(False, False, 1.0, delta, W, 0.0, delta_prev)
+            error_back(delta, W, delta_prev)
             scale_by_derivative(table[l - 1, ACT], layer_block(ws, table, capacity, n, l - 1, 0),
                                 a_prev, delta_prev)
         else:  # the inputs need no error: skip that product
-            a_prev = batch_x(ws, table, capacity, n)
-        gemm(True, False, alpha, delta, a_prev, beta, weight(target, table, l))
+            a_prev = x
+        outer_update(alpha, delta, a_prev, beta, weight(target, table, l))
         target_b = bias(target, table, l)
         n_out = target_b.shape[0]
         for j in range(n_out):  # beta = 0 overwrites, as BLAS does: the buffer may hold NaN
