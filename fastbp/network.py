@@ -7,6 +7,7 @@ from .functions import ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, GE
 from .kernels.loop import forward_batches, loss_batches
 from .kernels.passes import backward, batch_y, forward, layer_block
 from .layout import layer_table, n_params, parameter_views, workspace_size
+from .threads import SLABS, blas_single_threaded
 from .training import train
 from .validation import (check_activations, check_dtype, check_init, check_positive,
                          check_sizes, check_targets, check_X)
@@ -139,15 +140,17 @@ class Network:
         capacity = min(X.shape[0], _INFERENCE_ROWS)
         ws = np.empty(workspace_size(self.sizes, capacity), dtype=self.dtype)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        forward_batches(X, capacity, self._params, self._table, ws, out)
+        with blas_single_threaded():
+            forward_batches(X, capacity, self._params, self._table, ws, out, SLABS)
         return out
 
     def _evaluate_arrays(self, X, Y, prefix=""):
         n = X.shape[0]
         capacity = min(n, _INFERENCE_ROWS)
         ws = np.empty(workspace_size(self.sizes, capacity), dtype=self.dtype)
-        loss, correct = loss_batches(X, Y, capacity, self._params, self._table,
-                                     self._loss_code, ws)
+        with blas_single_threaded():
+            loss, correct = loss_batches(X, Y, capacity, self._params, self._table,
+                                         self._loss_code, ws, np.zeros((SLABS, 2)))
         logs = {prefix + "loss": loss / n}
         if self._loss_code == CROSS_ENTROPY:
             logs[prefix + "accuracy"] = correct / n

@@ -62,6 +62,31 @@ def _accuracy_denominator(net, n):
     return n * net.sizes[-1] if net._loss_code == BINARY_CROSS_ENTROPY else n
 
 
+def _sgd_epoch(net, X, Y, order, batch_size, lr, ws, epoch):
+    """One epoch of plain SGD in chunks of compiled work; returns (loss sum, correct count).
+
+    After each chunk the loss and the parameters must be finite; if not, the parameters go
+    back to their state before that chunk and FloatingPointError is raised.
+    """
+    params = net._params
+    last_good = np.empty_like(params)
+    stats = np.zeros(2)
+    chunk = chunk_samples(net.sizes, batch_size)
+    for start in range(0, X.shape[0], chunk):
+        stop = min(start + chunk, X.shape[0])
+        last_good[:] = params
+        sgd_batches(X, Y, order, start, stop, batch_size, params, net._table, net._loss_code,
+                    lr, ws, stats)
+        if not (math.isfinite(stats[0]) and math.isfinite(params.sum(dtype=np.float64))):
+            params[:] = last_good
+            raise FloatingPointError(
+                f"training diverged in epoch {epoch + 1} between samples {start} and {stop} "
+                f"of the shuffled order (a loss or parameter became NaN or inf); the "
+                f"parameters were restored to their last finite state. Try a smaller "
+                f"learning rate than lr={lr}.")
+    return stats[0], stats[1]
+
+
 def train(net, X, Y, epochs, batch_size, lr, order_rng, shuffle, validation, verbose):
     """Run ``epochs`` epochs of plain SGD on validated arrays; return a History.
 
@@ -70,13 +95,7 @@ def train(net, X, Y, epochs, batch_size, lr, order_rng, shuffle, validation, ver
     chunk, keeping every completed mini-batch, and returns the history so far.
     """
     n = X.shape[0]
-    params = net._params
-    table = net._table
     ws = np.empty(workspace_size(net.sizes, batch_size), dtype=net.dtype)
-    last_good = np.empty_like(params)
-    stats = np.zeros(2)
-    chunk = chunk_samples(net.sizes, batch_size)
-    classify = net._loss_code != MSE
     history = History()
     order = np.arange(n)
     try:
@@ -84,23 +103,11 @@ def train(net, X, Y, epochs, batch_size, lr, order_rng, shuffle, validation, ver
             started = time.perf_counter()
             if shuffle:
                 order = order_rng.permutation(n)
-            stats[:] = 0
-            for start in range(0, n, chunk):
-                stop = min(start + chunk, n)
-                last_good[:] = params
-                sgd_batches(X, Y, order, start, stop, batch_size, params, table,
-                            net._loss_code, lr, ws, stats)
-                if not (math.isfinite(stats[0]) and math.isfinite(params.sum(dtype=np.float64))):
-                    params[:] = last_good
-                    raise FloatingPointError(
-                        f"training diverged in epoch {epoch + 1} between samples {start} and "
-                        f"{stop} of the shuffled order (a loss or parameter became NaN or inf); "
-                        f"the parameters were restored to their last finite state. Try a "
-                        f"smaller learning rate than lr={lr}.")
+            loss, correct = _sgd_epoch(net, X, Y, order, batch_size, lr, ws, epoch)
             seconds = time.perf_counter() - started
-            logs = {"loss": float(stats[0] / n)}
-            if classify:
-                logs["accuracy"] = float(stats[1] / _accuracy_denominator(net, n))
+            logs = {"loss": float(loss / n)}
+            if net._loss_code != MSE:
+                logs["accuracy"] = float(correct / _accuracy_denominator(net, n))
             if validation is not None:
                 logs.update(net._evaluate_arrays(*validation, prefix="val_"))
             history._append(epoch, logs)

@@ -70,13 +70,23 @@ K_BLOCK = 384
 
 
 @njit(**JIT)
-def gemm(trans_a, trans_b, alpha, A, B, beta, C):
-    """C = alpha * op(A) @ op(B) + beta * C for C-contiguous 2-D A, B, C; op transposes if asked.
+def _leading(M):
+    """Leading dimension of a 2-D view with unit column stride (row stride in elements)."""
+    return M.strides[0] // M.itemsize
 
-    Writes C only. Row-major C is column-major C.T = op(B).T @ op(A).T, so the operands swap.
+
+@njit(**JIT)
+def gemm(trans_a, trans_b, alpha, A, B, beta, C):
+    """C = alpha * op(A) @ op(B) + beta * C; op transposes if asked. Writes C only.
+
+    A, B, C are 2-D views whose rows may be strided (a column block of a larger row-major
+    array) but whose elements within a row are contiguous. Row-major C is column-major C.T =
+    op(B).T @ op(A).T, so the operands swap.
     """
     m, n = C.shape
     k = A.shape[0] if trans_a else A.shape[1]
+    if m == 0 or n == 0:
+        return
     n_blocks = (k + K_BLOCK - 1) // K_BLOCK
     block = ((k + n_blocks - 1) // n_blocks + 31) // 32 * 32
     for k0 in range(0, k, block):
@@ -85,5 +95,5 @@ def gemm(trans_a, trans_b, alpha, A, B, beta, C):
         A_k = A[k0:k1] if trans_a else A[:, k0:k1]
         B_k = B[:, k0:k1] if trans_b else B[k0:k1]
         _xxgemm(_TRANS if trans_b else _NO_TRANS, _TRANS if trans_a else _NO_TRANS,
-                n, m, k1 - k0, alpha, B_k, B.shape[1], A_k, A.shape[1],
-                beta if k0 == 0 else 1.0, C, n)
+                n, m, k1 - k0, alpha, B_k, _leading(B), A_k, _leading(A),
+                beta if k0 == 0 else 1.0, C, _leading(C))

@@ -1,22 +1,30 @@
-"""The compiled training loop: many mini-batches per call, no Python and no allocation per batch."""
+"""Compiled loops over many mini-batches: training, inference, loss. No Python and no
+allocation per mini-batch.
 
-from numba import njit
+Threads: training runs on the calling thread and lets BLAS thread each product. Inference
+and loss cut each chunk of rows into a fixed number of slabs (``n_slabs``, from the caller,
+never from the thread count), one per Numba thread, each calling a single-threaded BLAS (the
+caller holds BLAS to one thread so the two thread pools never compete for the cores). With
+one thread or two, the same slabs compute the same numbers in the same order.
+"""
+
+from numba import njit, prange
 
 from ..config import JIT
 from ..functions import output_error
 from ..layout import ACT
-from .passes import backward, batch_x, batch_y, forward, layer_block
+from .passes import batch_x, batch_y, errors_rows, forward_rows, layer_block, update
 
 
 @njit(**JIT)
-def gather(X, Y, rows, ws, table, capacity):
-    """Copy the samples X[rows], Y[rows] into the workspace's batch x and y blocks."""
+def gather(X, Y, rows, ws, table, capacity, lo, hi):
+    """Copy X[rows[i]], Y[rows[i]] for i in [lo, hi) into row i of the batch x and y blocks."""
     n = rows.shape[0]
     x = batch_x(ws, table, capacity, n)
     y = batch_y(ws, table, capacity, n)
     # Explicit loops: Numba's slice assignment goes through generic broadcasting code that
     # cost 3x more here (bench/perf_log.md).
-    for i in range(n):
+    for i in range(lo, hi):
         src, dst = X[rows[i]], x[i]
         for k in range(src.shape[0]):
             dst[k] = src[k]
@@ -31,42 +39,58 @@ def sgd_batches(X, Y, order, start, stop, batch_size, params, table, loss_code, 
 
     Adds the summed per-sample loss to stats[0] and the correct-prediction count to stats[1]
     (each measured on the batch before its update, as Keras reports training loss).
+    Runs on the calling thread; BLAS threads each product itself (slabs of rows and units on
+    Numba's threads measured slower for training at every standard configuration).
     """
     for first in range(start, stop, batch_size):
         rows = order[first:min(first + batch_size, stop)]
         n = rows.shape[0]
-        gather(X, Y, rows, ws, table, batch_size)
+        gather(X, Y, rows, ws, table, batch_size, 0, n)
         x = batch_x(ws, table, batch_size, n)
-        forward(params, table, x, ws, batch_size)
-        loss, correct = backward(params, table, loss_code, x, ws, batch_size, params, -lr / n, 1.0)
+        forward_rows(params, table, x, ws, batch_size, 0, n)
+        loss, correct = errors_rows(params, table, loss_code, n, ws, batch_size, 0, n)
+        update(table, x, ws, batch_size, params, -lr / n, 1.0)
         stats[0] += loss
         stats[1] += correct
 
 
-@njit(**JIT)
-def forward_batches(X, capacity, params, table, ws, out):
+@njit(parallel=True, **JIT)
+def forward_batches(X, capacity, params, table, ws, out, n_slabs):
     """out = network outputs for every row of X, computed capacity rows at a time."""
     top = table.shape[0] - 1
     n_total = X.shape[0]
     for first in range(0, n_total, capacity):
         n = min(capacity, n_total - first)
-        forward(params, table, X[first:first + n], ws, capacity)
-        out[first:first + n] = layer_block(ws, table, capacity, n, top, 1)
+        x = X[first:first + n]
+        for s in prange(n_slabs):
+            lo, hi = s * n // n_slabs, (s + 1) * n // n_slabs
+            forward_rows(params, table, x, ws, capacity, lo, hi)
+            a = layer_block(ws, table, capacity, n, top, 1)
+            for i in range(lo, hi):
+                for j in range(a.shape[1]):
+                    out[first + i, j] = a[i, j]
 
 
-@njit(**JIT)
-def loss_batches(X, Y, capacity, params, table, loss_code, ws):
+@njit(parallel=True, **JIT)
+def loss_batches(X, Y, capacity, params, table, loss_code, ws, slab_stats):
     """(sum of per-sample losses, correct count) over all rows of X, Y; parameters untouched."""
     top = table.shape[0] - 1
+    n_slabs = slab_stats.shape[0]
     n_total = X.shape[0]
     loss, correct = 0.0, 0
     for first in range(0, n_total, capacity):
         n = min(capacity, n_total - first)
-        forward(params, table, X[first:first + n], ws, capacity)
-        batch_loss, batch_correct = output_error(
-            loss_code, table[top, ACT], layer_block(ws, table, capacity, n, top, 0),
-            layer_block(ws, table, capacity, n, top, 1), Y[first:first + n],
-            layer_block(ws, table, capacity, n, top, 2))
-        loss += batch_loss
-        correct += batch_correct
+        x = X[first:first + n]
+        for s in prange(n_slabs):
+            lo, hi = s * n // n_slabs, (s + 1) * n // n_slabs
+            forward_rows(params, table, x, ws, capacity, lo, hi)
+            slab_loss, slab_correct = output_error(
+                loss_code, table[top, ACT], layer_block(ws, table, capacity, n, top, 0)[lo:hi],
+                layer_block(ws, table, capacity, n, top, 1)[lo:hi], Y[first + lo:first + hi],
+                layer_block(ws, table, capacity, n, top, 2)[lo:hi])
+            slab_stats[s, 0] = slab_loss
+            slab_stats[s, 1] = slab_correct
+        for s in range(n_slabs):
+            loss += slab_stats[s, 0]
+            correct += slab_stats[s, 1]
     return loss, correct

@@ -50,52 +50,67 @@ def layer_block(ws, table, capacity, n, l, which):
 
 
 @njit(**JIT)
-def forward(params, table, x, ws, capacity):
-    """z[l] = a[l-1] @ W[l].T + b[l], a[l] = sigma(z[l]) for every layer, with a[-1] = x.
+def forward_rows(params, table, x, ws, capacity, lo, hi):
+    """Forward pass of the rows [lo, hi) of the batch x (any C-contiguous (n, n_0) array):
+    z[l] = a[l-1] @ W[l].T + b[l], a[l] = sigma(z[l]) for every layer, with a[-1] = x.
 
-    x is any C-contiguous (n, n_0) array (the gathered batch, or rows of the caller's X);
-    writes the first n rows of z and a of every layer.
+    Writes those rows of z and a of every layer; rows are independent, so slabs of rows can
+    run on different threads.
     """
     n = x.shape[0]
-    a_prev = x
+    a_prev = x[lo:hi]
     for l in range(table.shape[0]):
-        z = layer_block(ws, table, capacity, n, l, 0)
-        a = layer_block(ws, table, capacity, n, l, 1)
+        z = layer_block(ws, table, capacity, n, l, 0)[lo:hi]
+        a = layer_block(ws, table, capacity, n, l, 1)[lo:hi]
         affine(a_prev, weight(params, table, l), bias(params, table, l), z)
         activate(table[l, ACT], z, a)
         a_prev = a
 
 
 @njit(**JIT)
-def backward(params, table, loss_code, x, ws, capacity, target, alpha, beta):
-    """Backpropagate the batch x after ``forward(params, table, x, ...)``; returns (loss sum,
-    correct count). The batch targets are read from the workspace's y block.
+def forward(params, table, x, ws, capacity):
+    """Forward pass of every row of x; see forward_rows."""
+    forward_rows(params, table, x, ws, capacity, 0, x.shape[0])
 
-    For every layer, top down: delta (seed eq. 1) from the output error or the recursion
-    delta[l-1] = (delta[l] @ W[l]) * sigma'(z[l-1]) (eq. 6/7), then
-    target_W[l] = beta * target_W[l] + alpha * delta[l].T @ a[l-1]   (eq. 3, summed over rows)
-    target_b[l] = beta * target_b[l] + alpha * sum_rows delta[l]     (eq. 4).
-    target is a buffer laid out like params: the gradient buffer (alpha = 1/n, beta = 0), or
-    params itself for the fused SGD step (alpha = -lr/n, beta = 1). The recursion reads W[l]
-    before W[l] is updated, so updating in place is exact.
+
+@njit(**JIT)
+def errors_rows(params, table, loss_code, n, ws, capacity, lo, hi):
+    """Per-sample errors of the rows [lo, hi) of an n-row batch after its forward pass;
+    returns (loss sum, correct count) of those rows.
+
+    delta of the output layer from the output error (seed eq. 1), then the recursion
+    delta[l-1] = (delta[l] @ W[l]) * sigma'(z[l-1]) (eq. 6/7) down to the first hidden layer;
+    the inputs need no error, so that product is skipped. Targets come from the workspace's
+    y block. Writes those rows of delta of every layer.
     """
-    n = x.shape[0]
     top = table.shape[0] - 1
     loss, correct = output_error(
-        loss_code, table[top, ACT],
-        layer_block(ws, table, capacity, n, top, 0), layer_block(ws, table, capacity, n, top, 1),
-        batch_y(ws, table, capacity, n), layer_block(ws, table, capacity, n, top, 2))
-    for l in range(top, -1, -1):
+        loss_code, table[top, ACT], layer_block(ws, table, capacity, n, top, 0)[lo:hi],
+        layer_block(ws, table, capacity, n, top, 1)[lo:hi],
+        batch_y(ws, table, capacity, n)[lo:hi], layer_block(ws, table, capacity, n, top, 2)[lo:hi])
+    for l in range(top, 0, -1):
+        delta_prev = layer_block(ws, table, capacity, n, l - 1, 2)[lo:hi]
+        error_back(layer_block(ws, table, capacity, n, l, 2)[lo:hi], weight(params, table, l),
+                   delta_prev)
+        scale_by_derivative(table[l - 1, ACT], layer_block(ws, table, capacity, n, l - 1, 0)[lo:hi],
+                            layer_block(ws, table, capacity, n, l - 1, 1)[lo:hi], delta_prev)
+    return loss, correct
+
+
+@njit(**JIT)
+def update(table, x, ws, capacity, target, alpha, beta):
+    """For every layer, after errors_rows over the whole batch x:
+    target_W[l] = beta * target_W[l] + alpha * delta[l].T @ a[l-1]   (eq. 3, summed over rows)
+    target_b[l] = beta * target_b[l] + alpha * sum over rows of delta[l]   (eq. 4)
+
+    target is laid out like params: the gradient buffer (alpha = 1/n, beta = 0), or params
+    itself for the fused SGD step (alpha = -lr/n, beta = 1; every delta was computed before,
+    so updating in place is exact).
+    """
+    n = x.shape[0]
+    for l in range(table.shape[0]):
         delta = layer_block(ws, table, capacity, n, l, 2)
-        W = weight(params, table, l)
-        if l > 0:
-            a_prev = layer_block(ws, table, capacity, n, l - 1, 1)
-            delta_prev = layer_block(ws, table, capacity, n, l - 1, 2)
-            error_back(delta, W, delta_prev)
-            scale_by_derivative(table[l - 1, ACT], layer_block(ws, table, capacity, n, l - 1, 0),
-                                a_prev, delta_prev)
-        else:  # the inputs need no error: skip that product
-            a_prev = x
+        a_prev = x if l == 0 else layer_block(ws, table, capacity, n, l - 1, 1)
         outer_update(alpha, delta, a_prev, beta, weight(target, table, l))
         target_b = bias(target, table, l)
         n_out = target_b.shape[0]
@@ -104,4 +119,13 @@ def backward(params, table, loss_code, x, ws, capacity, target, alpha, beta):
         for i in range(n):  # rows in order: a fixed summation order, vectorised along units
             for j in range(n_out):
                 target_b[j] += alpha * delta[i, j]
+
+
+@njit(**JIT)
+def backward(params, table, loss_code, x, ws, capacity, target, alpha, beta):
+    """Errors and parameter update (or gradient) of the whole batch x after ``forward``;
+    returns (loss sum, correct count). See errors_rows and update."""
+    n = x.shape[0]
+    loss, correct = errors_rows(params, table, loss_code, n, ws, capacity, 0, n)
+    update(table, x, ws, capacity, target, alpha, beta)
     return loss, correct
