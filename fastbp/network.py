@@ -7,8 +7,12 @@ from .functions import ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, GE
 from .kernels.loop import forward_batches, loss_batches
 from .kernels.passes import backward, batch_y, forward, layer_block
 from .layout import layer_table, n_params, parameter_views, workspace_size
+from . import optimizers
+from .callbacks import as_list
+from .persist import save
+from .schedules import Schedule
 from .threads import SLABS, blas_single_threaded
-from .training import train
+from .training import Trainer, make_progress, train
 from .validation import (check_activations, check_dtype, check_init, check_positive,
                          check_sizes, check_targets, check_X)
 
@@ -219,9 +223,11 @@ class Network:
                   for l in range(len(self.sizes) - 1)]
         return grad_W, grad_b, deltas
 
-    def fit(self, X, y, epochs=1, batch_size=32, lr=0.1, shuffle=True, seed=None,
-            validation_data=None, verbose=0):
-        """Train by mini-batch stochastic gradient descent, updating the parameters in place.
+    def fit(self, X, y, epochs=1, batch_size=32, lr=None, optimizer="sgd", momentum=0.0,
+            nesterov=False, weight_decay=None, schedule=None, clip_norm=None, shuffle=True,
+            seed=None, validation_data=None, validation_split=0.0, callbacks=None, verbose=0,
+            on_divergence="raise"):
+        """Train by mini-batch gradient descent, updating the parameters in place.
 
         Parameters
         ----------
@@ -234,8 +240,22 @@ class Network:
         batch_size : int, default 32
             Samples per update; every sample is used each epoch, the last batch may be
             smaller.
-        lr : float, default 0.1
-            Learning rate: ``params -= lr * gradient of the batch's mean loss``.
+        lr : float, optional
+            Learning rate with an optimizer name; default 0.1 for "sgd", 1e-3 for "adam" and
+            "adamw", 1e-2 for "rmsprop". Not allowed with an optimizer object (its own rules).
+        optimizer : str or fastbp.optimizers.Optimizer, default "sgd"
+            "sgd", "adam", "adamw", "rmsprop", or an object such as
+            ``fastbp.optimizers.Adam(lr=3e-4)``, whose state (moments, step count) carries
+            over to the next fit call that gets the same object.
+        momentum, nesterov : float, bool
+            For optimizer="sgd".
+        weight_decay : float, optional
+            L2 penalty (decoupled for "adamw", default 1e-2 there); with an optimizer name.
+        schedule : fastbp.schedules.Schedule, optional
+            Multiplies the learning rate per epoch or per step (StepLR, ExponentialLR,
+            CosineAnnealingLR, Warmup).
+        clip_norm : float, optional
+            Scale each batch gradient down to this global 2-norm when it is larger.
         shuffle : bool, default True
             Visit the samples in a new random order every epoch.
         seed : int, optional
@@ -243,28 +263,62 @@ class Network:
             constructor's ``seed``) is used, so a seeded network trains reproducibly.
         validation_data : tuple (X_val, y_val), optional
             Evaluated after every epoch into ``val_loss`` (and ``val_accuracy``).
-        verbose : int, default 0
-            1 prints one line per epoch.
+        validation_split : float, default 0
+            Hold out this fraction of the samples (the last ones, before shuffling) as
+            validation data instead.
+        callbacks : list of fastbp.callbacks.Callback, optional
+            EarlyStopping, ModelCheckpoint, CSVLogger, JSONLogger or your own.
+        verbose : {0, 1, 2}, default 0
+            1: a progress bar per epoch (tqdm); 2: one line per epoch.
+        on_divergence : {"raise", "warn"}, default "raise"
+            If a loss or parameter becomes NaN or inf, the parameters go back to their last
+            finite state and FloatingPointError is raised, or a warning is issued and the
+            history so far returned.
 
         Returns
         -------
         History
-
-        Raises
-        ------
-        FloatingPointError
-            If training diverges; the parameters are restored to their last finite state.
         """
         X, Y = self._XY(X, y)
         epochs = check_positive(epochs, "epochs", integer=True)
-        batch_size = min(check_positive(batch_size, "batch_size", integer=True), X.shape[0])
-        lr = float(check_positive(lr, "lr"))
+        batch_size = check_positive(batch_size, "batch_size", integer=True)
+        if lr is not None:
+            lr = float(check_positive(lr, "lr"))
+        if on_divergence not in ("raise", "warn"):
+            raise ValueError(f"on_divergence must be 'raise' or 'warn', got {on_divergence!r}")
+        if clip_norm is not None:
+            clip_norm = float(check_positive(clip_norm, "clip_norm"))
+        if schedule is not None and not isinstance(schedule, Schedule):
+            raise TypeError(f"schedule must be a fastbp.schedules.Schedule, got {schedule!r}")
+        opt = optimizers.make(optimizer, lr, momentum, nesterov, weight_decay)
+        callbacks = as_list(callbacks)
+        X, Y, validation_data = self._split_validation(X, Y, validation_data, validation_split)
+        order_rng = self._rng if seed is None else np.random.default_rng(seed)
+        trainer = Trainer(self, X, Y, min(batch_size, X.shape[0]), opt, schedule, clip_norm,
+                          order_rng, shuffle, validation_data, callbacks,
+                          make_progress(verbose, epochs, X.shape[0]))
+        return train(trainer, epochs, on_divergence)
+
+    def _split_validation(self, X, Y, validation_data, validation_split):
         if validation_data is not None:
+            if validation_split:
+                raise ValueError("give validation_data or validation_split, not both")
             try:
                 X_val, y_val = validation_data
             except (TypeError, ValueError):
                 raise ValueError("validation_data must be a pair (X_val, y_val)") from None
-            validation_data = self._XY(X_val, y_val)
-        order_rng = self._rng if seed is None else np.random.default_rng(seed)
-        return train(self, X, Y, epochs, batch_size, lr, order_rng, shuffle,
-                     validation_data, verbose)
+            return X, Y, self._XY(X_val, y_val)
+        if not validation_split:
+            return X, Y, None
+        if not 0 < validation_split < 1:
+            raise ValueError(f"validation_split must lie in (0, 1), got {validation_split!r}")
+        n_val = int(round(X.shape[0] * validation_split))
+        if not 0 < n_val < X.shape[0]:
+            raise ValueError(f"validation_split={validation_split} of {X.shape[0]} samples "
+                             f"leaves {n_val} for validation and {X.shape[0] - n_val} for "
+                             f"training; both need at least one")
+        return X[:-n_val], Y[:-n_val], (X[-n_val:], Y[-n_val:])
+
+    def save(self, path):
+        """Write the network to an .npz file that :func:`fastbp.load` reads back."""
+        save(self, path)

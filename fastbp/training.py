@@ -1,4 +1,5 @@
-"""The Python side of fit: epochs, shuffling, chunks of compiled work, history, divergence.
+"""The Python side of fit: epochs, shuffling, chunks of compiled work, learning rates,
+callbacks, progress, divergence and Ctrl-C.
 
 The compiled loop runs a chunk of mini-batches (about 0.1 s of work) per call, so Python is
 back in control often enough for progress output, Ctrl-C and divergence checks while costing
@@ -11,9 +12,11 @@ import warnings
 
 import numpy as np
 
+from .callbacks import ProgressBar
 from .functions import BINARY_CROSS_ENTROPY, MSE
-from .kernels.loop import sgd_batches
+from .kernels.loop import train_batches
 from .layout import workspace_size
+from .schedules import batch_learning_rates
 
 # Floating-point work per compiled call; sets the chunk length (see module docstring).
 _CHUNK_FLOP = 1e10
@@ -27,8 +30,8 @@ class History:
     ----------
     history : dict of str to list of float
         ``"loss"`` (mean training loss over the epoch's mini-batches, each measured before
-        its update), ``"accuracy"`` for classification losses, and ``"val_loss"`` /
-        ``"val_accuracy"`` when validation data was given.
+        its update), ``"accuracy"`` for classification losses, ``"val_loss"`` /
+        ``"val_accuracy"`` with validation data, and ``"lr"`` (the last batch's rate).
     epoch : list of int
         The epoch numbers (0-based) that completed.
     """
@@ -46,6 +49,10 @@ class History:
         return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
 
 
+class Diverged(FloatingPointError):
+    """Training produced a non-finite loss or parameter; the parameters were restored."""
+
+
 def flop_per_sample(sizes):
     """Floating-point operations of one training step per sample (design.md, section 1)."""
     pairs = sum(n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
@@ -58,65 +65,121 @@ def chunk_samples(sizes, batch_size):
     return batch_size * max(1, int(samples) // batch_size)
 
 
-def _accuracy_denominator(net, n):
-    return n * net.sizes[-1] if net._loss_code == BINARY_CROSS_ENTROPY else n
+class Trainer:
+    """Runs the epochs of one ``fit`` call on validated arrays (see Network.fit)."""
+
+    def __init__(self, net, X, Y, batch_size, optimizer, schedule, clip_norm, order_rng,
+                 shuffle, validation, callbacks, progress):
+        self.net, self.X, self.Y = net, X, Y
+        self.batch_size, self.optimizer, self.schedule = batch_size, optimizer, schedule
+        self.clip_norm = clip_norm
+        self.order_rng, self.shuffle, self.validation = order_rng, shuffle, validation
+        self.callbacks, self.progress = callbacks, progress
+        params = net._params
+        optimizer.bind(params)
+        fused = optimizer.fuses_into_gradient and not clip_norm
+        grads = params if fused else np.empty_like(params)  # unused when fused
+        self._opt = [fused, optimizer.code, optimizer.hyper(), grads, optimizer.state, 0,
+                     float(clip_norm or 0.0)]
+        self._ws = np.empty(workspace_size(net.sizes, batch_size), dtype=net.dtype)
+        self._last_params = np.empty_like(params)
+        self._last_state = np.empty_like(optimizer.state)
+        self._order = np.arange(X.shape[0])
+
+    def epoch(self, epoch):
+        """One epoch; returns its logs. Raises Diverged after restoring the last good state."""
+        net, opt, n = self.net, self.optimizer, self.X.shape[0]
+        if self.shuffle:
+            self._order = self.order_rng.permutation(n)
+        stats = np.zeros(2)
+        chunk = chunk_samples(net.sizes, self.batch_size)
+        started = time.perf_counter()
+        lr = opt.lr
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            n_batches = -(-(stop - start) // self.batch_size)
+            lrs = np.array(batch_learning_rates(opt.lr, self.schedule, opt.steps, opt.epochs,
+                                                n_batches))
+            lr = float(lrs[-1])
+            self._last_params[:] = net._params
+            self._last_state[:] = opt.state
+            self._opt[5] = opt.steps
+            train_batches(self.X, self.Y, self._order, start, stop, self.batch_size,
+                          net._params, net._table, net._loss_code, self._ws, stats, lrs,
+                          tuple(self._opt))
+            if not (math.isfinite(stats[0]) and math.isfinite(net._params.sum(dtype=np.float64))):
+                net._params[:] = self._last_params
+                opt.state[:] = self._last_state
+                raise Diverged(
+                    f"training diverged in epoch {epoch + 1} between samples {start} and "
+                    f"{stop} of the shuffled order (a loss or parameter became NaN or inf); "
+                    f"the parameters were restored to their last finite state. Try a smaller "
+                    f"learning rate than lr={lr:g}.")
+            opt.steps += n_batches
+            if self.progress is not None:
+                correct = stats[1] if net._loss_code != MSE else None
+                self.progress.on_chunk_end(stop, stats[0], correct,
+                                           time.perf_counter() - started)
+        opt.epochs += 1
+        logs = {"loss": float(stats[0] / n)}
+        if net._loss_code != MSE:
+            per = n * net.sizes[-1] if net._loss_code == BINARY_CROSS_ENTROPY else n
+            logs["accuracy"] = float(stats[1] / per)
+        if self.validation is not None:
+            logs.update(net._evaluate_arrays(*self.validation, prefix="val_"))
+        logs["lr"] = lr
+        return logs
 
 
-def _sgd_epoch(net, X, Y, order, batch_size, lr, ws, epoch):
-    """One epoch of plain SGD in chunks of compiled work; returns (loss sum, correct count).
+def train(trainer, epochs, on_divergence):
+    """Run the epochs with the callbacks; return a History.
 
-    After each chunk the loss and the parameters must be finite; if not, the parameters go
-    back to their state before that chunk and FloatingPointError is raised.
+    Ctrl-C stops after the current chunk, keeping every completed mini-batch, and returns
+    the history so far. On divergence the parameters (and optimizer state) go back to their
+    state before the chunk that produced a non-finite value; then ``on_divergence="raise"``
+    raises FloatingPointError, ``"warn"`` warns and returns the history so far.
     """
-    params = net._params
-    last_good = np.empty_like(params)
-    stats = np.zeros(2)
-    chunk = chunk_samples(net.sizes, batch_size)
-    for start in range(0, X.shape[0], chunk):
-        stop = min(start + chunk, X.shape[0])
-        last_good[:] = params
-        sgd_batches(X, Y, order, start, stop, batch_size, params, net._table, net._loss_code,
-                    lr, ws, stats)
-        if not (math.isfinite(stats[0]) and math.isfinite(params.sum(dtype=np.float64))):
-            params[:] = last_good
-            raise FloatingPointError(
-                f"training diverged in epoch {epoch + 1} between samples {start} and {stop} "
-                f"of the shuffled order (a loss or parameter became NaN or inf); the "
-                f"parameters were restored to their last finite state. Try a smaller "
-                f"learning rate than lr={lr}.")
-    return stats[0], stats[1]
-
-
-def train(net, X, Y, epochs, batch_size, lr, order_rng, shuffle, validation, verbose):
-    """Run ``epochs`` epochs of plain SGD on validated arrays; return a History.
-
-    On divergence the parameters go back to their state before the chunk that produced a
-    non-finite value, and FloatingPointError is raised. Ctrl-C stops after the current
-    chunk, keeping every completed mini-batch, and returns the history so far.
-    """
-    n = X.shape[0]
-    ws = np.empty(workspace_size(net.sizes, batch_size), dtype=net.dtype)
+    net = trainer.net
     history = History()
-    order = np.arange(n)
+    callbacks = list(trainer.callbacks)
+    if trainer.progress is not None:
+        callbacks.append(trainer.progress)
+    net.stop_training = False
+    for cb in callbacks:
+        cb.set_model(net)
+        cb.on_train_begin({})
     try:
         for epoch in range(epochs):
-            started = time.perf_counter()
-            if shuffle:
-                order = order_rng.permutation(n)
-            loss, correct = _sgd_epoch(net, X, Y, order, batch_size, lr, ws, epoch)
-            seconds = time.perf_counter() - started
-            logs = {"loss": float(loss / n)}
-            if net._loss_code != MSE:
-                logs["accuracy"] = float(correct / _accuracy_denominator(net, n))
-            if validation is not None:
-                logs.update(net._evaluate_arrays(*validation, prefix="val_"))
+            if trainer.progress is not None:
+                trainer.progress.on_epoch_begin(epoch)
+            try:
+                logs = trainer.epoch(epoch)
+            except Diverged as error:
+                if on_divergence == "raise":
+                    raise
+                warnings.warn(str(error), RuntimeWarning, stacklevel=3)
+                break
             history._append(epoch, logs)
-            if verbose:
-                shown = " - ".join(f"{k} {v:.4f}" for k, v in logs.items())
-                print(f"epoch {epoch + 1}/{epochs} - {shown} - {seconds:.2f}s - "
-                      f"{n / seconds:,.0f} samples/s", flush=True)
+            stop = [cb.on_epoch_end(epoch, logs) for cb in callbacks]
+            if any(stop) or net.stop_training:
+                break
     except KeyboardInterrupt:
         warnings.warn(f"fit interrupted: stopped after {len(history.epoch)} complete epochs; "
                       f"the parameters are those of the last completed mini-batch",
                       RuntimeWarning, stacklevel=3)
+    finally:
+        for cb in callbacks:
+            cb.on_train_end({})
     return history
+
+
+def make_progress(verbose, epochs, n_samples):
+    """The progress reporter for fit's verbose level (0: none, 1: bar, 2: a line per epoch)."""
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    if verbose == 0:
+        return None
+    progress = ProgressBar(epochs, n_samples)
+    if verbose == 2:
+        progress._tqdm = None
+    return progress

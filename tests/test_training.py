@@ -63,7 +63,7 @@ def test_digits_reaches_high_accuracy(digits):
     net = fastbp.Network([64, 64, 10], seed=0)
     history = net.fit(X_train, y_train, epochs=30, batch_size=32, lr=0.1,
                       validation_data=(X_test, y_test))
-    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}
     assert len(history.history["val_accuracy"]) == 30
     assert history.history["val_accuracy"][-1] == net.evaluate(X_test, y_test)["accuracy"]
     assert net.evaluate(X_test, y_test)["accuracy"] > 0.95

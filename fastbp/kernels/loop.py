@@ -13,6 +13,7 @@ from numba import njit, prange
 from ..config import JIT
 from ..functions import output_error
 from ..layout import ACT
+from ..optimizers import clip_by_global_norm, step
 from .passes import batch_x, batch_y, errors_rows, forward_rows, layer_block, update
 
 
@@ -34,14 +35,23 @@ def gather(X, Y, rows, ws, table, capacity, lo, hi):
 
 
 @njit(**JIT)
-def sgd_batches(X, Y, order, start, stop, batch_size, params, table, loss_code, lr, ws, stats):
-    """Plain SGD over the samples order[start:stop], batch_size at a time, updating params in place.
+def train_batches(X, Y, order, start, stop, batch_size, params, table, loss_code, ws, stats,
+                  lrs, opt):
+    """Train on the samples order[start:stop], batch_size at a time, updating params in place.
 
-    Adds the summed per-sample loss to stats[0] and the correct-prediction count to stats[1]
-    (each measured on the batch before its update, as Keras reports training loss).
+    lrs[b] is the learning rate of the b-th batch of this call. opt is the tuple
+    (fused, code, hyper, grads, state, first_step, clip_norm): with ``fused`` (plain SGD, no
+    clipping) the update is fused into the gradient product; otherwise the batch gradient
+    goes to grads, is clipped to clip_norm when clip_norm > 0, and optimizers.step applies
+    update number first_step + b + 1. Adds the summed per-sample loss to stats[0] and the
+    correct-prediction count to stats[1] (each measured on the batch before its update, as
+    Keras reports training loss).
+
     Runs on the calling thread; BLAS threads each product itself (slabs of rows and units on
     Numba's threads measured slower for training at every standard configuration).
     """
+    fused, code, hyper, grads, state, first_step, clip_norm = opt
+    b = 0
     for first in range(start, stop, batch_size):
         rows = order[first:min(first + batch_size, stop)]
         n = rows.shape[0]
@@ -49,9 +59,16 @@ def sgd_batches(X, Y, order, start, stop, batch_size, params, table, loss_code, 
         x = batch_x(ws, table, batch_size, n)
         forward_rows(params, table, x, ws, batch_size, 0, n)
         loss, correct = errors_rows(params, table, loss_code, n, ws, batch_size, 0, n)
-        update(table, x, ws, batch_size, params, -lr / n, 1.0)
+        if fused:
+            update(table, x, ws, batch_size, params, -lrs[b] / n, 1.0)
+        else:
+            update(table, x, ws, batch_size, grads, 1.0 / n, 0.0)
+            if clip_norm > 0:
+                clip_by_global_norm(grads, clip_norm)
+            step(code, hyper, params, grads, state, first_step + b + 1, lrs[b])
         stats[0] += loss
         stats[1] += correct
+        b += 1
 
 
 @njit(parallel=True, **JIT)

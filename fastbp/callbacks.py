@@ -1,0 +1,199 @@
+"""Callbacks: code that runs between epochs of ``Network.fit`` and may stop training.
+
+A callback subclasses :class:`Callback` and overrides any of ``on_train_begin(logs)``,
+``on_epoch_end(epoch, logs)`` (return True, or set ``self.model.stop_training``, to stop) and
+``on_train_end(logs)``. ``self.model`` is the network being trained.
+"""
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+class Callback:
+    """Base class: every hook does nothing."""
+
+    model = None
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs):
+        pass
+
+    def on_epoch_end(self, epoch, logs):
+        pass
+
+    def on_train_end(self, logs):
+        pass
+
+
+class EarlyStopping(Callback):
+    """Stop when a monitored figure has stopped improving.
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+        A key of the epoch logs ("loss", "accuracy", "val_loss", "val_accuracy").
+    patience : int, default 0
+        Epochs without improvement to tolerate before stopping.
+    min_delta : float, default 0
+        A change smaller than this is no improvement.
+    mode : {"auto", "min", "max"}, default "auto"
+        Whether lower or higher is better; "auto" means higher for accuracies, lower otherwise.
+    restore_best : bool, default True
+        At the end of training, put back the parameters of the best epoch.
+
+    Attributes
+    ----------
+    best : float
+    best_epoch : int or None
+    stopped_epoch : int or None
+        The epoch (0-based) after which training stopped, if it did.
+    """
+
+    def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto",
+                 restore_best=True):
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
+        self.monitor, self.patience, self.min_delta = monitor, patience, abs(float(min_delta))
+        self.higher_is_better = mode == "max" or (mode == "auto" and "accuracy" in monitor)
+        self.restore_best = restore_best
+
+    def on_train_begin(self, logs):
+        self.best = -math.inf if self.higher_is_better else math.inf
+        self.best_epoch = self.stopped_epoch = None
+        self.best_params = None
+        self.wait = 0
+
+    def _improved(self, value):
+        if self.higher_is_better:
+            return value > self.best + self.min_delta
+        return value < self.best - self.min_delta
+
+    def on_epoch_end(self, epoch, logs):
+        if self.monitor not in logs:
+            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which the epoch logs "
+                             f"lack (they have {sorted(logs)}); pass validation_data or "
+                             f"validation_split to fit, or monitor='loss'")
+        value = logs[self.monitor]
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best:
+                self.best_params = self.model.params.copy()
+            return False
+        self.wait += 1
+        if self.wait >= max(self.patience, 1):  # Keras: stop after `patience` flat epochs
+            self.stopped_epoch = epoch
+            return True
+        return False
+
+    def on_train_end(self, logs):
+        if self.restore_best and self.best_params is not None:
+            self.model.params[:] = self.best_params
+
+
+class ModelCheckpoint(Callback):
+    """Save the network (``fastbp.load`` reads it back) every ``every`` epochs.
+
+    ``path`` may hold ``{epoch}`` (1-based) and any log key, e.g. "net-{epoch:03d}.npz".
+    """
+
+    def __init__(self, path, every=1):
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        self.path, self.every = str(path), every
+
+    def on_epoch_end(self, epoch, logs):
+        if (epoch + 1) % self.every == 0:
+            self.model.save(self.path.format(epoch=epoch + 1, **logs))
+
+
+class CSVLogger(Callback):
+    """Append one row per epoch (epoch, then the log keys) to a CSV file."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def on_train_begin(self, logs):
+        self._header = None
+
+    def on_epoch_end(self, epoch, logs):
+        row = {"epoch": epoch, **logs}
+        new_file = not self.path.exists() or self.path.stat().st_size == 0
+        with self.path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new_file:
+                writer.writeheader()
+            writer.writerow(row)
+
+
+class JSONLogger(Callback):
+    """Append one JSON object per epoch ({"epoch": ..., log keys...}) to a JSON-lines file."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, logs):
+        with self.path.open("a") as f:
+            f.write(json.dumps({"epoch": epoch, **logs}) + "\n")
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch with loss, accuracy and samples/s (``fit(verbose=1)``).
+
+    Falls back to one printed line per epoch when tqdm is not installed.
+    """
+
+    def __init__(self, epochs, n_samples):
+        self.epochs, self.n_samples = epochs, n_samples
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            tqdm = None
+        self._tqdm = tqdm
+        self._bar = None
+
+    def on_epoch_begin(self, epoch):
+        if self._tqdm is not None:
+            self._bar = self._tqdm(total=self.n_samples, unit="sample", unit_scale=True,
+                                   desc=f"epoch {epoch + 1}/{self.epochs}", leave=True)
+
+    def on_chunk_end(self, samples_done, loss_sum, correct, seconds):
+        if self._bar is not None:
+            self._bar.update(samples_done - self._bar.n)
+            postfix = {"loss": f"{loss_sum / max(samples_done, 1):.4f}"}
+            if correct is not None:
+                postfix["accuracy"] = f"{correct / max(samples_done, 1):.4f}"
+            self._bar.set_postfix(postfix, refresh=False)
+
+    def on_epoch_end(self, epoch, logs):
+        shown = " - ".join(f"{k} {v:.4f}" for k, v in logs.items())
+        if self._bar is not None:
+            self._bar.set_postfix_str(shown)
+            self._bar.close()
+        else:
+            print(f"epoch {epoch + 1}/{self.epochs} - {shown}", flush=True)
+
+    def on_train_end(self, logs):
+        if self._bar is not None:
+            self._bar.close()
+
+
+def as_list(callbacks):
+    """Validate and return the user's callbacks as a list."""
+    if callbacks is None:
+        return []
+    callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks must be fastbp.callbacks.Callback instances, got "
+                            f"{type(cb).__name__}")
+    return callbacks
+
+

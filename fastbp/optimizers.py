@@ -1,0 +1,267 @@
+"""Optimizers over the flat parameter buffer, with PyTorch's names, parameters and defaults.
+
+Each optimizer keeps its state (momentum buffer or moment estimates, and the step count) in
+flat arrays laid out like ``Network.params``, so reusing one object across ``fit`` calls
+continues training exactly as one longer run would. The update runs inside the compiled
+training loop: ``step`` below is called once per mini-batch with the batch's gradient.
+
+Update rules (g is the mean gradient of the batch, p the parameters, t the step count, from 1):
+
+- SGD: g += weight_decay * p; with momentum, buf = g at t = 1, else momentum * buf + g, and
+  the step direction is g + momentum * buf (nesterov) or buf; p -= lr * direction.
+- Adam: g += weight_decay * p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+  p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+- AdamW: p *= 1 - lr * weight_decay (decoupled), then Adam without the L2 term.
+- RMSprop: g += weight_decay * p; v = alpha v + (1 - alpha) g^2; d = g / (sqrt(v) + eps);
+  with momentum, buf = momentum * buf + d and p -= lr * buf, else p -= lr * d.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .config import JIT
+
+SGD_CODE, ADAM_CODE, RMSPROP_CODE = range(3)
+# Slots of the hyperparameter vector a kernel reads.
+H_MOMENTUM, H_NESTEROV, H_WEIGHT_DECAY, H_BETA1, H_BETA2, H_EPS, H_ALPHA, H_DECOUPLED = range(8)
+
+
+class Optimizer:
+    """Base class: hyperparameters, flat state and the step count of one optimizer.
+
+    Attributes
+    ----------
+    lr : float
+        Base learning rate (a schedule multiplies it).
+    steps : int
+        Updates made so far (PyTorch's ``step``); schedules with ``interval="step"`` read it.
+    epochs : int
+        Epochs completed so far; schedules with ``interval="epoch"`` read it.
+    """
+
+    code = SGD_CODE
+    n_state = 0
+
+    def __init__(self, lr):
+        self.lr = _positive(lr, "lr")
+        self.steps = 0
+        self.epochs = 0
+        self.state = None
+
+    def hyper(self):
+        """Hyperparameters as the float64 vector the kernel reads (slots H_*)."""
+        return np.zeros(8)
+
+    def bind(self, params):
+        """Allocate the state for these parameters (once); later fits must match them."""
+        shape = (max(self.n_state, 1), params.size)
+        if self.state is None:
+            self.state = np.zeros(shape, dtype=params.dtype)
+        elif self.state.shape != shape or self.state.dtype != params.dtype:
+            raise ValueError(f"this {type(self).__name__} holds state for {self.state.shape[1]} "
+                             f"{self.state.dtype} parameters; the network has {params.size} "
+                             f"{params.dtype}: use a new optimizer object for another network")
+
+    @property
+    def fuses_into_gradient(self):
+        """True when the update is p -= lr * g: then it is fused into the gradient product."""
+        return False
+
+    def __repr__(self):
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
+                           if k not in ("state", "steps", "epochs"))
+        return f"{type(self).__name__}({fields})"
+
+
+def _positive(value, name, allow_zero=False):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} "
+                         f"number, got {value!r}")
+    return float(value)
+
+
+def _fraction(value, name):
+    value = _positive(value, name, allow_zero=True)
+    if value >= 1:
+        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+    return value
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with (Nesterov) momentum and L2 weight decay."""
+
+    code = SGD_CODE
+    n_state = 1
+
+    def __init__(self, lr=1e-3, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(lr)
+        self.momentum = _fraction(momentum, "momentum")
+        self.nesterov = bool(nesterov)
+        self.weight_decay = _positive(weight_decay, "weight_decay", allow_zero=True)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs a momentum > 0")
+
+    def hyper(self):
+        h = np.zeros(8)
+        h[H_MOMENTUM], h[H_NESTEROV], h[H_WEIGHT_DECAY] = self.momentum, self.nesterov, \
+            self.weight_decay
+        return h
+
+    @property
+    def fuses_into_gradient(self):
+        return self.momentum == 0 and self.weight_decay == 0
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba) with PyTorch's bias correction; weight_decay is an L2 term."""
+
+    code = ADAM_CODE
+    n_state = 2
+    _decoupled = False
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(lr)
+        try:
+            beta1, beta2 = betas
+        except (TypeError, ValueError):
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
+        self.betas = (_fraction(beta1, "betas[0]"), _fraction(beta2, "betas[1]"))
+        self.eps = _positive(eps, "eps")
+        self.weight_decay = _positive(weight_decay, "weight_decay", allow_zero=True)
+
+    def hyper(self):
+        h = np.zeros(8)
+        h[H_BETA1], h[H_BETA2], h[H_EPS] = self.betas[0], self.betas[1], self.eps
+        h[H_WEIGHT_DECAY], h[H_DECOUPLED] = self.weight_decay, self._decoupled
+        return h
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter)."""
+
+    _decoupled = True
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(lr, betas, eps, weight_decay)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (uncentred), optionally with momentum and L2 weight decay."""
+
+    code = RMSPROP_CODE
+    n_state = 2
+
+    def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0):
+        super().__init__(lr)
+        self.alpha = _fraction(alpha, "alpha")
+        self.eps = _positive(eps, "eps")
+        self.weight_decay = _positive(weight_decay, "weight_decay", allow_zero=True)
+        self.momentum = _fraction(momentum, "momentum")
+
+    def hyper(self):
+        h = np.zeros(8)
+        h[H_ALPHA], h[H_EPS], h[H_WEIGHT_DECAY], h[H_MOMENTUM] = self.alpha, self.eps, \
+            self.weight_decay, self.momentum
+        return h
+
+
+NAMES = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+# Learning rate when fit gets an optimizer name and no lr: 0.1 for SGD (fastbp's historic
+# default), PyTorch's defaults for the others.
+DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-2}
+
+
+def make(optimizer, lr, momentum, nesterov, weight_decay):
+    """The optimizer object fit uses, from a name or an object (see Network.fit)."""
+    if isinstance(optimizer, Optimizer):
+        if lr is not None:
+            raise ValueError("give lr either to fit or to the optimizer object, not both: the "
+                             f"object's lr={optimizer.lr} rules")
+        if momentum or nesterov or weight_decay is not None:
+            raise ValueError("momentum, nesterov and weight_decay belong to the optimizer "
+                             "object when one is given")
+        return optimizer
+    if not isinstance(optimizer, str) or optimizer.lower() not in NAMES:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(NAMES)} "
+                         f"or pass an object from fastbp.optimizers")
+    name = optimizer.lower()
+    lr = DEFAULT_LR[name] if lr is None else lr
+    decay = {} if weight_decay is None else {"weight_decay": weight_decay}
+    if name == "sgd":
+        return SGD(lr, momentum=momentum, nesterov=nesterov, **decay)
+    if momentum or nesterov:
+        raise ValueError(f"momentum/nesterov are SGD's; for {name} build the object, e.g. "
+                         f"fastbp.optimizers.RMSprop(momentum=0.9)")
+    return NAMES[name](lr, **decay)
+
+
+@njit(**JIT)
+def step(code, hyper, params, grads, state, t, lr):
+    """One update of the flat params from the mean batch gradient grads at step t (from 1).
+
+    Writes params and state (state[0]: momentum buffer or first moment; state[1]: second
+    moment). Arithmetic runs in the parameters' dtype.
+    """
+    one = params.dtype.type(1.0)
+    wd = params.dtype.type(hyper[H_WEIGHT_DECAY])
+    lr_ = params.dtype.type(lr)
+    n = params.shape[0]
+    if code == SGD_CODE:
+        momentum = params.dtype.type(hyper[H_MOMENTUM])
+        buf = state[0]
+        nesterov = hyper[H_NESTEROV] != 0
+        for i in range(n):
+            g = grads[i] + wd * params[i]
+            if momentum != 0:
+                buf[i] = g if t == 1 else momentum * buf[i] + g
+                g = g + momentum * buf[i] if nesterov else buf[i]
+            params[i] -= lr_ * g
+    elif code == ADAM_CODE:
+        beta1 = params.dtype.type(hyper[H_BETA1])
+        beta2 = params.dtype.type(hyper[H_BETA2])
+        eps = params.dtype.type(hyper[H_EPS])
+        step_size = params.dtype.type(lr / (1.0 - hyper[H_BETA1] ** t))
+        sqrt_bc2 = params.dtype.type(math.sqrt(1.0 - hyper[H_BETA2] ** t))
+        decoupled = hyper[H_DECOUPLED] != 0
+        m, v = state[0], state[1]
+        for i in range(n):
+            if decoupled:
+                params[i] *= one - lr_ * wd
+                g = grads[i]
+            else:
+                g = grads[i] + wd * params[i]
+            m[i] = beta1 * m[i] + (one - beta1) * g
+            v[i] = beta2 * v[i] + (one - beta2) * g * g
+            params[i] -= step_size * m[i] / (math.sqrt(v[i]) / sqrt_bc2 + eps)
+    else:  # RMSPROP_CODE
+        alpha = params.dtype.type(hyper[H_ALPHA])
+        eps = params.dtype.type(hyper[H_EPS])
+        momentum = params.dtype.type(hyper[H_MOMENTUM])
+        v, buf = state[1], state[0]
+        for i in range(n):
+            g = grads[i] + wd * params[i]
+            v[i] = alpha * v[i] + (one - alpha) * g * g
+            d = g / (math.sqrt(v[i]) + eps)
+            if momentum != 0:
+                buf[i] = momentum * buf[i] + d
+                d = buf[i]
+            params[i] -= lr_ * d
+
+
+@njit(**JIT)
+def clip_by_global_norm(grads, max_norm):
+    """Scale grads so their 2-norm is at most max_norm (PyTorch's clip_grad_norm_); returns
+    the norm before clipping. Sums in index order: the same result with any thread count."""
+    total = 0.0
+    for i in range(grads.shape[0]):
+        total += float(grads[i]) * float(grads[i])
+    norm = math.sqrt(total)
+    scale = max_norm / (norm + 1e-6)
+    if scale < 1.0:
+        s = grads.dtype.type(scale)
+        for i in range(grads.shape[0]):
+            grads[i] *= s
+    return norm

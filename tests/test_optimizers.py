@@ -1,0 +1,169 @@
+"""Optimizer updates against NumPy re-implementations of PyTorch's formulas, step by step,
+and against torch.optim itself when it is installed."""
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp import optimizers
+
+CASES = {
+    "sgd": lambda: optimizers.SGD(lr=0.1),
+    "sgd-wd": lambda: optimizers.SGD(lr=0.1, weight_decay=0.05),
+    "momentum": lambda: optimizers.SGD(lr=0.05, momentum=0.9),
+    "nesterov": lambda: optimizers.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+    "adam": lambda: optimizers.Adam(lr=0.01),
+    "adam-wd": lambda: optimizers.Adam(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+    "adamw": lambda: optimizers.AdamW(lr=0.01),
+    "rmsprop": lambda: optimizers.RMSprop(lr=0.01),
+    "rmsprop-momentum": lambda: optimizers.RMSprop(lr=0.005, alpha=0.9, momentum=0.8,
+                                                   weight_decay=0.01),
+}
+
+
+def reference_step(opt, p, g, state, t):
+    """PyTorch's update rules written out in NumPy (float64)."""
+    lr = opt.lr
+    if isinstance(opt, optimizers.SGD):
+        g = g + opt.weight_decay * p
+        if opt.momentum:
+            state["buf"] = g.copy() if t == 1 else opt.momentum * state["buf"] + g
+            g = g + opt.momentum * state["buf"] if opt.nesterov else state["buf"]
+        return p - lr * g
+    if isinstance(opt, optimizers.Adam):
+        b1, b2 = opt.betas
+        if isinstance(opt, optimizers.AdamW):
+            p = p * (1 - lr * opt.weight_decay)
+        else:
+            g = g + opt.weight_decay * p
+        state["m"] = b1 * state.get("m", 0) + (1 - b1) * g
+        state["v"] = b2 * state.get("v", 0) + (1 - b2) * g * g
+        m_hat = state["m"] / (1 - b1 ** t)
+        v_hat = state["v"] / (1 - b2 ** t)
+        return p - lr * m_hat / (np.sqrt(v_hat) + opt.eps)
+    g = g + opt.weight_decay * p
+    state["v"] = opt.alpha * state.get("v", 0) + (1 - opt.alpha) * g * g
+    d = g / (np.sqrt(state["v"]) + opt.eps)
+    if opt.momentum:
+        state["buf"] = opt.momentum * state.get("buf", 0) + d
+        d = state["buf"]
+    return p - lr * d
+
+
+def _problem(seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(12, 4))
+    y = rng.integers(0, 3, 12)
+    return X, y
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_steps_match_the_formulas(case):
+    """Full-batch steps, so each step's gradient is backprop at the current parameters."""
+    X, y = _problem()
+    net = fastbp.Network([4, 6, 3], activation="tanh", dtype=np.float64, seed=1)
+    probe = fastbp.Network([4, 6, 3], activation="tanh", dtype=np.float64)
+    p = net.params.copy()
+    opt_ref, state = CASES[case](), {}
+    for t in range(1, 8):
+        probe.params = p
+        grad_W, grad_b = probe.backprop(X, y)
+        g = np.concatenate([np.concatenate([W.ravel(), b]) for W, b in zip(grad_W, grad_b)])
+        p = reference_step(opt_ref, p, g, state, t)
+    net.fit(X, y, epochs=7, batch_size=12, optimizer=CASES[case](), shuffle=False)
+    np.testing.assert_allclose(net.params, p, rtol=1e-10, atol=1e-12)
+
+
+TORCH = {"sgd": "SGD", "sgd-wd": "SGD", "momentum": "SGD", "nesterov": "SGD", "adam": "Adam",
+         "adam-wd": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
+         "rmsprop-momentum": "RMSprop"}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_steps_match_torch_optim(case):
+    torch = pytest.importorskip("torch")
+    X, y = _problem(1)
+    net = fastbp.Network([4, 5, 3], activation="tanh", dtype=np.float64, seed=2)
+    ours = CASES[case]()
+    kwargs = {k: v for k, v in vars(ours).items() if k not in ("state", "steps", "epochs")}
+    tensors = [torch.tensor(a.copy(), requires_grad=True) for a in net.weights + net.biases]
+    theirs = getattr(torch.optim, TORCH[case])(tensors, **kwargs)
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    for _ in range(6):
+        (W1, W2), (b1, b2) = tensors[:2], tensors[2:]
+        logits = torch.tanh(Xt @ W1.T + b1) @ W2.T + b2
+        loss = torch.nn.functional.cross_entropy(logits, yt)
+        theirs.zero_grad()
+        loss.backward()
+        theirs.step()
+    net.fit(X, y, epochs=6, batch_size=12, optimizer=ours, shuffle=False)
+    for mine, t in zip(net.weights + net.biases, tensors):
+        np.testing.assert_allclose(mine, t.detach().numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("make", [lambda: optimizers.Adam(lr=0.01),
+                                  lambda: optimizers.SGD(lr=0.05, momentum=0.9)])
+def test_state_carries_over_between_fits(make):
+    X, y = _problem(2)
+    one = fastbp.Network([4, 6, 3], dtype=np.float64, seed=3)
+    one.fit(X, y, epochs=4, batch_size=5, optimizer=make())
+    two = fastbp.Network([4, 6, 3], dtype=np.float64, seed=3)
+    opt = make()
+    two.fit(X, y, epochs=2, batch_size=5, optimizer=opt)
+    two.fit(X, y, epochs=2, batch_size=5, optimizer=opt)
+    assert opt.steps == 4 * 3 and opt.epochs == 4
+    np.testing.assert_array_equal(one.params, two.params)
+
+
+def test_clip_norm_scales_the_gradient():
+    X, y = _problem(3)
+    net = fastbp.Network([4, 6, 3], dtype=np.float64, seed=4)
+    grad_W, grad_b = net.backprop(X, y)
+    g = np.concatenate([np.concatenate([W.ravel(), b]) for W, b in zip(grad_W, grad_b)])
+    norm = np.linalg.norm(g)
+    expected = net.params - 0.1 * g * (0.5 * norm / (norm + 1e-6))
+    net.fit(X, y, epochs=1, batch_size=12, lr=0.1, clip_norm=0.5 * norm, shuffle=False)
+    np.testing.assert_allclose(net.params, expected, rtol=1e-12)
+
+
+def test_string_optimizers_and_defaults():
+    X, y = _problem(4)
+    for name in ("sgd", "adam", "adamw", "rmsprop", "Adam"):
+        fastbp.Network([4, 3], seed=0).fit(X, y, optimizer=name)
+    assert optimizers.make("adam", None, 0, False, None).lr == 1e-3
+    assert optimizers.make("adamw", None, 0, False, None).weight_decay == 1e-2
+    assert optimizers.make("sgd", None, 0.9, True, 1e-4).nesterov
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(optimizer="lbfgs"), "unknown optimizer"),
+    (dict(optimizer=optimizers.Adam(), lr=0.1), "not both"),
+    (dict(optimizer=optimizers.Adam(), momentum=0.9), "belong to the optimizer object"),
+    (dict(optimizer="adam", momentum=0.9), "momentum/nesterov are SGD's"),
+    (dict(clip_norm=-1.0), "clip_norm must be a positive number"),
+    (dict(on_divergence="ignore"), "on_divergence"),
+])
+def test_bad_optimizer_arguments(kwargs, match):
+    X, y = _problem()
+    with pytest.raises(ValueError, match=match):
+        fastbp.Network([4, 3]).fit(X, y, **kwargs)
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: optimizers.SGD(lr=-1), "lr must be a positive"),
+    (lambda: optimizers.SGD(momentum=1.0), r"momentum must lie in \[0, 1\)"),
+    (lambda: optimizers.SGD(nesterov=True), "nesterov=True needs a momentum"),
+    (lambda: optimizers.Adam(betas=0.9), "betas must be a pair"),
+    (lambda: optimizers.RMSprop(eps=0), "eps must be a positive"),
+])
+def test_bad_optimizer_objects(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_an_optimizer_object_serves_one_network():
+    X, y = _problem()
+    opt = optimizers.Adam()
+    fastbp.Network([4, 3]).fit(X, y, optimizer=opt)
+    with pytest.raises(ValueError, match="new optimizer object"):
+        fastbp.Network([4, 5, 3]).fit(X, y, optimizer=opt)
