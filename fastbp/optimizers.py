@@ -203,52 +203,67 @@ def step(code, hyper, params, grads, state, t, lr):
     """One update of the flat params from the mean batch gradient grads at step t (from 1).
 
     Writes params and state (state[0]: momentum buffer or first moment; state[1]: second
-    moment). Arithmetic runs in the parameters' dtype.
+    moment). Arithmetic runs in the parameters' dtype, and every case is one branch-free
+    loop so that LLVM vectorises it.
     """
-    one = params.dtype.type(1.0)
-    wd = params.dtype.type(hyper[H_WEIGHT_DECAY])
-    lr_ = params.dtype.type(lr)
-    n = params.shape[0]
+    dt = params.dtype.type
+    one, wd, lr_ = dt(1.0), dt(hyper[H_WEIGHT_DECAY]), dt(lr)
     if code == SGD_CODE:
-        momentum = params.dtype.type(hyper[H_MOMENTUM])
-        buf = state[0]
-        nesterov = hyper[H_NESTEROV] != 0
-        for i in range(n):
-            g = grads[i] + wd * params[i]
-            if momentum != 0:
-                buf[i] = g if t == 1 else momentum * buf[i] + g
-                g = g + momentum * buf[i] if nesterov else buf[i]
-            params[i] -= lr_ * g
+        _sgd(params, grads, state[0], t, lr_, dt(hyper[H_MOMENTUM]), hyper[H_NESTEROV] != 0, wd)
     elif code == ADAM_CODE:
-        beta1 = params.dtype.type(hyper[H_BETA1])
-        beta2 = params.dtype.type(hyper[H_BETA2])
-        eps = params.dtype.type(hyper[H_EPS])
-        step_size = params.dtype.type(lr / (1.0 - hyper[H_BETA1] ** t))
-        sqrt_bc2 = params.dtype.type(math.sqrt(1.0 - hyper[H_BETA2] ** t))
-        decoupled = hyper[H_DECOUPLED] != 0
+        beta1, beta2, eps = dt(hyper[H_BETA1]), dt(hyper[H_BETA2]), dt(hyper[H_EPS])
+        step_size = dt(lr / (1.0 - hyper[H_BETA1] ** t))
+        inv_sqrt_bc2 = dt(1.0 / math.sqrt(1.0 - hyper[H_BETA2] ** t))
         m, v = state[0], state[1]
-        for i in range(n):
-            if decoupled:
-                params[i] *= one - lr_ * wd
-                g = grads[i]
-            else:
-                g = grads[i] + wd * params[i]
+        if hyper[H_DECOUPLED] != 0:
+            shrink = one - lr_ * wd
+            for i in range(params.shape[0]):
+                params[i] *= shrink
+            wd = dt(0.0)
+        for i in range(params.shape[0]):
+            g = grads[i] + wd * params[i]
             m[i] = beta1 * m[i] + (one - beta1) * g
             v[i] = beta2 * v[i] + (one - beta2) * g * g
-            params[i] -= step_size * m[i] / (math.sqrt(v[i]) / sqrt_bc2 + eps)
+            params[i] -= step_size * m[i] / (np.sqrt(v[i]) * inv_sqrt_bc2 + eps)
     else:  # RMSPROP_CODE
-        alpha = params.dtype.type(hyper[H_ALPHA])
-        eps = params.dtype.type(hyper[H_EPS])
-        momentum = params.dtype.type(hyper[H_MOMENTUM])
-        v, buf = state[1], state[0]
-        for i in range(n):
+        alpha, eps, momentum = dt(hyper[H_ALPHA]), dt(hyper[H_EPS]), dt(hyper[H_MOMENTUM])
+        buf, v = state[0], state[1]
+        for i in range(params.shape[0]):
             g = grads[i] + wd * params[i]
             v[i] = alpha * v[i] + (one - alpha) * g * g
-            d = g / (math.sqrt(v[i]) + eps)
-            if momentum != 0:
-                buf[i] = momentum * buf[i] + d
-                d = buf[i]
-            params[i] -= lr_ * d
+            grads[i] = g / (np.sqrt(v[i]) + eps)  # the step direction, in place
+        if momentum != 0:
+            for i in range(params.shape[0]):
+                buf[i] = momentum * buf[i] + grads[i]
+                params[i] -= lr_ * buf[i]
+        else:
+            for i in range(params.shape[0]):
+                params[i] -= lr_ * grads[i]
+
+
+@njit(**JIT)
+def _sgd(params, grads, buf, t, lr, momentum, nesterov, wd):
+    """SGD with optional weight decay and (Nesterov) momentum; writes params and buf."""
+    n = params.shape[0]
+    if wd != 0:
+        for i in range(n):
+            grads[i] += wd * params[i]
+    if momentum == 0:
+        for i in range(n):
+            params[i] -= lr * grads[i]
+        return
+    if t == 1:
+        for i in range(n):
+            buf[i] = grads[i]
+    else:
+        for i in range(n):
+            buf[i] = momentum * buf[i] + grads[i]
+    if nesterov:
+        for i in range(n):
+            params[i] -= lr * (grads[i] + momentum * buf[i])
+    else:
+        for i in range(n):
+            params[i] -= lr * buf[i]
 
 
 @njit(**JIT)
