@@ -122,19 +122,20 @@ def scale_by_derivative(code, z, a, delta):
 
 
 @njit(**JIT)
-def output_error(loss_code, code, z, a, y, delta):
-    """delta = dloss_i/dz for each sample row (seed eq. 1); returns (sum of per-sample losses,
-    number of correct predictions). Writes delta only.
+def output_error(loss_code, code, z, a, y, w, delta):
+    """delta = w_i * dloss_i/dz for each sample row i (seed eq. 1); returns (sum of w_i times
+    the per-sample losses, number of correct predictions). Writes delta only.
 
     cross_entropy (softmax) and binary_cross_entropy (sigmoid) use delta = a - y, exact and
     stable; their losses come from z (log-sum-exp, softplus) so no log(0) is ever taken.
-    Correct counts: argmax match for cross_entropy, element-wise 0.5 threshold for binary
-    cross-entropy, 0 for mse.
+    Correct counts (unweighted): argmax match for cross_entropy, element-wise 0.5 threshold
+    for binary cross-entropy, 0 for mse.
     """
     n, m = z.shape
     loss = 0.0
     correct = 0
     for i in range(n):
+        sample = 0.0
         if loss_code == CROSS_ENTROPY:
             z_max = z[i, 0]
             for j in range(1, m):
@@ -146,7 +147,7 @@ def output_error(loss_code, code, z, a, y, delta):
             best_a, best_y = 0, 0
             for j in range(m):
                 delta[i, j] = a[i, j] - y[i, j]
-                loss += y[i, j] * (log_sum_exp - z[i, j])
+                sample += y[i, j] * (log_sum_exp - z[i, j])
                 if a[i, j] > a[i, best_a]:
                     best_a = j
                 if y[i, j] > y[i, best_y]:
@@ -155,18 +156,23 @@ def output_error(loss_code, code, z, a, y, delta):
         elif loss_code == BINARY_CROSS_ENTROPY:
             for j in range(m):
                 delta[i, j] = a[i, j] - y[i, j]
-                loss += _softplus(z[i, j]) - y[i, j] * z[i, j]
+                sample += _softplus(z[i, j]) - y[i, j] * z[i, j]
                 correct += (z[i, j] > 0) == (y[i, j] >= 0.5)
         else:  # MSE: delta = J_sigma(z)^T (a - y)
             projection = 0.0
             for j in range(m):
                 diff = a[i, j] - y[i, j]
                 delta[i, j] = diff
-                loss += 0.5 * diff * diff
+                sample += 0.5 * diff * diff
                 projection += a[i, j] * diff
             if code == SOFTMAX:  # softmax Jacobian: diag(a) - a a^T
                 for j in range(m):
                     delta[i, j] = a[i, j] * (delta[i, j] - projection)
+        loss += w[i] * sample
     if loss_code == MSE and code != SOFTMAX:
         scale_by_derivative(code, z, a, delta)
+    for i in range(n):
+        if w[i] != 1:
+            for j in range(m):
+                delta[i, j] *= w[i]
     return loss, correct

@@ -1,15 +1,18 @@
 """Where each layer lives in the flat buffers.
 
 Parameters: for each layer l, W[l] (n_out x n_in, row-major) then b[l] (n_out), back to back
-in one 1-D array. Workspace (per batch capacity B): the gathered batch inputs x (B x n_0) and
-targets y (B x n_L), then z, a and delta for every non-input layer, each a (B x units) block.
-Kernels read both from the int64 table built here, one row per layer.
+in one 1-D array. Workspace (per batch capacity B): the gathered batch inputs x (B x n_0),
+targets y (B x n_L) and sample weights w (B), then four (B x units) blocks holding, for every
+non-input layer, z, a, delta and "fed" (a after dropout, what the next layer reads when the
+layer has dropout). Kernels read both from the int64 table built here, one row per layer.
 """
 
 import numpy as np
 
 # Columns of the layer table.
 N_IN, N_OUT, W_OFF, B_OFF, UNIT_OFF, ACT = range(6)
+# The per-layer workspace blocks.
+Z, A, DELTA, FED = range(4)
 
 
 def layer_table(sizes, activation_codes):
@@ -31,7 +34,7 @@ def n_params(sizes):
 
 def workspace_size(sizes, capacity):
     """Length of the flat workspace for batches of up to ``capacity`` samples."""
-    return capacity * (sizes[0] + sizes[-1] + 3 * sum(sizes[1:]))
+    return capacity * (sizes[0] + sizes[-1] + 1 + 4 * sum(sizes[1:]))
 
 
 def parameter_views(params, table):

@@ -5,16 +5,16 @@ import numpy as np
 from .functions import ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, GELU, LEAKY_RELU, \
     LOSSES, MSE, RELU
 from .kernels.loop import forward_batches, loss_batches
-from .kernels.passes import backward, batch_y, forward, layer_block
-from .layout import layer_table, n_params, parameter_views, workspace_size
+from .kernels.passes import backward, batch_w, batch_y, forward_rows, layer_block
+from .layout import DELTA, layer_table, n_params, parameter_views, workspace_size
 from . import optimizers
 from .callbacks import as_list
 from .persist import save
 from .schedules import Schedule
 from .threads import SLABS, blas_single_threaded
 from .training import Trainer, make_progress, train
-from .validation import (check_activations, check_dtype, check_init, check_positive,
-                         check_sizes, check_targets, check_X)
+from .validation import (check_activations, check_dropout, check_dtype, check_init,
+                         check_positive, check_sizes, check_targets, check_weights, check_X)
 
 _RELU_FAMILY = (RELU, LEAKY_RELU, ELU, GELU)
 # Rows per compiled inference step: bounds the workspace for any X.
@@ -41,6 +41,11 @@ class Network:
         ``0.5 * ||a - y||^2``.
     dtype : np.float32 or np.float64, default np.float32
         Precision of parameters and computation. Inputs of other dtypes are converted once.
+    dropout : float or list of float, default 0
+        Inverted dropout on the hidden layers while training (one rate, or one per hidden
+        layer): each unit's output is zeroed with this probability and the rest scaled by
+        1 / (1 - rate); inference is unaffected. Masks are drawn from the fit's random
+        stream, so a seeded fit is reproducible.
     init : {"auto", "he", "xavier", "lecun"}, default "auto"
         Weight initialisation: He normal, Glorot (Xavier) uniform or LeCun normal; "auto"
         picks He for layers followed by relu, leaky_relu, elu or gelu, Xavier otherwise.
@@ -63,13 +68,17 @@ class Network:
     """
 
     def __init__(self, sizes, activation="relu", output=None, loss="cross_entropy",
-                 dtype=np.float32, init="auto", seed=None):
+                 dtype=np.float32, init="auto", seed=None, dropout=0.0):
         self.sizes = check_sizes(sizes)
         self._loss_code, codes = check_activations(activation, output, loss, len(self.sizes) - 1)
         self.loss_name = LOSSES[self._loss_code]
         self.activations = [ACTIVATIONS[c] for c in codes]
         self.dtype = check_dtype(dtype)
         self.init = check_init(init)
+        self.dropout = check_dropout(dropout, len(self.sizes) - 2)
+        # Dropout rates per layer (the output layer never drops) and the inference noise.
+        self._rates = np.array(self.dropout + [0.0])
+        self._no_noise = (np.zeros(len(self.sizes) - 1), 0)
         self._table = layer_table(self.sizes, codes)
         self._params = np.zeros(n_params(self.sizes), dtype=self.dtype)
         self._weights, self._biases = parameter_views(self._params, self._table)
@@ -145,29 +154,39 @@ class Network:
         ws = np.empty(workspace_size(self.sizes, capacity), dtype=self.dtype)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         with blas_single_threaded():
-            forward_batches(X, capacity, self._params, self._table, ws, out, SLABS)
+            forward_batches(X, capacity, self._params, self._table, ws, out, SLABS,
+                            self._no_noise)
         return out
 
-    def _evaluate_arrays(self, X, Y, prefix=""):
+    def _evaluate_arrays(self, X, Y, weights=None, prefix=""):
         n = X.shape[0]
+        if weights is None:
+            weights = np.ones(n, dtype=self.dtype)
         capacity = min(n, _INFERENCE_ROWS)
         ws = np.empty(workspace_size(self.sizes, capacity), dtype=self.dtype)
         with blas_single_threaded():
-            loss, correct = loss_batches(X, Y, capacity, self._params, self._table,
-                                         self._loss_code, ws, np.zeros((SLABS, 2)))
-        logs = {prefix + "loss": loss / n}
+            loss, correct = loss_batches((X, Y, weights), capacity, self._params, self._table,
+                                         self._loss_code, ws, np.zeros((SLABS, 2)),
+                                         self._no_noise)
+        logs = {prefix + "loss": float(loss / weights.sum(dtype=np.float64))}
         if self._loss_code == CROSS_ENTROPY:
             logs[prefix + "accuracy"] = correct / n
         elif self._loss_code == BINARY_CROSS_ENTROPY:
             logs[prefix + "accuracy"] = correct / (n * self.sizes[-1])
         return logs
 
-    def loss(self, X, y):
-        """Mean over samples of the per-sample loss (see the ``loss`` parameter)."""
-        return self._evaluate_arrays(*self._XY(X, y))["loss"]
+    def _weighted(self, X, y, sample_weight):
+        X, Y = self._XY(X, y)
+        return X, Y, check_weights(sample_weight, None, Y, self._loss_code, self.dtype)
 
-    def evaluate(self, X, y):
-        """Loss and, for classification losses, accuracy.
+    def loss(self, X, y, sample_weight=None):
+        """Mean over samples of the per-sample loss (see the ``loss`` parameter), weighted by
+        ``sample_weight`` when given: sum(w_i * loss_i) / sum(w_i)."""
+        return self._evaluate_arrays(*self._weighted(X, y, sample_weight))["loss"]
+
+    def evaluate(self, X, y, sample_weight=None):
+        """Loss (weighted as in :meth:`loss`) and, for classification losses, accuracy
+        (unweighted).
 
         Returns
         -------
@@ -175,7 +194,7 @@ class Network:
             ``{"loss": float}`` plus ``"accuracy"`` (fraction of argmax matches for
             cross_entropy; of outputs on the right side of 0.5 for binary_cross_entropy).
         """
-        return self._evaluate_arrays(*self._XY(X, y))
+        return self._evaluate_arrays(*self._weighted(X, y, sample_weight))
 
     def predict(self, X):
         """Class indices (cross_entropy), 0/1 integers (binary_cross_entropy) or outputs (mse).
@@ -213,20 +232,22 @@ class Network:
         n = X.shape[0]
         ws = np.empty(workspace_size(self.sizes, n), dtype=self.dtype)
         batch_y(ws, self._table, n, n)[:] = Y
-        forward(self._params, self._table, X, ws, n)
+        batch_w(ws, self._table, n, n)[:] = 1
+        forward_rows(self._params, self._table, X, ws, n, 0, n, self._no_noise, 0)
         grads = np.empty_like(self._params)
-        backward(self._params, self._table, self._loss_code, X, ws, n, grads, 1.0 / n, 0.0)
+        backward(self._params, self._table, self._loss_code, X, ws, n, grads, 1.0 / n, 0.0,
+                 self._no_noise, 0)
         grad_W, grad_b = parameter_views(grads, self._table)
         if not return_deltas:
             return grad_W, grad_b
-        deltas = [layer_block(ws, self._table, n, n, l, 2).copy()
+        deltas = [layer_block(ws, self._table, n, n, l, DELTA).copy()
                   for l in range(len(self.sizes) - 1)]
         return grad_W, grad_b, deltas
 
     def fit(self, X, y, epochs=1, batch_size=32, lr=None, optimizer="sgd", momentum=0.0,
             nesterov=False, weight_decay=None, schedule=None, clip_norm=None, shuffle=True,
-            seed=None, validation_data=None, validation_split=0.0, callbacks=None, verbose=0,
-            on_divergence="raise"):
+            seed=None, validation_data=None, validation_split=0.0, sample_weight=None,
+            class_weight=None, callbacks=None, verbose=0, on_divergence="raise"):
         """Train by mini-batch gradient descent, updating the parameters in place.
 
         Parameters
@@ -266,6 +287,12 @@ class Network:
         validation_split : float, default 0
             Hold out this fraction of the samples (the last ones, before shuffling) as
             validation data instead.
+        sample_weight : array_like, shape (n,), optional
+            Non-negative weight of each sample: every batch minimises the weighted mean
+            sum(w_i * loss_i) / sum(w_i), so an integer weight acts like repeating the sample.
+        class_weight : dict or "balanced", optional
+            Weight per class index (cross_entropy, or binary_cross_entropy with one output),
+            multiplied into sample_weight; "balanced" uses n / (n_classes * class count).
         callbacks : list of fastbp.callbacks.Callback, optional
             EarlyStopping, ModelCheckpoint, CSVLogger, JSONLogger or your own.
         verbose : {0, 1, 2}, default 0
@@ -292,14 +319,16 @@ class Network:
             raise TypeError(f"schedule must be a fastbp.schedules.Schedule, got {schedule!r}")
         opt = optimizers.make(optimizer, lr, momentum, nesterov, weight_decay)
         callbacks = as_list(callbacks)
-        X, Y, validation_data = self._split_validation(X, Y, validation_data, validation_split)
+        weights = check_weights(sample_weight, class_weight, Y, self._loss_code, self.dtype)
+        X, Y, weights, validation_data = self._split_validation(X, Y, weights, validation_data,
+                                                                validation_split)
         order_rng = self._rng if seed is None else np.random.default_rng(seed)
-        trainer = Trainer(self, X, Y, min(batch_size, X.shape[0]), opt, schedule, clip_norm,
-                          order_rng, shuffle, validation_data, callbacks,
+        trainer = Trainer(self, (X, Y, weights), min(batch_size, X.shape[0]), opt, schedule,
+                          clip_norm, order_rng, shuffle, validation_data, callbacks,
                           make_progress(verbose, epochs, X.shape[0]))
         return train(trainer, epochs, on_divergence)
 
-    def _split_validation(self, X, Y, validation_data, validation_split):
+    def _split_validation(self, X, Y, weights, validation_data, validation_split):
         if validation_data is not None:
             if validation_split:
                 raise ValueError("give validation_data or validation_split, not both")
@@ -307,9 +336,9 @@ class Network:
                 X_val, y_val = validation_data
             except (TypeError, ValueError):
                 raise ValueError("validation_data must be a pair (X_val, y_val)") from None
-            return X, Y, self._XY(X_val, y_val)
+            return X, Y, weights, self._XY(X_val, y_val)
         if not validation_split:
-            return X, Y, None
+            return X, Y, weights, None
         if not 0 < validation_split < 1:
             raise ValueError(f"validation_split must lie in (0, 1), got {validation_split!r}")
         n_val = int(round(X.shape[0] * validation_split))
@@ -317,7 +346,7 @@ class Network:
             raise ValueError(f"validation_split={validation_split} of {X.shape[0]} samples "
                              f"leaves {n_val} for validation and {X.shape[0] - n_val} for "
                              f"training; both need at least one")
-        return X[:-n_val], Y[:-n_val], (X[-n_val:], Y[-n_val:])
+        return X[:-n_val], Y[:-n_val], weights[:-n_val], (X[-n_val:], Y[-n_val:])
 
     def save(self, path):
         """Write the network to an .npz file that :func:`fastbp.load` reads back."""

@@ -68,9 +68,9 @@ def chunk_samples(sizes, batch_size):
 class Trainer:
     """Runs the epochs of one ``fit`` call on validated arrays (see Network.fit)."""
 
-    def __init__(self, net, X, Y, batch_size, optimizer, schedule, clip_norm, order_rng,
+    def __init__(self, net, data, batch_size, optimizer, schedule, clip_norm, order_rng,
                  shuffle, validation, callbacks, progress):
-        self.net, self.X, self.Y = net, X, Y
+        self.net, self.data = net, data  # data: validated (X, Y, sample weights)
         self.batch_size, self.optimizer, self.schedule = batch_size, optimizer, schedule
         self.clip_norm = clip_norm
         self.order_rng, self.shuffle, self.validation = order_rng, shuffle, validation
@@ -84,14 +84,18 @@ class Trainer:
         self._ws = np.empty(workspace_size(net.sizes, batch_size), dtype=net.dtype)
         self._last_params = np.empty_like(params)
         self._last_state = np.empty_like(optimizer.state)
-        self._order = np.arange(X.shape[0])
+        self._order = np.arange(data[0].shape[0])
+        # Dropout masks come from the fit's random stream (drawn only when dropout is on, so
+        # fits without it keep the same shuffles).
+        seed = int(order_rng.integers(1, 2 ** 62)) if net._rates.any() else 0
+        self._noise = (net._rates, seed)
 
     def epoch(self, epoch):
         """One epoch; returns its logs. Raises Diverged after restoring the last good state."""
-        net, opt, n = self.net, self.optimizer, self.X.shape[0]
+        net, opt, n = self.net, self.optimizer, self.data[0].shape[0]
         if self.shuffle:
             self._order = self.order_rng.permutation(n)
-        stats = np.zeros(2)
+        stats = np.zeros(3)
         chunk = chunk_samples(net.sizes, self.batch_size)
         started = time.perf_counter()
         lr = opt.lr
@@ -104,9 +108,9 @@ class Trainer:
             self._last_params[:] = net._params
             self._last_state[:] = opt.state
             self._opt[5] = opt.steps
-            train_batches(self.X, self.Y, self._order, start, stop, self.batch_size,
-                          net._params, net._table, net._loss_code, self._ws, stats, lrs,
-                          tuple(self._opt))
+            train_batches(self.data, self._order, start, stop, self.batch_size, net._params,
+                          net._table, net._loss_code, self._ws, stats, lrs, tuple(self._opt),
+                          self._noise)
             if not (math.isfinite(stats[0]) and math.isfinite(net._params.sum(dtype=np.float64))):
                 net._params[:] = self._last_params
                 opt.state[:] = self._last_state
@@ -118,10 +122,10 @@ class Trainer:
             opt.steps += n_batches
             if self.progress is not None:
                 correct = stats[1] if net._loss_code != MSE else None
-                self.progress.on_chunk_end(stop, stats[0], correct,
+                self.progress.on_chunk_end(stop, stats[0] / stats[2] * stop, correct,
                                            time.perf_counter() - started)
         opt.epochs += 1
-        logs = {"loss": float(stats[0] / n)}
+        logs = {"loss": float(stats[0] / stats[2])}
         if net._loss_code != MSE:
             per = n * net.sizes[-1] if net._loss_code == BINARY_CROSS_ENTROPY else n
             logs["accuracy"] = float(stats[1] / per)

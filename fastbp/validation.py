@@ -152,3 +152,54 @@ def check_positive(value, name, integer=False):
         raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, "
                          f"got {value!r}")
     return value
+
+
+def check_dropout(dropout, n_hidden):
+    """Dropout rates as a list with one rate in [0, 1) per hidden layer."""
+    rates = [dropout] * n_hidden if isinstance(dropout, numbers.Real) else list(dropout)
+    if len(rates) != n_hidden:
+        raise ValueError(f"dropout lists one rate per hidden layer: the network has {n_hidden} "
+                         f"hidden layers, got {len(rates)} rates")
+    for rate in rates:
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
+            raise ValueError(f"every dropout rate must lie in [0, 1), got {rate!r}")
+    return [float(r) for r in rates]
+
+
+def check_weights(sample_weight, class_weight, Y, loss_code, dtype):
+    """Per-sample weights (n,) of dtype: sample_weight times class_weight of each sample's
+    class; ones when both are None."""
+    n, k = Y.shape
+    weights = np.ones(n, dtype=dtype)
+    if sample_weight is not None:
+        sample_weight = _as_numeric(sample_weight, "sample_weight")
+        if sample_weight.shape != (n,):
+            raise ValueError(f"sample_weight must have shape ({n},), one weight per sample, "
+                             f"got {sample_weight.shape}")
+        weights *= sample_weight.astype(dtype)
+    if class_weight is not None:
+        if loss_code == CROSS_ENTROPY:
+            classes = Y.argmax(axis=1)
+        elif loss_code == BINARY_CROSS_ENTROPY and k == 1:
+            classes = (Y[:, 0] >= 0.5).astype(np.int64)
+            k = 2
+        else:
+            raise ValueError("class_weight needs cross_entropy, or binary_cross_entropy with "
+                             "one output; use sample_weight otherwise")
+        if class_weight == "balanced":  # scikit-learn's rule: n / (k * count of the class)
+            counts = np.bincount(classes, minlength=k)
+            table = np.where(counts > 0, n / (k * np.maximum(counts, 1)), 0.0)
+        elif isinstance(class_weight, dict):
+            unknown = [c for c in class_weight if not (isinstance(c, numbers.Integral)
+                                                       and 0 <= c < k)]
+            if unknown:
+                raise ValueError(f"class_weight keys must be class indices in [0, {k - 1}], "
+                                 f"got {unknown}")
+            table = np.array([class_weight.get(c, 1.0) for c in range(k)], dtype=float)
+        else:
+            raise TypeError(f"class_weight must be a dict {{class: weight}} or 'balanced', "
+                            f"got {class_weight!r}")
+        weights *= table[classes].astype(dtype)
+    if not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
+        raise ValueError("sample weights must be finite, non-negative and not all zero")
+    return weights

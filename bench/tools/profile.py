@@ -20,21 +20,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout roo
 from bench.configs import CONFIGS  # noqa: E402
 from bench.data import synthetic  # noqa: E402
 from fastbp.functions import activate, output_error, scale_by_derivative  # noqa: E402
-from fastbp.kernels.loop import gather, sgd_batches  # noqa: E402
-from fastbp.kernels.passes import (batch_x, batch_y, bias, layer_block,  # noqa: E402
-                                   weight)
+from fastbp.kernels.loop import gather, train_batches  # noqa: E402
+from fastbp.kernels.passes import (batch_w, batch_x, batch_y, bias,  # noqa: E402
+                                   layer_block, weight)
 from fastbp.kernels.products import affine, error_back, outer_update  # noqa: E402
 from fastbp.layout import ACT, workspace_size  # noqa: E402
 
 
 @njit
-def _repeat(kind, l, reps, X, Y, rows, params, table, ws, B, loss_code):
+def _repeat(kind, l, reps, data, rows, params, table, ws, B, loss_code):
     n = rows.shape[0]
     top = table.shape[0] - 1
     x = batch_x(ws, table, B, n)
     for _ in range(reps):
         if kind == 0:
-            gather(X, Y, rows, ws, table, B, 0, rows.shape[0])
+            gather(data, rows, ws, table, B, 0, n)
         elif kind == 1:
             a_prev = x if l == 0 else layer_block(ws, table, B, n, l - 1, 1)
             affine(a_prev, weight(params, table, l), bias(params, table, l),
@@ -45,7 +45,7 @@ def _repeat(kind, l, reps, X, Y, rows, params, table, ws, B, loss_code):
         elif kind == 3:
             output_error(loss_code, table[top, ACT], layer_block(ws, table, B, n, top, 0),
                          layer_block(ws, table, B, n, top, 1), batch_y(ws, table, B, n),
-                         layer_block(ws, table, B, n, top, 2))
+                         batch_w(ws, table, B, n), layer_block(ws, table, B, n, top, 2))
         elif kind == 4:
             error_back(layer_block(ws, table, B, n, l, 2), weight(params, table, l),
                        layer_block(ws, table, B, n, l - 1, 2))
@@ -64,7 +64,8 @@ def profile(cfg, dtype, X, Y, reps):
     table, params, B = net._table, net.params, cfg.batch_size
     ws = np.zeros(workspace_size(net.sizes, B), dtype)
     rows = np.arange(B)
-    args = (X, Y, rows, params, table, ws, B, net._loss_code)
+    data = (X, Y, np.ones(len(X), dtype))
+    args = (data, rows, params, table, ws, B, net._loss_code)
     steps = [("gather", 0, 0)]
     L = len(net.sizes) - 1
     steps += [(f"affine {l}", 1, l) for l in range(L)]
@@ -79,12 +80,18 @@ def profile(cfg, dtype, X, Y, reps):
         best = min(_timed(lambda: _repeat(kind, l, reps, *args)) for _ in range(3))
         times[name] = best / reps * 1e6
     order = np.arange(len(X))
-    stats = np.zeros(2)
-    sgd_batches(X, Y, order, 0, B * 4, B, params, table, net._loss_code, 1e-9, ws, stats)
+    stats = np.zeros(3)
     n_batches = max(1, len(X) // B)
-    whole = min(_timed(lambda: sgd_batches(X, Y, order, 0, n_batches * B, B, params, table,
-                                           net._loss_code, 1e-9, ws, stats))
-                for _ in range(3)) / n_batches * 1e6
+    lrs = np.full(n_batches, 1e-9)
+    opt = (True, 0, np.zeros(8), params, params.reshape(1, -1), 0, 0.0)  # fused plain SGD
+    noise = (np.zeros(len(net.sizes) - 1), 0)
+
+    def epoch(stop):
+        train_batches(data, order, 0, stop, B, params, table, net._loss_code, ws, stats, lrs,
+                      opt, noise)
+
+    epoch(B * 4)
+    whole = min(_timed(lambda: epoch(n_batches * B)) for _ in range(3)) / n_batches * 1e6
     return times, whole
 
 

@@ -1,13 +1,16 @@
 """One mini-batch through the network: forward pass and backward pass on flat buffers.
 
 Views into the flat parameter and workspace buffers are made here; they cost no allocation.
+``noise`` is the pair (dropout rates per layer as a float64 array, seed): rates of zero
+everywhere mean no dropout (inference, evaluation, backprop).
 """
 
+import numpy as np
 from numba import njit
 
 from ..config import JIT
 from ..functions import activate, output_error, scale_by_derivative
-from ..layout import ACT, B_OFF, N_IN, N_OUT, UNIT_OFF, W_OFF
+from ..layout import A, ACT, B_OFF, DELTA, FED, N_IN, N_OUT, UNIT_OFF, W_OFF, Z
 from .products import affine, error_back, outer_update
 
 
@@ -42,75 +45,122 @@ def batch_y(ws, table, capacity, n):
 
 
 @njit(**JIT)
-def layer_block(ws, table, capacity, n, l, which):
-    """View of z (which=0), a (1) or delta (2) of layer l, shape (n, n_out)."""
-    units = table[-1, UNIT_OFF] + table[-1, N_OUT]
-    start = capacity * (table[0, N_IN] + table[-1, N_OUT] + which * units + table[l, UNIT_OFF])
-    return _block(ws, start, n, table[l, N_OUT])
+def batch_w(ws, table, capacity, n):
+    """View of the gathered sample weights, shape (n,)."""
+    start = capacity * (table[0, N_IN] + table[-1, N_OUT])
+    return ws[start:start + n]
 
 
 @njit(**JIT)
-def forward_rows(params, table, x, ws, capacity, lo, hi):
-    """Forward pass of the rows [lo, hi) of the batch x (any C-contiguous (n, n_0) array):
-    z[l] = a[l-1] @ W[l].T + b[l], a[l] = sigma(z[l]) for every layer, with a[-1] = x.
+def layer_block(ws, table, capacity, n, l, which):
+    """View of block ``which`` (layout.Z, A, DELTA or FED) of layer l, shape (n, n_out)."""
+    units = table[-1, UNIT_OFF] + table[-1, N_OUT]
+    start = capacity * (table[0, N_IN] + table[-1, N_OUT] + 1 + which * units
+                        + table[l, UNIT_OFF])
+    return _block(ws, start, n, table[l, N_OUT])
 
-    Writes those rows of z and a of every layer; rows are independent, so slabs of rows can
-    run on different threads.
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(**JIT)
+def keep_scale(seed, step, l, i, j, rate):
+    """Inverted-dropout multiplier of unit j of layer l for batch row i at update ``step``:
+    0 with probability ``rate``, else 1 / (1 - rate).
+
+    A counter-based hash (SplitMix64's finaliser) of (seed, step, l, i, j): the forward and
+    backward passes recompute the same mask without storing it, and it does not depend on
+    threads or on how the epoch is cut into chunks.
+    """
+    h = np.uint64(seed) ^ (np.uint64(step) * _GOLDEN)
+    h ^= (np.uint64(l) << np.uint64(48)) ^ (np.uint64(i) << np.uint64(24)) ^ np.uint64(j)
+    h = (h ^ (h >> np.uint64(30))) * _MIX1
+    h = (h ^ (h >> np.uint64(27))) * _MIX2
+    h ^= h >> np.uint64(31)
+    u = (h >> np.uint64(11)) * (1.0 / 9007199254740992.0)  # 53 random bits in [0, 1)
+    return 0.0 if u < rate else 1.0 / (1.0 - rate)
+
+
+@njit(**JIT)
+def _apply_dropout(values, out, noise, step, l, lo):
+    """out = values * keep_scale for each element; rows are numbered from lo in the batch."""
+    rates, seed = noise
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            out[i, j] = values[i, j] * keep_scale(seed, step, l, lo + i, j, rates[l])
+
+
+@njit(**JIT)
+def forward_rows(params, table, x, ws, capacity, lo, hi, noise, step):
+    """Forward pass of the rows [lo, hi) of the batch x (any C-contiguous (n, n_0) array):
+    z[l] = a[l-1] @ W[l].T + b[l], a[l] = sigma(z[l]) for every layer, with a[-1] = x; a layer
+    with dropout feeds the next one a[l] * mask (its FED block) instead of a[l].
+
+    Writes those rows of z, a (and FED) of every layer; rows are independent, so slabs of
+    rows can run on different threads.
     """
     n = x.shape[0]
     a_prev = x[lo:hi]
     for l in range(table.shape[0]):
-        z = layer_block(ws, table, capacity, n, l, 0)[lo:hi]
-        a = layer_block(ws, table, capacity, n, l, 1)[lo:hi]
+        z = layer_block(ws, table, capacity, n, l, Z)[lo:hi]
+        a = layer_block(ws, table, capacity, n, l, A)[lo:hi]
         affine(a_prev, weight(params, table, l), bias(params, table, l), z)
         activate(table[l, ACT], z, a)
         a_prev = a
+        if noise[0][l] > 0:
+            a_prev = layer_block(ws, table, capacity, n, l, FED)[lo:hi]
+            _apply_dropout(a, a_prev, noise, step, l, lo)
 
 
 @njit(**JIT)
-def forward(params, table, x, ws, capacity):
-    """Forward pass of every row of x; see forward_rows."""
-    forward_rows(params, table, x, ws, capacity, 0, x.shape[0])
-
-
-@njit(**JIT)
-def errors_rows(params, table, loss_code, n, ws, capacity, lo, hi):
+def errors_rows(params, table, loss_code, n, ws, capacity, lo, hi, noise, step):
     """Per-sample errors of the rows [lo, hi) of an n-row batch after its forward pass;
-    returns (loss sum, correct count) of those rows.
+    returns (weighted loss sum, correct count) of those rows.
 
-    delta of the output layer from the output error (seed eq. 1), then the recursion
-    delta[l-1] = (delta[l] @ W[l]) * sigma'(z[l-1]) (eq. 6/7) down to the first hidden layer;
-    the inputs need no error, so that product is skipped. Targets come from the workspace's
-    y block. Writes those rows of delta of every layer.
+    delta of the output layer from the output error (seed eq. 1), scaled by each row's
+    sample weight, then the recursion delta[l-1] = (delta[l] @ W[l]) * sigma'(z[l-1])
+    (eq. 6/7), times the dropout mask where layer l-1 has dropout, down to the first hidden
+    layer; the inputs need no error, so that product is skipped. Targets and weights come
+    from the workspace's y and w blocks. Writes those rows of delta of every layer.
     """
     top = table.shape[0] - 1
     loss, correct = output_error(
-        loss_code, table[top, ACT], layer_block(ws, table, capacity, n, top, 0)[lo:hi],
-        layer_block(ws, table, capacity, n, top, 1)[lo:hi],
-        batch_y(ws, table, capacity, n)[lo:hi], layer_block(ws, table, capacity, n, top, 2)[lo:hi])
+        loss_code, table[top, ACT], layer_block(ws, table, capacity, n, top, Z)[lo:hi],
+        layer_block(ws, table, capacity, n, top, A)[lo:hi],
+        batch_y(ws, table, capacity, n)[lo:hi], batch_w(ws, table, capacity, n)[lo:hi],
+        layer_block(ws, table, capacity, n, top, DELTA)[lo:hi])
     for l in range(top, 0, -1):
-        delta_prev = layer_block(ws, table, capacity, n, l - 1, 2)[lo:hi]
-        error_back(layer_block(ws, table, capacity, n, l, 2)[lo:hi], weight(params, table, l),
-                   delta_prev)
-        scale_by_derivative(table[l - 1, ACT], layer_block(ws, table, capacity, n, l - 1, 0)[lo:hi],
-                            layer_block(ws, table, capacity, n, l - 1, 1)[lo:hi], delta_prev)
+        delta_prev = layer_block(ws, table, capacity, n, l - 1, DELTA)[lo:hi]
+        error_back(layer_block(ws, table, capacity, n, l, DELTA)[lo:hi],
+                   weight(params, table, l), delta_prev)
+        scale_by_derivative(table[l - 1, ACT],
+                            layer_block(ws, table, capacity, n, l - 1, Z)[lo:hi],
+                            layer_block(ws, table, capacity, n, l - 1, A)[lo:hi], delta_prev)
+        if noise[0][l - 1] > 0:
+            _apply_dropout(delta_prev, delta_prev, noise, step, l - 1, lo)
     return loss, correct
 
 
 @njit(**JIT)
-def update(table, x, ws, capacity, target, alpha, beta):
+def update(table, x, ws, capacity, target, alpha, beta, rates):
     """For every layer, after errors_rows over the whole batch x:
     target_W[l] = beta * target_W[l] + alpha * delta[l].T @ a[l-1]   (eq. 3, summed over rows)
     target_b[l] = beta * target_b[l] + alpha * sum over rows of delta[l]   (eq. 4)
+    where a[l-1] is what layer l read (after dropout, per ``rates``).
 
-    target is laid out like params: the gradient buffer (alpha = 1/n, beta = 0), or params
-    itself for the fused SGD step (alpha = -lr/n, beta = 1; every delta was computed before,
-    so updating in place is exact).
+    target is laid out like params: the gradient buffer (alpha = 1/sum of weights, beta = 0),
+    or params itself for the fused SGD step (alpha = -lr/sum of weights, beta = 1; every delta
+    was computed before, so updating in place is exact).
     """
     n = x.shape[0]
     for l in range(table.shape[0]):
-        delta = layer_block(ws, table, capacity, n, l, 2)
-        a_prev = x if l == 0 else layer_block(ws, table, capacity, n, l - 1, 1)
+        delta = layer_block(ws, table, capacity, n, l, DELTA)
+        if l == 0:
+            a_prev = x
+        else:
+            a_prev = layer_block(ws, table, capacity, n, l - 1, FED if rates[l - 1] > 0 else A)
         outer_update(alpha, delta, a_prev, beta, weight(target, table, l))
         target_b = bias(target, table, l)
         n_out = target_b.shape[0]
@@ -122,10 +172,11 @@ def update(table, x, ws, capacity, target, alpha, beta):
 
 
 @njit(**JIT)
-def backward(params, table, loss_code, x, ws, capacity, target, alpha, beta):
-    """Errors and parameter update (or gradient) of the whole batch x after ``forward``;
-    returns (loss sum, correct count). See errors_rows and update."""
+def backward(params, table, loss_code, x, ws, capacity, target, alpha, beta, noise, step):
+    """Errors and parameter update (or gradient) of the whole batch x after ``forward_rows``
+    with the same noise and step; returns (weighted loss sum, correct count). See errors_rows
+    and update."""
     n = x.shape[0]
-    loss, correct = errors_rows(params, table, loss_code, n, ws, capacity, 0, n)
-    update(table, x, ws, capacity, target, alpha, beta)
+    loss, correct = errors_rows(params, table, loss_code, n, ws, capacity, 0, n, noise, step)
+    update(table, x, ws, capacity, target, alpha, beta, noise[0])
     return loss, correct
