@@ -97,10 +97,13 @@ _THREADS_SCRIPT = textwrap.dedent("""
     rng = np.random.default_rng(0)
     X = rng.random((2048, 784), dtype=np.float32)
     y = rng.integers(0, 10, 2048)
-    net = fastbp.Network([784, 512, 256, 10], seed=0)
+    net = fastbp.Network([784, 512, 256, 10], seed=0, dropout=[0.2, 0.1])
     net.fit(X, y, epochs=1, batch_size=256, lr=0.05)
     net.fit(X, y, epochs=1, batch_size=7, lr=0.05)
-    print(hashlib.sha256(net.params.tobytes()).hexdigest())
+    net.fit(X[:512], y[:512], epochs=1, batch_size=64, optimizer="adam", clip_norm=1.0,
+            sample_weight=np.arange(512) % 3)
+    print(hashlib.sha256(net.params.tobytes()).hexdigest(),
+          hashlib.sha256(net.forward(X).tobytes()).hexdigest(), net.evaluate(X, y)["loss"])
 """)
 
 
@@ -114,6 +117,7 @@ def _run(script, threads):
 
 
 def test_bitwise_identical_with_one_and_two_threads():
+    """Shuffling, dropout, Adam, clipping, weights, inference and evaluation all included."""
     assert _run(_THREADS_SCRIPT, 1) == _run(_THREADS_SCRIPT, 2)
 
 
