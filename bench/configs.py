@@ -19,10 +19,11 @@ class Config:
         pairs = sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
         return 6 * pairs - 2 * self.sizes[0] * self.sizes[1]
 
-    def network(self, dtype="float32", seed=0):
+    def network(self, dtype="float32", seed=0, **kwargs):
+        """The configuration's fastbp.Network; kwargs go to its constructor (e.g. dropout)."""
         import fastbp
         return fastbp.Network(list(self.sizes), activation=self.hidden, output=self.output,
-                              loss=self.loss, dtype=dtype, seed=seed)
+                              loss=self.loss, dtype=dtype, seed=seed, **kwargs)
 
 
 CONFIGS = {c.name: c for c in [
