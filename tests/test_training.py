@@ -192,3 +192,14 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_model():
     epochs, trained_and_finite, n_warnings, message = out.split(" ", 3)
     assert int(epochs) < 100000  # stopped early; the parameters moved and stayed finite
     assert trained_and_finite == "True" and n_warnings == "1" and "interrupted" in message
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 4096])
+def test_batch_sizes_from_one_to_4096(batch_size):
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(5000, 8))
+    y = (X[:, 0] > 0).astype(int)
+    net = fastbp.Network([8, 16, 2], seed=0)
+    history = net.fit(X, y, epochs=2, batch_size=batch_size, lr=0.05)
+    assert np.isfinite(net.params).all()
+    assert history.history["loss"][1] < history.history["loss"][0]
