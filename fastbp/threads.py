@@ -1,5 +1,5 @@
-"""Who owns the cores. Training: BLAS, threading each matrix product (Numba runs on the
-calling thread). Inference and loss: Numba's threads, one slab of rows each, with BLAS held to
+"""Who owns the cores. Training: BLAS, threading each matrix product of large enough batches
+(Numba runs on the calling thread). Inference and loss: Numba's threads, one slab of rows each, with BLAS held to
 one thread so the two thread pools never compete (measured: 20x slower when they do,
 bench/perf_log.md).
 
@@ -8,13 +8,25 @@ thread count, so results are bitwise the same with 1 or 2 threads; 2 matches the
 fastbp is tuned on.
 """
 
+import contextlib
 import threading
 
 from threadpoolctl import ThreadpoolController
 
 SLABS = 2
+# Training batches with less floating-point work than this run with BLAS on one thread:
+# OpenBLAS's own threading of such products costs more than it saves (small configuration,
+# batch 12-16: 56-74k samples/s with 2 BLAS threads, 87-93k with 1; bench/perf_log.md).
+SERIAL_BLAS_FLOP = 1e7
 _controller = None
 _lock = threading.Lock()
+
+
+def blas_threads_for_training(flop_per_batch):
+    """Context manager for fit: BLAS on one thread for small batches, untouched otherwise."""
+    if flop_per_batch < SERIAL_BLAS_FLOP:
+        return blas_single_threaded()
+    return contextlib.nullcontext()
 
 
 def blas_single_threaded():

@@ -17,6 +17,7 @@ from .functions import BINARY_CROSS_ENTROPY, MSE
 from .kernels.loop import train_batches
 from .layout import workspace_size
 from .schedules import batch_learning_rates
+from .threads import blas_threads_for_training
 
 # Floating-point work per compiled call; sets the chunk length (see module docstring).
 _CHUNK_FLOP = 1e10
@@ -153,20 +154,8 @@ def train(trainer, epochs, on_divergence):
         cb.set_model(net)
         cb.on_train_begin({})
     try:
-        for epoch in range(epochs):
-            if trainer.progress is not None:
-                trainer.progress.on_epoch_begin(epoch)
-            try:
-                logs = trainer.epoch(epoch)
-            except Diverged as error:
-                if on_divergence == "raise":
-                    raise
-                warnings.warn(str(error), RuntimeWarning, stacklevel=3)
-                break
-            history._append(epoch, logs)
-            stop = [cb.on_epoch_end(epoch, logs) for cb in callbacks]
-            if any(stop) or net.stop_training:
-                break
+        with blas_threads_for_training(flop_per_sample(net.sizes) * trainer.batch_size):
+            _run_epochs(trainer, epochs, on_divergence, callbacks, history)
     except KeyboardInterrupt:
         warnings.warn(f"fit interrupted: stopped after {len(history.epoch)} complete epochs; "
                       f"the parameters are those of the last completed mini-batch",
@@ -175,6 +164,23 @@ def train(trainer, epochs, on_divergence):
         for cb in callbacks:
             cb.on_train_end({})
     return history
+
+
+def _run_epochs(trainer, epochs, on_divergence, callbacks, history):
+    for epoch in range(epochs):
+        if trainer.progress is not None:
+            trainer.progress.on_epoch_begin(epoch)
+        try:
+            logs = trainer.epoch(epoch)
+        except Diverged as error:
+            if on_divergence == "raise":
+                raise
+            warnings.warn(str(error), RuntimeWarning, stacklevel=4)
+            return
+        history._append(epoch, logs)
+        stop = [cb.on_epoch_end(epoch, logs) for cb in callbacks]
+        if any(stop) or trainer.net.stop_training:
+            return
 
 
 def make_progress(verbose, epochs, n_samples):
