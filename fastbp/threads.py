@@ -17,7 +17,7 @@ SLABS = 2
 # Training batches with less floating-point work than this run with BLAS on one thread:
 # OpenBLAS's own threading of such products costs more than it saves (small configuration,
 # batch 12-16: 56-74k samples/s with 2 BLAS threads, 87-93k with 1; bench/perf_log.md).
-SERIAL_BLAS_FLOP = 1e7
+SERIAL_BLAS_FLOP = 2e7
 _controller = None
 _lock = threading.Lock()
 

@@ -4,7 +4,10 @@
     error_back:    delta_prev = delta @ W                (eq. 7 before the sigma' factor)
     outer_update:  T = beta * T + alpha * delta.T @ a    (eq. 3 summed over the batch)
 
-All three go to BLAS. Register-blocked Numba loops (4 rows in flight, serial or split over
+All three go to BLAS. For 9 to 32 rows, the two row-wise products (affine, error_back) go to
+BLAS 8 rows at a time: OpenBLAS runs 8-row products on a fast path and 16- or 32-row ones on
+a slow one (16 x 784 x 128: 57 us in one call, 29 us in two; bench/perf_log.md). Rows are
+independent in both, so this changes no number. Register-blocked Numba loops (4 rows in flight, serial or split over
 2 threads) lost to OpenBLAS's small-matrix kernels at every layer size of the standard
 configurations, and Numba's OpenMP threads fought OpenBLAS's for the two cores when both ran
 in one step (medium: 20x slower). bench/perf_log.md has the figures.
@@ -16,19 +19,35 @@ from ..config import JIT
 from .blas import gemm
 
 
+FAST_ROWS = 8  # rows per BLAS call on OpenBLAS's fast path
+SPLIT_MAX_ROWS = 32  # above this many rows one call wins again
+
+
+@njit(**JIT)
+def _row_step(n):
+    """Rows per BLAS call for a row-wise product of n rows."""
+    return FAST_ROWS if FAST_ROWS < n <= SPLIT_MAX_ROWS else max(n, 1)  # 0 rows: no call
+
+
 @njit(**JIT)
 def affine(x, W, b, z):
     """z = x @ W.T + b for x (n, n_in), W (n_out, n_in), b (n_out,); writes z (n, n_out)."""
-    for i in range(x.shape[0]):  # bias first, then the product accumulates onto it (beta = 1)
+    n = x.shape[0]
+    for i in range(n):  # bias first, then the product accumulates onto it (beta = 1)
         for j in range(b.shape[0]):  # explicit loop: cheaper than Numba's slice assignment
             z[i, j] = b[j]
-    gemm(False, True, 1.0, x, W, 1.0, z)
+    rows = _row_step(n)
+    for i in range(0, n, rows):
+        gemm(False, True, 1.0, x[i:i + rows], W, 1.0, z[i:i + rows])
 
 
 @njit(**JIT)
 def error_back(delta, W, delta_prev):
     """delta_prev = delta @ W for delta (n, n_out), W (n_out, n_in); writes delta_prev (n, n_in)."""
-    gemm(False, False, 1.0, delta, W, 0.0, delta_prev)
+    n = delta.shape[0]
+    rows = _row_step(n)
+    for i in range(0, n, rows):
+        gemm(False, False, 1.0, delta[i:i + rows], W, 0.0, delta_prev[i:i + rows])
 
 
 @njit(**JIT)
