@@ -133,7 +133,7 @@ class JaxPeer:
         self._epoch = None
 
     def _logits(self, params, x):
-        jnp, jax = self.jnp, self.jax
+        jax = self.jax
         for W, b in params[:-1]:
             z = x @ W.T + b
             x = jax.nn.sigmoid(z) if self.cfg.hidden == "sigmoid" else jax.nn.relu(z)
@@ -148,7 +148,7 @@ class JaxPeer:
         return -jnp.mean(jnp.sum(Y * jax.nn.log_softmax(logits), axis=1))
 
     def _build(self, n):
-        jax, jnp = self.jax, self.jnp
+        jax = self.jax
         B, lr = self.cfg.batch_size, self.cfg.lr
         n_full = n // B
         grad = jax.grad(self._loss)

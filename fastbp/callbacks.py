@@ -10,8 +10,6 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
-
 
 class Callback:
     """Base class: every hook does nothing."""
@@ -120,9 +118,6 @@ class CSVLogger(Callback):
     def __init__(self, path):
         self.path = Path(path)
 
-    def on_train_begin(self, logs):
-        self._header = None
-
     def on_epoch_end(self, epoch, logs):
         row = {"epoch": epoch, **logs}
         new_file = not self.path.exists() or self.path.stat().st_size == 0
@@ -145,18 +140,20 @@ class JSONLogger(Callback):
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch with loss, accuracy and samples/s (``fit(verbose=1)``).
-
-    Falls back to one printed line per epoch when tqdm is not installed.
+    """A tqdm bar per epoch with loss and accuracy so far (``fit(verbose=1)``), updated after
+    every chunk of compiled work; one printed line per epoch with ``bar=False``
+    (``verbose=2``) or when tqdm is not installed.
     """
 
-    def __init__(self, epochs, n_samples):
+    def __init__(self, epochs, n_samples, bar=True):
         self.epochs, self.n_samples = epochs, n_samples
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            tqdm = None
-        self._tqdm = tqdm
+        self._tqdm = None
+        if bar:
+            try:
+                from tqdm.auto import tqdm
+                self._tqdm = tqdm
+            except ImportError:
+                pass
         self._bar = None
 
     def on_epoch_begin(self, epoch):
@@ -164,7 +161,7 @@ class ProgressBar(Callback):
             self._bar = self._tqdm(total=self.n_samples, unit="sample", unit_scale=True,
                                    desc=f"epoch {epoch + 1}/{self.epochs}", leave=True)
 
-    def on_chunk_end(self, samples_done, loss_sum, correct, seconds):
+    def on_chunk_end(self, samples_done, loss_sum, correct):
         if self._bar is not None:
             self._bar.update(samples_done - self._bar.n)
             postfix = {"loss": f"{loss_sum / max(samples_done, 1):.4f}"}

@@ -7,8 +7,6 @@
 import argparse
 import time
 
-import numpy as np
-
 from .datasets import find_fashion_mnist, load_digits, load_fashion_mnist
 from .network import Network
 

@@ -2,13 +2,13 @@
 
 import numpy as np
 
-from .functions import ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, GELU, LEAKY_RELU, \
-    LOSSES, MSE, RELU
+from . import optimizers
+from .callbacks import as_list
+from .functions import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, GELU,
+                        LEAKY_RELU, LOSSES, RELU)
 from .kernels.loop import forward_batches, loss_batches
 from .kernels.passes import backward, batch_w, batch_y, forward_rows, layer_block
 from .layout import DELTA, layer_table, n_params, parameter_views, workspace_size
-from . import optimizers
-from .callbacks import as_list
 from .persist import save
 from .schedules import Schedule
 from .threads import SLABS, blas_single_threaded

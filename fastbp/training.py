@@ -7,7 +7,6 @@ nothing measurable per mini-batch.
 """
 
 import math
-import time
 import warnings
 
 import numpy as np
@@ -98,7 +97,6 @@ class Trainer:
             self._order = self.order_rng.permutation(n)
         stats = np.zeros(3)
         chunk = chunk_samples(net.sizes, self.batch_size)
-        started = time.perf_counter()
         lr = opt.lr
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
@@ -123,8 +121,7 @@ class Trainer:
             opt.steps += n_batches
             if self.progress is not None:
                 correct = stats[1] if net._loss_code != MSE else None
-                self.progress.on_chunk_end(stop, stats[0] / stats[2] * stop, correct,
-                                           time.perf_counter() - started)
+                self.progress.on_chunk_end(stop, stats[0] / stats[2] * stop, correct)
         opt.epochs += 1
         logs = {"loss": float(stats[0] / stats[2])}
         if net._loss_code != MSE:
@@ -189,7 +186,4 @@ def make_progress(verbose, epochs, n_samples):
         raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
     if verbose == 0:
         return None
-    progress = ProgressBar(epochs, n_samples)
-    if verbose == 2:
-        progress._tqdm = None
-    return progress
+    return ProgressBar(epochs, n_samples, bar=verbose == 1)
