@@ -172,14 +172,16 @@ class ProgressBar(Callback):
     def on_epoch_end(self, epoch, logs):
         shown = " - ".join(f"{k} {v:.4f}" for k, v in logs.items())
         if self._bar is not None:
-            self._bar.set_postfix_str(shown)
+            self._bar.set_postfix_str(shown, refresh=False)
             self._bar.close()
+            self._bar = None
         else:
             print(f"epoch {epoch + 1}/{self.epochs} - {shown}", flush=True)
 
     def on_train_end(self, logs):
-        if self._bar is not None:
+        if self._bar is not None:  # an epoch cut short by Ctrl-C or divergence
             self._bar.close()
+            self._bar = None
 
 
 def as_list(callbacks):
