@@ -161,13 +161,10 @@ class ProgressBar(Callback):
             self._bar = self._tqdm(total=self.n_samples, unit="sample", unit_scale=True,
                                    desc=f"epoch {epoch + 1}/{self.epochs}", leave=True)
 
-    def on_chunk_end(self, samples_done, loss_sum, correct):
+    def on_chunk_end(self, samples_done, logs):
         if self._bar is not None:
             self._bar.update(samples_done - self._bar.n)
-            postfix = {"loss": f"{loss_sum / max(samples_done, 1):.4f}"}
-            if correct is not None:
-                postfix["accuracy"] = f"{correct / max(samples_done, 1):.4f}"
-            self._bar.set_postfix(postfix, refresh=False)
+            self._bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
 
     def on_epoch_end(self, epoch, logs):
         shown = " - ".join(f"{k} {v:.4f}" for k, v in logs.items())

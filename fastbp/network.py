@@ -41,17 +41,18 @@ class Network:
         ``0.5 * ||a - y||^2``.
     dtype : np.float32 or np.float64, default np.float32
         Precision of parameters and computation. Inputs of other dtypes are converted once.
-    dropout : float or list of float, default 0
-        Inverted dropout on the hidden layers while training (one rate, or one per hidden
-        layer): each unit's output is zeroed with this probability and the rest scaled by
-        1 / (1 - rate); inference is unaffected. Masks are drawn from the fit's random
-        stream, so a seeded fit is reproducible.
     init : {"auto", "he", "xavier", "lecun"}, default "auto"
         Weight initialisation: He normal, Glorot (Xavier) uniform or LeCun normal; "auto"
         picks He for layers followed by relu, leaky_relu, elu or gelu, Xavier otherwise.
         Biases start at zero.
     seed : int, optional
-        Seeds the initial parameters and, unless ``fit`` gets its own seed, the shuffling.
+        Seeds the initial parameters and, unless ``fit`` gets its own seed, the shuffling
+        and the dropout masks.
+    dropout : float or list of float, default 0
+        Inverted dropout on the hidden layers while training (one rate, or one per hidden
+        layer): each unit's output is zeroed with this probability and the rest scaled by
+        1 / (1 - rate); inference is unaffected. Masks are drawn from the fit's random
+        stream, so a seeded fit is reproducible.
 
     Attributes
     ----------

@@ -120,16 +120,21 @@ class Trainer:
                     f"learning rate than lr={lr:g}.")
             opt.steps += n_batches
             if self.progress is not None:
-                correct = stats[1] if net._loss_code != MSE else None
-                self.progress.on_chunk_end(stop, stats[0] / stats[2] * stop, correct)
+                self.progress.on_chunk_end(stop, self._running_logs(stats, stop))
         opt.epochs += 1
-        logs = {"loss": float(stats[0] / stats[2])}
-        if net._loss_code != MSE:
-            per = n * net.sizes[-1] if net._loss_code == BINARY_CROSS_ENTROPY else n
-            logs["accuracy"] = float(stats[1] / per)
+        logs = self._running_logs(stats, n)
         if self.validation is not None:
             logs.update(net._evaluate_arrays(*self.validation, prefix="val_"))
         logs["lr"] = lr
+        return logs
+
+    def _running_logs(self, stats, samples):
+        """Mean loss and accuracy of the first ``samples`` samples of the epoch."""
+        net = self.net
+        logs = {"loss": float(stats[0] / stats[2])}
+        if net._loss_code != MSE:
+            per = samples * net.sizes[-1] if net._loss_code == BINARY_CROSS_ENTROPY else samples
+            logs["accuracy"] = float(stats[1] / per)
         return logs
 
 
