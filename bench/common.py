@@ -1,6 +1,7 @@
 """Shared setup of the asv suites: the data subset and a network warmed past its JIT."""
 
 import functools
+import time
 
 import numpy as np
 
@@ -33,3 +34,10 @@ def warm_network(config, dtype="float32", source=data):
             batch_size=cfg.batch_size, lr=cfg.lr)
     net.forward(X[:10])
     return cfg, net
+
+
+def timed(fn):
+    """Wall seconds of one call of fn()."""
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started

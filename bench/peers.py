@@ -28,6 +28,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing bench/
 
+from bench.common import timed  # noqa: E402
 from bench.configs import CONFIGS  # noqa: E402
 from bench.data import fashion_mnist_or_synthetic, one_hot, synthetic  # noqa: E402
 from bench.peer_models import PEERS, REQUIRES  # noqa: E402
@@ -96,14 +97,8 @@ def gemm_worker(size=2048, repeats=7, warm_up_s=3.0):
     started = time.perf_counter()
     while time.perf_counter() - started < warm_up_s:
         A @ B
-    best = min(_timed(lambda: A @ B) for _ in range(repeats))
+    best = min(timed(lambda: A @ B) for _ in range(repeats))
     return {"gemm_flops": 2 * size ** 3 / best}
-
-
-def _timed(fn):
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
 
 
 _STARTUP = ("import numpy as np, fastbp; "
@@ -115,7 +110,7 @@ def startup_seconds():
     """Cold (empty Numba cache) and warm wall seconds of import + first fit, in subprocesses."""
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        times = [_timed(lambda: subprocess.run([sys.executable, "-c", _STARTUP], env=env,
+        times = [timed(lambda: subprocess.run([sys.executable, "-c", _STARTUP], env=env,
                                                check=True)) for _ in range(3)]
     return {"cold_s": times[0], "warm_s": min(times[1:])}
 

@@ -8,11 +8,11 @@ Not an asv suite (bench/tools/ has no __init__.py).
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout root
 
+from bench.common import timed  # noqa: E402
 from bench.configs import CONFIGS  # noqa: E402
 from bench.data import fashion_mnist_or_synthetic, one_hot  # noqa: E402
 
@@ -26,17 +26,11 @@ def measure(cfg, X, y):
         n = min(len(X), max(4 * batch, 20000 if batch >= 8 else 5000))
         net = cfg.network()
         net.fit(X[:2 * batch], target[:2 * batch], batch_size=batch, lr=cfg.lr / 10)
-        best = min(_timed(lambda: net.fit(X[:n], target[:n], batch_size=batch, lr=cfg.lr / 10))
+        best = min(timed(lambda: net.fit(X[:n], target[:n], batch_size=batch, lr=cfg.lr / 10))
                    for _ in range(3))
         speeds[batch] = n / best
         print(f"batch {batch:5d}: {speeds[batch]:12,.0f} samples/s", flush=True)
     return speeds
-
-
-def _timed(fn):
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
 
 
 def main():

@@ -9,7 +9,6 @@ fastbp internals that older commits do not have).
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout root
 
+from bench.common import timed  # noqa: E402
 from bench.configs import CONFIGS  # noqa: E402
 from bench.data import synthetic  # noqa: E402
 from fastbp.functions import activate, output_error, scale_by_derivative  # noqa: E402
@@ -77,7 +77,7 @@ def profile(cfg, dtype, X, Y, reps):
     times = {}
     for name, kind, l in steps:
         _repeat(kind, l, 2, *args)
-        best = min(_timed(lambda: _repeat(kind, l, reps, *args)) for _ in range(3))
+        best = min(timed(lambda: _repeat(kind, l, reps, *args)) for _ in range(3))
         times[name] = best / reps * 1e6
     order = np.arange(len(X))
     stats = np.zeros(3)
@@ -91,14 +91,8 @@ def profile(cfg, dtype, X, Y, reps):
                       opt, noise)
 
     epoch(B * 4)
-    whole = min(_timed(lambda: epoch(n_batches * B)) for _ in range(3)) / n_batches * 1e6
+    whole = min(timed(lambda: epoch(n_batches * B)) for _ in range(3)) / n_batches * 1e6
     return times, whole
-
-
-def _timed(fn):
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
 
 
 def main():
