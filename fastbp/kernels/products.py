@@ -6,9 +6,10 @@
 
 All three go to BLAS. For 9 to 32 rows, the two row-wise products (affine, error_back) go to
 BLAS 8 rows at a time: OpenBLAS runs 8-row products on a fast path and 16- or 32-row ones on
-a slow one (16 x 784 x 128: 57 us in one call, 29 us in two; bench/perf_log.md). Rows are
-independent in both, so this changes no number. Register-blocked Numba loops (4 rows in flight, serial or split over
-2 threads) lost to OpenBLAS's small-matrix kernels at every layer size of the standard
+a slow one (16 x 784 x 128: 57 us in one call, 29 us in two). Rows are independent in both
+products, so the split changes nothing mathematically, and as it depends only on the shape,
+results stay reproducible. Register-blocked Numba loops (4 rows in flight, serial or split
+over 2 threads) lost to OpenBLAS's small-matrix kernels at every layer size of the standard
 configurations, and Numba's OpenMP threads fought OpenBLAS's for the two cores when both ran
 in one step (medium: 20x slower). bench/perf_log.md has the figures.
 """
@@ -17,7 +18,6 @@ from numba import njit
 
 from ..config import JIT
 from .blas import gemm
-
 
 FAST_ROWS = 8  # rows per BLAS call on OpenBLAS's fast path
 SPLIT_MAX_ROWS = 32  # above this many rows one call wins again
