@@ -6,7 +6,9 @@ every network; the branch on the code sits outside the element loops.
 
 import math
 
-from numba import njit
+import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic
 
 from .config import JIT
 
@@ -23,18 +25,65 @@ _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
+@intrinsic
+def _bits_to_float64(typingctx, bits):
+    """Reinterpret the bits of an int64 as a float64 (an LLVM bitcast, so it vectorises)."""
+    if bits != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(bits), codegen
+
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that k * _LN2_HI is exact
+_LN2_LO = 1.90821492927058770002e-10
+
+
+# Without reassociation: LLVM would otherwise fold the two-part ln 2 back into one constant
+# (relative error 2.4e-14 near t = -707 instead of ~2e-16).
+@njit(**dict(JIT, fastmath={"contract"}))
+def exp_nonpositive(t):
+    """exp(t) in float64 for t <= 0, within a few ulp of np.exp (exp(-708) below -708).
+
+    This llvmlite has no vector math library, so math.exp stays a scalar call in every loop;
+    this form (t = k ln 2 + r, a degree-13 polynomial for e^r, 2^k from the exponent bits)
+    vectorises: sigmoid over 100,000 values went from 13.3 to 1.6 ns each.
+    """
+    t = max(t, -708.0)
+    k = math.floor(t * _LOG2E + 0.5)
+    r = (t - k * _LN2_HI) - k * _LN2_LO
+    # Taylor series to r^13 / 13! by Horner's rule, written out so LLVM sees straight code.
+    p = 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    return p * _bits_to_float64((np.int64(k) + 1023) << 52)
+
+
 @njit(**JIT)
 def _sigmoid(x):
-    # Two branches so exp never overflows.
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+    # exp of a non-positive argument only, so it never overflows.
+    e = exp_nonpositive(-abs(x))
+    s = 1.0 / (1.0 + e)
+    return s if x >= 0 else e * s
 
 
 @njit(**JIT)
 def _softplus(x):
-    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+    return max(x, 0.0) + math.log1p(exp_nonpositive(-abs(x)))
 
 
 @njit(**JIT)
@@ -76,7 +125,7 @@ def activate(code, z, a):
                 z_max = max(z_max, zi[j])
             total = 0.0
             for j in range(m):
-                e = math.exp(zi[j] - z_max)
+                e = exp_nonpositive(zi[j] - z_max)
                 ai[j] = e
                 total += e
             inv = 1.0 / total
@@ -117,7 +166,7 @@ def scale_by_derivative(code, z, a, delta):
             for j in range(m):
                 x = zi[j]
                 cdf = 0.5 * (1.0 + math.erf(x * _INV_SQRT2))
-                pdf = _INV_SQRT_2PI * math.exp(-0.5 * x * x)
+                pdf = _INV_SQRT_2PI * exp_nonpositive(-0.5 * x * x)
                 di[j] *= cdf + x * pdf
 
 
@@ -142,7 +191,7 @@ def output_error(loss_code, code, z, a, y, w, delta):
                 z_max = max(z_max, z[i, j])
             total = 0.0
             for j in range(m):
-                total += math.exp(z[i, j] - z_max)
+                total += exp_nonpositive(z[i, j] - z_max)
             log_sum_exp = z_max + math.log(total)
             best_a, best_y = 0, 0
             for j in range(m):

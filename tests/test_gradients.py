@@ -147,3 +147,12 @@ def test_wide_layers_agree_with_reference(dtype):
     tol = dict(rtol=1e-9, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-3, atol=1e-5)
     for ours, theirs in zip(grad_W + grad_b + deltas, ref[0] + ref[1] + ref[2]):
         np.testing.assert_allclose(ours, theirs, **tol)
+
+
+def test_exp_nonpositive_matches_numpy():
+    """The vectorisable exp behind sigmoid, softmax, softplus and gelu matches np.exp."""
+    from fastbp.functions import exp_nonpositive
+    t = np.concatenate([-np.logspace(-12, np.log10(708), 4000), [0.0, -1e-300, -0.5]])
+    ours = np.array([exp_nonpositive(v) for v in t])
+    np.testing.assert_allclose(ours, np.exp(t), rtol=5e-16, atol=0)  # within 2 ulp
+    assert exp_nonpositive(-1000.0) == pytest.approx(np.exp(-708.0))
