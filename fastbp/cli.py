@@ -56,6 +56,6 @@ def main(argv=None):
     test = net.evaluate(X_test, y_test)
     samples_per_s = len(X_train) * len(history.epoch) / wall
     print(f"test accuracy {test['accuracy']:.4f}, test loss {test['loss']:.4f}")
-    print(f"{samples_per_s:,.0f} training samples/s over the whole fit (a first run also compiles), "
-          f"wall time {wall:.2f} s for {len(history.epoch)} epochs")
+    print(f"{samples_per_s:,.0f} training samples/s over the whole fit (a first run also "
+          f"compiles), wall time {wall:.2f} s for {len(history.epoch)} epochs")
     return 0

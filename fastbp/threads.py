@@ -1,7 +1,7 @@
-"""Who owns the cores. Training: BLAS, threading each matrix product of large enough batches
-(Numba runs on the calling thread). Inference and loss: Numba's threads, one slab of rows each, with BLAS held to
-one thread so the two thread pools never compete (measured: 20x slower when they do,
-bench/perf_log.md).
+"""Who owns the cores. Training: BLAS, threading each matrix product of large enough
+batches (Numba runs on the calling thread). Inference and loss: Numba's threads, one slab of
+rows each, with BLAS held to one thread so the two thread pools never compete (measured: 20x
+slower when they do, bench/perf_log.md).
 
 SLABS is how many slabs each chunk of rows is cut into. It is fixed, never taken from the
 thread count, so results are bitwise the same with 1 or 2 threads; 2 matches the machines

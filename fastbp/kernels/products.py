@@ -43,7 +43,10 @@ def affine(x, W, b, z):
 
 @njit(**JIT)
 def error_back(delta, W, delta_prev):
-    """delta_prev = delta @ W for delta (n, n_out), W (n_out, n_in); writes delta_prev (n, n_in)."""
+    """delta_prev = delta @ W for delta (n, n_out), W (n_out, n_in).
+
+    Writes delta_prev (n, n_in).
+    """
     n = delta.shape[0]
     rows = _row_step(n)
     for i in range(0, n, rows):
@@ -52,5 +55,8 @@ def error_back(delta, W, delta_prev):
 
 @njit(**JIT)
 def outer_update(alpha, delta, a, beta, T):
-    """T = beta * T + alpha * delta.T @ a for delta (n, n_out), a (n, n_in); writes T (n_out, n_in)."""
+    """T = beta * T + alpha * delta.T @ a for delta (n, n_out), a (n, n_in).
+
+    Writes T (n_out, n_in).
+    """
     gemm(True, False, alpha, delta, a, beta, T)
