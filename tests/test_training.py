@@ -138,13 +138,19 @@ def test_two_networks_train_at_once_in_two_threads(digits):
         np.testing.assert_array_equal(net.params, expected)
 
 
-def test_divergence_restores_last_finite_parameters():
+@pytest.mark.parametrize("on_divergence", ["raise", "warn"])
+def test_divergence_restores_last_finite_parameters(on_divergence):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 5)) * 100
     y = rng.normal(size=(64, 2)) * 100
     net = fastbp.Network([5, 16, 2], activation="relu", loss="mse", seed=0)
-    with pytest.raises(FloatingPointError, match="smaller learning rate"):
-        net.fit(X, y, epochs=50, batch_size=4, lr=1e3)
+    if on_divergence == "raise":
+        with pytest.raises(FloatingPointError, match="smaller learning rate"):
+            net.fit(X, y, epochs=50, batch_size=4, lr=1e3)
+    else:
+        with pytest.warns(RuntimeWarning, match="diverged"):
+            history = net.fit(X, y, epochs=50, batch_size=4, lr=1e3, on_divergence="warn")
+        assert len(history.epoch) < 50
     assert np.isfinite(net.params).all()
 
 
