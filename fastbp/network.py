@@ -12,7 +12,7 @@ from .layout import DELTA, layer_table, n_params, parameter_views, workspace_siz
 from .persist import save
 from .schedules import Schedule
 from .threads import SLABS, blas_single_threaded
-from .training import Trainer, make_progress, train
+from .training import Trainer, epoch_logs, make_progress, train
 from .validation import (check_activations, check_dropout, check_dtype, check_init,
                          check_positive, check_sizes, check_targets, check_weights, check_X)
 
@@ -169,12 +169,7 @@ class Network:
             loss, correct = loss_batches((X, Y, weights), capacity, self._params, self._table,
                                          self._loss_code, ws, np.zeros((SLABS, 2)),
                                          self._no_noise)
-        logs = {prefix + "loss": float(loss / weights.sum(dtype=np.float64))}
-        if self._loss_code == CROSS_ENTROPY:
-            logs[prefix + "accuracy"] = correct / n
-        elif self._loss_code == BINARY_CROSS_ENTROPY:
-            logs[prefix + "accuracy"] = correct / (n * self.sizes[-1])
-        return logs
+        return epoch_logs(self, loss, weights.sum(dtype=np.float64), correct, n, prefix)
 
     def _weighted(self, X, y, sample_weight):
         X, Y = self._XY(X, y)

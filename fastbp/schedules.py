@@ -8,6 +8,11 @@ from the optimizer object, reusing the object in another ``fit`` continues the s
 import math
 
 
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 class Schedule:
     """Base class; ``factor(t)`` is the multiplier of the base learning rate at time t."""
 
@@ -36,8 +41,7 @@ class StepLR(Schedule):
 
     def __init__(self, step_size, gamma=0.1, interval="epoch"):
         super().__init__(interval)
-        if not isinstance(step_size, int) or step_size < 1:
-            raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
+        _check_positive_int(step_size, "step_size")
         self.step_size, self.gamma = step_size, float(gamma)
 
     def factor(self, t):
@@ -60,8 +64,7 @@ class CosineAnnealingLR(Schedule):
 
     def __init__(self, T_max, eta_min_factor=0.0, interval="epoch"):
         super().__init__(interval)
-        if not isinstance(T_max, int) or T_max < 1:
-            raise ValueError(f"T_max must be a positive integer, got {T_max!r}")
+        _check_positive_int(T_max, "T_max")
         self.T_max, self.eta_min_factor = T_max, float(eta_min_factor)
 
     def factor(self, t):
@@ -76,8 +79,7 @@ class Warmup(Schedule):
 
     def __init__(self, warmup, after=None, interval="step"):
         super().__init__(interval)
-        if not isinstance(warmup, int) or warmup < 1:
-            raise ValueError(f"warmup must be a positive integer, got {warmup!r}")
+        _check_positive_int(warmup, "warmup")
         self.warmup = warmup
         self.after = after if after is not None else Constant(interval)
         if self.after.interval != interval:

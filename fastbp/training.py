@@ -59,6 +59,16 @@ def flop_per_sample(sizes):
     return 6 * pairs - 2 * sizes[0] * sizes[1]
 
 
+def epoch_logs(net, loss_sum, weight_sum, correct, samples, prefix=""):
+    """{"loss": weighted mean loss} plus "accuracy" for classification losses (correct
+    argmax rows for cross_entropy, correct outputs for binary_cross_entropy)."""
+    logs = {prefix + "loss": float(loss_sum / weight_sum)}
+    if net._loss_code != MSE:
+        per = samples * net.sizes[-1] if net._loss_code == BINARY_CROSS_ENTROPY else samples
+        logs[prefix + "accuracy"] = float(correct / per)
+    return logs
+
+
 def chunk_samples(sizes, batch_size):
     """Samples per compiled call: a whole number of batches, about _CHUNK_FLOP of work."""
     samples = min(_MAX_CHUNK_SAMPLES, _CHUNK_FLOP / flop_per_sample(sizes))
@@ -72,7 +82,6 @@ class Trainer:
                  shuffle, validation, callbacks, progress):
         self.net, self.data = net, data  # data: validated (X, Y, sample weights)
         self.batch_size, self.optimizer, self.schedule = batch_size, optimizer, schedule
-        self.clip_norm = clip_norm
         self.order_rng, self.shuffle, self.validation = order_rng, shuffle, validation
         self.callbacks, self.progress = callbacks, progress
         params = net._params
@@ -120,21 +129,13 @@ class Trainer:
                     f"learning rate than lr={lr:g}.")
             opt.steps += n_batches
             if self.progress is not None:
-                self.progress.on_chunk_end(stop, self._running_logs(stats, stop))
+                self.progress.on_chunk_end(
+                    stop, epoch_logs(net, stats[0], stats[2], stats[1], stop))
         opt.epochs += 1
-        logs = self._running_logs(stats, n)
+        logs = epoch_logs(net, stats[0], stats[2], stats[1], n)
         if self.validation is not None:
             logs.update(net._evaluate_arrays(*self.validation, prefix="val_"))
         logs["lr"] = lr
-        return logs
-
-    def _running_logs(self, stats, samples):
-        """Mean loss and accuracy of the first ``samples`` samples of the epoch."""
-        net = self.net
-        logs = {"loss": float(stats[0] / stats[2])}
-        if net._loss_code != MSE:
-            per = samples * net.sizes[-1] if net._loss_code == BINARY_CROSS_ENTROPY else samples
-            logs["accuracy"] = float(stats[1] / per)
         return logs
 
 
