@@ -6,7 +6,7 @@ from . import optimizers
 from .callbacks import as_list
 from .functions import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, GELU,
                         LEAKY_RELU, LOSSES, RELU)
-from .kernels.loop import forward_batches, loss_batches
+from .kernels.loop import infer_batches
 from .kernels.passes import backward, batch_w, batch_y, forward_rows, layer_block
 from .layout import DELTA, layer_table, n_params, parameter_views, workspace_size
 from .persist import save
@@ -14,7 +14,8 @@ from .schedules import Schedule
 from .threads import SLABS, blas_single_threaded
 from .training import Trainer, epoch_logs, make_progress, train
 from .validation import (check_activations, check_dropout, check_dtype, check_init,
-                         check_positive, check_sizes, check_targets, check_weights, check_X)
+                         check_finite_X, check_positive, check_sizes, check_targets, check_weights,
+                         check_X)
 
 _RELU_FAMILY = (RELU, LEAKY_RELU, ELU, GELU)
 # Rows per compiled inference step: bounds the workspace for any X.
@@ -132,11 +133,8 @@ class Network:
 
     # Inference ---------------------------------------------------------------------------
 
-    def _X(self, X):
-        return check_X(X, self.sizes[0], self.dtype)
-
     def _XY(self, X, y):
-        X = self._X(X)
+        X = check_X(X, self.sizes[0], self.dtype)
         return X, check_targets(y, self._loss_code, self.sizes[-1], X.shape[0], self.dtype)
 
     def forward(self, X):
@@ -150,25 +148,30 @@ class Network:
         -------
         ndarray, shape (n, sizes[-1]), the network's dtype
         """
-        X = self._X(X)
+        X = check_X(X, self.sizes[0], self.dtype, finite=False)
+        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        self._infer(X, np.empty((0, self.sizes[-1]), self.dtype), np.empty(0, self.dtype), out)
+        return out
+
+    def _infer(self, X, Y, weights, out):
+        """Run infer_batches over X (checked except for NaN/inf, which this checks) and
+        return its (weighted loss sum, correct count)."""
         capacity = min(X.shape[0], _INFERENCE_ROWS)
         ws = np.empty(workspace_size(self.sizes, capacity), dtype=self.dtype)
-        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        slab_stats = np.zeros((SLABS, 3))
         with blas_single_threaded():
-            forward_batches(X, capacity, self._params, self._table, ws, out, SLABS,
-                            self._no_noise)
-        return out
+            infer_batches((X, Y, weights), capacity, self._params, self._table,
+                          self._loss_code, ws, out, slab_stats, self._no_noise)
+        if slab_stats[:, 2].any():  # a non-finite pre-activation: from X, or an overflow
+            check_finite_X(X)
+        loss, correct = slab_stats[:, :2].sum(axis=0)
+        return loss, int(correct)
 
     def _evaluate_arrays(self, X, Y, weights=None, prefix=""):
         n = X.shape[0]
         if weights is None:
             weights = np.ones(n, dtype=self.dtype)
-        capacity = min(n, _INFERENCE_ROWS)
-        ws = np.empty(workspace_size(self.sizes, capacity), dtype=self.dtype)
-        with blas_single_threaded():
-            loss, correct = loss_batches((X, Y, weights), capacity, self._params, self._table,
-                                         self._loss_code, ws, np.zeros((SLABS, 2)),
-                                         self._no_noise)
+        loss, correct = self._infer(X, Y, weights, np.empty((0, self.sizes[-1]), self.dtype))
         return epoch_logs(self, loss, weights.sum(dtype=np.float64), correct, n, prefix)
 
     def _weighted(self, X, y, sample_weight):

@@ -93,8 +93,9 @@ def _as_numeric(data, name):
     return array
 
 
-def check_X(X, n_features, dtype):
-    """Return X as a C-contiguous (n, n_features) array of dtype with only finite values."""
+def check_X(X, n_features, dtype, finite=True):
+    """Return X as a C-contiguous (n, n_features) array of dtype, checked for NaN and inf
+    unless ``finite`` is False (the caller then checks with check_finite_X)."""
     X = _as_numeric(X, "X")
     if X.ndim != 2:
         hint = " (for one sample use X.reshape(1, -1))" if X.ndim == 1 else ""
@@ -105,11 +106,17 @@ def check_X(X, n_features, dtype):
         raise ValueError(f"X has {X.shape[1]} features per sample but the network expects "
                          f"{n_features} (sizes[0])")
     X = np.ascontiguousarray(X, dtype=dtype)
+    if finite:
+        check_finite_X(X)
+    return X
+
+
+def check_finite_X(X):
+    """Raise ValueError, saying where, if X holds a NaN or an infinity."""
     if not np.isfinite(X).all():
         bad = np.argwhere(~np.isfinite(X))[0]
         raise ValueError(f"X contains NaN or inf (first at row {bad[0]}, column {bad[1]}); "
                          f"clean or impute the data first")
-    return X
 
 
 def check_targets(y, loss_code, n_outputs, n_samples, dtype):

@@ -80,6 +80,30 @@ def test_binary_and_mse_targets():
         mse.fit(X, np.zeros((6, 2)))
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("row", [0, 1500, 2999])  # first chunk and slab, last ones
+def test_inference_rejects_non_finite_X(value, row):
+    # forward checks X for NaN/inf through the first layer's pre-activations, not a
+    # separate pass: a bad value anywhere must still be found and located.
+    net = fastbp.Network([4, 5, 3], seed=0)
+    X_big = np.random.default_rng(1).normal(size=(3000, 4))
+    X_big[row, 2] = value
+    for method in (net.forward, net.predict):
+        with pytest.raises(ValueError, match=f"NaN or inf \\(first at row {row}, column 2\\)"):
+            method(X_big)
+
+
+def test_inference_overflow_is_not_an_input_error():
+    # Finite inputs whose pre-activations overflow are valid input: outputs come back.
+    net = fastbp.Network([4, 3], output="sigmoid", loss="binary_cross_entropy", seed=0,
+                         dtype="float32")
+    X_huge = np.full((2, 4), 3e38, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        assert np.isinf(X_huge @ net.weights[0].T).any()  # the case under test happens
+    out = net.forward(X_huge)
+    assert np.all((out >= 0) & (out <= 1))
+
+
 def test_other_methods_validate_too(net):
     with pytest.raises(ValueError, match="features"):
         net.forward(X[:, :2])

@@ -84,46 +84,51 @@ def train_batches(data, order, start, stop, batch_size, params, table, loss_code
         b += 1
 
 
-@njit(parallel=True, **JIT)
-def forward_batches(X, capacity, params, table, ws, out, n_slabs, noise):
-    """out = network outputs for every row of X, computed capacity rows at a time."""
-    top = table.shape[0] - 1
-    n_total = X.shape[0]
-    for first in range(0, n_total, capacity):
-        n = min(capacity, n_total - first)
-        x = X[first:first + n]
-        for s in prange(n_slabs):
-            lo, hi = s * n // n_slabs, (s + 1) * n // n_slabs
-            forward_rows(params, table, x, ws, capacity, lo, hi, noise, 0)
-            a = layer_block(ws, table, capacity, n, top, A)
-            for i in range(lo, hi):
-                for j in range(a.shape[1]):
-                    out[first + i, j] = a[i, j]
+@njit(**JIT)
+def _non_finite_rows(z):
+    """How many rows of z hold a NaN or an infinity."""
+    count = 0
+    for i in range(z.shape[0]):
+        probe = 0.0
+        for j in range(z.shape[1]):  # inf * 0 and NaN * 0 are NaN; the sum vectorises
+            probe += z[i, j] * 0.0
+        if probe != probe:
+            count += 1
+    return count
 
 
 @njit(parallel=True, **JIT)
-def loss_batches(data, capacity, params, table, loss_code, ws, slab_stats, noise):
-    """(weighted sum of per-sample losses, correct count) over all rows of data = (X, Y,
-    weights); parameters untouched."""
+def infer_batches(data, capacity, params, table, loss_code, ws, out, slab_stats, noise):
+    """Forward pass over every row of data = (X, Y, weights), capacity rows at a time;
+    parameters untouched.
+
+    When out has rows, out = the network's outputs. When Y has rows, adds to slab_stats[s]
+    the weighted loss sum and the correct-prediction count of slab s. Always adds to
+    slab_stats[s, 2] the rows of slab s whose first-layer pre-activation is not finite: a NaN
+    or inf anywhere in a row of X makes its whole row of z[0] NaN or inf, so the caller can
+    check X for non-finite values only when this count is non-zero, instead of reading all
+    of X once more before the pass.
+    """
     X, Y, weights = data
     top = table.shape[0] - 1
     n_slabs = slab_stats.shape[0]
     n_total = X.shape[0]
-    loss, correct = 0.0, 0
     for first in range(0, n_total, capacity):
         n = min(capacity, n_total - first)
         x = X[first:first + n]
         for s in prange(n_slabs):
             lo, hi = s * n // n_slabs, (s + 1) * n // n_slabs
             forward_rows(params, table, x, ws, capacity, lo, hi, noise, 0)
-            slab_loss, slab_correct = output_error(
-                loss_code, table[top, ACT], layer_block(ws, table, capacity, n, top, Z)[lo:hi],
-                layer_block(ws, table, capacity, n, top, A)[lo:hi], Y[first + lo:first + hi],
-                weights[first + lo:first + hi],
-                layer_block(ws, table, capacity, n, top, DELTA)[lo:hi])
-            slab_stats[s, 0] = slab_loss
-            slab_stats[s, 1] = slab_correct
-        for s in range(n_slabs):
-            loss += slab_stats[s, 0]
-            correct += slab_stats[s, 1]
-    return loss, correct
+            slab_stats[s, 2] += _non_finite_rows(layer_block(ws, table, capacity, n, 0, Z)[lo:hi])
+            a = layer_block(ws, table, capacity, n, top, A)[lo:hi]
+            if out.shape[0] > 0:
+                for i in range(hi - lo):
+                    for j in range(a.shape[1]):
+                        out[first + lo + i, j] = a[i, j]
+            if Y.shape[0] > 0:
+                loss, correct = output_error(
+                    loss_code, table[top, ACT], layer_block(ws, table, capacity, n, top, Z)[lo:hi],
+                    a, Y[first + lo:first + hi], weights[first + lo:first + hi],
+                    layer_block(ws, table, capacity, n, top, DELTA)[lo:hi])
+                slab_stats[s, 0] += loss
+                slab_stats[s, 1] += correct
