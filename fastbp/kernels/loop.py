@@ -90,7 +90,7 @@ def _non_finite_rows(z):
     count = 0
     for i in range(z.shape[0]):
         probe = 0.0
-        for j in range(z.shape[1]):  # inf * 0 and NaN * 0 are NaN; the sum vectorises
+        for j in range(z.shape[1]):  # inf * 0 and NaN * 0 are NaN: one branch-free sum
             probe += z[i, j] * 0.0
         if probe != probe:
             count += 1
