@@ -18,13 +18,24 @@ SLABS = 2
 # OpenBLAS's own threading of such products costs more than it saves (small configuration,
 # batch 12-16: 56-74k samples/s with 2 BLAS threads, 87-93k with 1; bench/perf_log.md).
 SERIAL_BLAS_FLOP = 2e7
+# Plain-SGD batches between these amounts of work run as two halves on two threads
+# (kernels/halves.py) with BLAS on one thread. Measured on Fashion-MNIST (bench/perf_log.md):
+# small (1.3e7 FLOP per batch) and medium (6.4e7) gain; nielsen (9.6e5: per-call overhead
+# dominates) and large (2.4e9: BLAS's own threading is better) lose.
+HALVES_FLOP = (4e6, 4e8)
 _controller = None
 _lock = threading.Lock()
 
 
-def blas_threads_for_training(flop_per_batch):
-    """Context manager for fit: BLAS on one thread for small batches, untouched otherwise."""
-    if flop_per_batch < SERIAL_BLAS_FLOP:
+def trains_in_halves(flop_per_batch, fused_sgd):
+    """Whether fit runs each batch as two halves on two threads (kernels/halves.py)."""
+    return fused_sgd and HALVES_FLOP[0] <= flop_per_batch <= HALVES_FLOP[1]
+
+
+def blas_threads_for_training(flop_per_batch, halves):
+    """Context manager for fit: BLAS on one thread for small batches and for training in
+    halves (the halves are the threads), untouched otherwise."""
+    if halves or flop_per_batch < SERIAL_BLAS_FLOP:
         return blas_single_threaded()
     return contextlib.nullcontext()
 

@@ -9,14 +9,16 @@ nothing measurable per mini-batch.
 import math
 import warnings
 
+import numba
 import numpy as np
 
 from .callbacks import ProgressBar
 from .functions import BINARY_CROSS_ENTROPY, MSE
+from .kernels.halves import train_batches_halves
 from .kernels.loop import train_batches
 from .layout import workspace_size
 from .schedules import batch_learning_rates
-from .threads import blas_threads_for_training
+from .threads import blas_threads_for_training, trains_in_halves
 
 # Floating-point work per compiled call; sets the chunk length (see module docstring).
 _CHUNK_FLOP = 1e10
@@ -90,6 +92,9 @@ class Trainer:
         grads = params if fused else np.empty_like(params)  # unused when fused
         self._opt = [fused, optimizer.code, optimizer.hyper(), grads, optimizer.state, 0,
                      float(clip_norm or 0.0)]
+        self.halves = trains_in_halves(flop_per_sample(net.sizes) * batch_size,
+                                       fused and not net._rates.any())
+        self._counter = np.zeros(1, dtype=np.int64)  # the halves' barrier count
         self._ws = np.empty(workspace_size(net.sizes, batch_size), dtype=net.dtype)
         self._last_params = np.empty_like(params)
         self._last_state = np.empty_like(optimizer.state)
@@ -116,9 +121,14 @@ class Trainer:
             self._last_params[:] = net._params
             self._last_state[:] = opt.state
             self._opt[5] = opt.steps
-            train_batches(self.data, self._order, start, stop, self.batch_size, net._params,
-                          net._table, net._loss_code, self._ws, stats, lrs, tuple(self._opt),
-                          self._noise)
+            if self.halves:
+                train_batches_halves(self.data, self._order, start, stop, self.batch_size,
+                                     net._params, net._table, net._loss_code, self._ws, stats,
+                                     lrs, numba.get_num_threads() >= 2, self._counter)
+            else:
+                train_batches(self.data, self._order, start, stop, self.batch_size,
+                              net._params, net._table, net._loss_code, self._ws, stats, lrs,
+                              tuple(self._opt), self._noise)
             if not (math.isfinite(stats[0]) and math.isfinite(net._params.sum(dtype=np.float64))):
                 net._params[:] = self._last_params
                 opt.state[:] = self._last_state
@@ -157,7 +167,8 @@ def train(trainer, epochs, on_divergence):
         cb.set_model(net)
         cb.on_train_begin({})
     try:
-        with blas_threads_for_training(flop_per_sample(net.sizes) * trainer.batch_size):
+        with blas_threads_for_training(flop_per_sample(net.sizes) * trainer.batch_size,
+                                       trainer.halves):
             _run_epochs(trainer, epochs, on_divergence, callbacks, history)
     except KeyboardInterrupt:
         warnings.warn(f"fit interrupted: stopped after {len(history.epoch)} complete epochs; "

@@ -101,8 +101,11 @@ _THREADS_SCRIPT = textwrap.dedent("""
     net.fit(X, y, epochs=1, batch_size=7, lr=0.05)
     net.fit(X[:512], y[:512], epochs=1, batch_size=64, optimizer="adam", clip_norm=1.0,
             sample_weight=np.arange(512) % 3)
+    plain = fastbp.Network([784, 256, 128, 10], seed=1)  # plain SGD: trains in halves
+    plain.fit(X, y, epochs=1, batch_size=32, lr=0.05, sample_weight=1 + np.arange(2048) % 3)
     print(hashlib.sha256(net.params.tobytes()).hexdigest(),
-          hashlib.sha256(net.forward(X).tobytes()).hexdigest(), net.evaluate(X, y)["loss"])
+          hashlib.sha256(net.forward(X).tobytes()).hexdigest(), net.evaluate(X, y)["loss"],
+          hashlib.sha256(plain.params.tobytes()).hexdigest())
 """)
 
 
@@ -120,7 +123,30 @@ def test_bitwise_identical_with_one_and_two_threads():
     assert _run(_THREADS_SCRIPT, 1) == _run(_THREADS_SCRIPT, 2)
 
 
-def test_two_networks_train_at_once_in_two_threads(digits):
+def _all_in_halves(monkeypatch, on):
+    """Make every plain-SGD fit train in halves (on) or on the serial loop (off)."""
+    monkeypatch.setattr(fastbp.threads, "HALVES_FLOP", (0, np.inf) if on else (1, 0))
+
+
+@pytest.mark.parametrize("sizes,activation", [
+    ([64, 48, 32, 10], "relu"), ([64, 30, 10], "sigmoid"), ([64, 10], "relu")])
+def test_training_in_halves_matches_the_serial_loop(digits, monkeypatch, sizes, activation):
+    X_train, y_train, _, _ = digits
+    weights = 1.0 + np.arange(len(y_train)) % 3
+    results = []
+    for on in (True, False):
+        _all_in_halves(monkeypatch, on)
+        net = fastbp.Network(sizes, activation=activation, dtype=np.float64, seed=0)
+        history = net.fit(X_train, y_train, epochs=2, batch_size=13, lr=0.1, seed=0,
+                          sample_weight=weights)
+        results.append((net.params.copy(), history.history["loss"]))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("halves", [False, True])
+def test_two_networks_train_at_once_in_two_threads(digits, monkeypatch, halves):
+    _all_in_halves(monkeypatch, halves)
     X_train, y_train, _, _ = digits
     serial = []
     for seed in (0, 1):

@@ -34,7 +34,7 @@ def _repeat(kind, l, reps, data, rows, params, table, ws, B, loss_code):
     x = batch_x(ws, table, B, n)
     for _ in range(reps):
         if kind == 0:
-            gather(data, rows, ws, table, B)
+            gather(data, rows, ws, table, B, 0, rows.shape[0])
         elif kind == 1:
             a_prev = x if l == 0 else layer_block(ws, table, B, n, l - 1, 1)
             affine(a_prev, weight(params, table, l), bias(params, table, l),

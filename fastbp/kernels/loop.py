@@ -19,9 +19,9 @@ from .passes import (batch_w, batch_x, batch_y, errors_rows, forward_rows, layer
 
 
 @njit(**JIT)
-def gather(data, rows, ws, table, capacity):
+def gather(data, rows, ws, table, capacity, lo, hi):
     """Copy X[rows[i]], Y[rows[i]], weights[rows[i]] into row i of the batch x, y and w
-    blocks, for every i; data is the tuple (X, Y, weights)."""
+    blocks, for i in [lo, hi); data is the tuple (X, Y, weights)."""
     X, Y, weights = data
     n = rows.shape[0]
     x = batch_x(ws, table, capacity, n)
@@ -29,7 +29,7 @@ def gather(data, rows, ws, table, capacity):
     w = batch_w(ws, table, capacity, n)
     # Explicit loops: Numba's slice assignment goes through generic broadcasting code that
     # cost 3x more here (bench/perf_log.md).
-    for i in range(n):
+    for i in range(lo, hi):
         src, dst = X[rows[i]], x[i]
         for k in range(src.shape[0]):
             dst[k] = src[k]
@@ -63,7 +63,7 @@ def train_batches(data, order, start, stop, batch_size, params, table, loss_code
         rows = order[first:min(first + batch_size, stop)]
         n = rows.shape[0]
         t = first_step + b + 1
-        gather(data, rows, ws, table, batch_size)
+        gather(data, rows, ws, table, batch_size, 0, n)
         x = batch_x(ws, table, batch_size, n)
         forward_rows(params, table, x, ws, batch_size, 0, n, noise, t)
         loss, correct = errors_rows(params, table, loss_code, n, ws, batch_size, 0, n, noise, t)

@@ -1,0 +1,147 @@
+"""Training with every mini-batch cut in two halves, one per core, in ONE parallel region.
+
+Each step runs as a sequence of phases separated by a barrier. In each phase, part t (0 or
+1) does its half of the work, split so that no two parts write the same memory:
+
+    gather            rows of the batch
+    hidden layer l    units of layer l: z[:, half] = a_prev @ W[half].T + b[half], sigma
+    output layer      rows (softmax and the loss need whole rows), output error
+    delta of l - 1    units of layer l - 1: delta_prev[:, half] = delta @ W[:, half], * sigma'
+    update            units of every layer: W[half] += alpha * delta[:, half].T @ a_prev
+
+Every product is a single-threaded BLAS call on half the output, so each matrix element is
+computed by the same call shape whichever core runs it. With one Numba thread the same
+phases run part 0 then part 1 in turn: bitwise the same parameters with 1 or 2 threads.
+Splitting by units instead of opening a parallel region per product (2 fork/joins per batch)
+is what makes it pay (bench/perf_log.md). Plain SGD without dropout only.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ..config import JIT
+from ..functions import activate, output_error, scale_by_derivative
+from ..layout import A, ACT, DELTA, N_IN, N_OUT, Z
+from .loop import gather
+from .passes import batch_w, batch_x, batch_y, bias, layer_block, weight
+from .products import affine, error_back, outer_update
+from .sync import barrier
+
+PARTS = 2
+
+
+@njit(**JIT)
+def _half(t, n):
+    """The range [lo, hi) of range(n) that part t works on."""
+    return t * n // PARTS, (t + 1) * n // PARTS
+
+
+@njit(**JIT)
+def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial):
+    """Part t's share of phase p of one SGD step on the batch rows (see the module doc).
+
+    partial[t] accumulates part t's (weighted loss sum, correct count, weight sum)."""
+    top = table.shape[0] - 1
+    n = rows.shape[0]
+    x = batch_x(ws, table, capacity, n)
+    if p == 0:
+        lo, hi = _half(t, n)
+        gather(data, rows, ws, table, capacity, lo, hi)
+    elif p <= top:
+        l = p - 1
+        lo, hi = _half(t, table[l, N_OUT])
+        a_prev = x if l == 0 else layer_block(ws, table, capacity, n, l - 1, A)
+        z = layer_block(ws, table, capacity, n, l, Z)[:, lo:hi]
+        affine(a_prev, weight(params, table, l)[lo:hi], bias(params, table, l)[lo:hi], z)
+        activate(table[l, ACT], z, layer_block(ws, table, capacity, n, l, A)[:, lo:hi])
+    elif p == top + 1:
+        lo, hi = _half(t, n)
+        a_prev = x if top == 0 else layer_block(ws, table, capacity, n, top - 1, A)
+        z = layer_block(ws, table, capacity, n, top, Z)[lo:hi]
+        a = layer_block(ws, table, capacity, n, top, A)[lo:hi]
+        affine(a_prev[lo:hi], weight(params, table, top), bias(params, table, top), z)
+        activate(table[top, ACT], z, a)
+        loss, correct = output_error(
+            loss_code, table[top, ACT], z, a, batch_y(ws, table, capacity, n)[lo:hi],
+            batch_w(ws, table, capacity, n)[lo:hi],
+            layer_block(ws, table, capacity, n, top, DELTA)[lo:hi])
+        partial[t, 0] += loss
+        partial[t, 1] += correct
+    elif p <= 2 * top + 1:
+        l = 2 * top + 2 - p  # from the top layer down to layer 1
+        lo, hi = _half(t, table[l, N_IN])
+        delta_prev = layer_block(ws, table, capacity, n, l - 1, DELTA)[:, lo:hi]
+        error_back(layer_block(ws, table, capacity, n, l, DELTA),
+                   weight(params, table, l)[:, lo:hi], delta_prev)
+        scale_by_derivative(table[l - 1, ACT],
+                            layer_block(ws, table, capacity, n, l - 1, Z)[:, lo:hi],
+                            layer_block(ws, table, capacity, n, l - 1, A)[:, lo:hi], delta_prev)
+    else:
+        w = batch_w(ws, table, capacity, n)
+        weight_sum = 0.0
+        for i in range(n):
+            weight_sum += w[i]
+        if t == 0:
+            partial[t, 2] += weight_sum
+        alpha = -lr / weight_sum
+        for l in range(top + 1):
+            lo, hi = _half(t, table[l, N_OUT])
+            delta = layer_block(ws, table, capacity, n, l, DELTA)[:, lo:hi]
+            a_prev = x if l == 0 else layer_block(ws, table, capacity, n, l - 1, A)
+            outer_update(alpha, delta, a_prev, 1.0, weight(params, table, l)[lo:hi])
+            b = bias(params, table, l)[lo:hi]
+            for i in range(n):  # rows in order, as passes.update does
+                for j in range(hi - lo):
+                    b[j] += alpha * delta[i, j]
+
+
+@njit(parallel=True, **JIT)
+def _on_two_threads(data, order, start, stop, batch_size, params, table, loss_code, ws, lrs,
+                    partial, counter):
+    """Each part on its own thread; a barrier after every phase. Needs 2 Numba threads."""
+    n_phases = 2 * table.shape[0] + 1
+    counter[0] = 0
+    for t in prange(PARTS):
+        k = 0
+        b = 0
+        for first in range(start, stop, batch_size):
+            rows = order[first:min(first + batch_size, stop)]
+            for p in range(n_phases):
+                _phase(p, t, data, rows, params, table, loss_code, ws, batch_size, lrs[b],
+                       partial)
+                k += 1
+                barrier(counter, k, PARTS)
+            b += 1
+
+
+@njit(**JIT)
+def _on_one_thread(data, order, start, stop, batch_size, params, table, loss_code, ws, lrs,
+                   partial):
+    """The same phases, part 0 then part 1, on the calling thread."""
+    n_phases = 2 * table.shape[0] + 1
+    b = 0
+    for first in range(start, stop, batch_size):
+        rows = order[first:min(first + batch_size, stop)]
+        for p in range(n_phases):
+            for t in range(PARTS):
+                _phase(p, t, data, rows, params, table, loss_code, ws, batch_size, lrs[b],
+                       partial)
+        b += 1
+
+
+@njit(**JIT)
+def train_batches_halves(data, order, start, stop, batch_size, params, table, loss_code, ws,
+                         stats, lrs, two_threads, counter):
+    """Plain SGD on the samples order[start:stop], as loop.train_batches with a fused update
+    and no dropout computes it, each step cut in halves (module doc). two_threads: run the
+    halves on two Numba threads (only if Numba has at least two). counter: one int64 the
+    barriers share. Adds (weighted loss sum, correct count, weight sum) to stats."""
+    partial = np.zeros((PARTS, 3))
+    if two_threads:
+        _on_two_threads(data, order, start, stop, batch_size, params, table, loss_code, ws,
+                        lrs, partial, counter)
+    else:
+        _on_one_thread(data, order, start, stop, batch_size, params, table, loss_code, ws,
+                       lrs, partial)
+    for c in range(3):
+        stats[c] += partial[0, c] + partial[1, c]
