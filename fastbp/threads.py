@@ -1,5 +1,7 @@
-"""Who owns the cores. Training: BLAS, threading each matrix product of large enough
-batches (Numba runs on the calling thread). Inference and loss: Numba's threads, one slab of
+"""Who owns the cores. Training with plain SGD and mid-sized batches: two halves of every
+batch on Numba's two threads (kernels/halves.py), BLAS on one thread. Other training: BLAS,
+threading each matrix product of large enough batches (Numba runs on the calling thread).
+Inference and loss: Numba's threads, one slab of
 rows each, with BLAS held to one thread so the two thread pools never compete (measured: 20x
 slower when they do, bench/perf_log.md).
 

@@ -1,7 +1,8 @@
 """Compiled loops over many mini-batches: training, inference, loss. No Python and no
 allocation per mini-batch.
 
-Threads: training runs on the calling thread and lets BLAS thread each product. Inference
+Threads: train_batches runs on the calling thread and lets BLAS thread each product (plain
+SGD at mid-sized batches goes to halves.train_batches_halves instead). Inference
 and loss cut each chunk of rows into a fixed number of slabs (``n_slabs``, from the caller,
 never from the thread count), one per Numba thread, each calling a single-threaded BLAS (the
 caller holds BLAS to one thread so the two thread pools never compete for the cores). With
@@ -54,8 +55,8 @@ def train_batches(data, order, start, stop, batch_size, params, table, loss_code
     sum to stats[0], the correct-prediction count to stats[1] and the weight sum to stats[2]
     (losses measured on each batch before its update, as Keras reports training loss).
 
-    Runs on the calling thread; BLAS threads each product itself (slabs of rows and units on
-    Numba's threads measured slower for training at every standard configuration).
+    Runs on the calling thread; BLAS threads each product itself (a parallel region per
+    product measured slower; see halves.py for the split that pays).
     """
     fused, code, hyper, grads, state, first_step, clip_norm = opt
     b = 0
