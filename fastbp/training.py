@@ -14,7 +14,7 @@ import numpy as np
 
 from .callbacks import ProgressBar
 from .functions import BINARY_CROSS_ENTROPY, MSE
-from .kernels.halves import train_batches_halves
+from .kernels.halves import train_halves_on_one_thread, train_halves_on_two_threads
 from .kernels.loop import train_batches
 from .layout import workspace_size
 from .schedules import batch_learning_rates
@@ -104,6 +104,19 @@ class Trainer:
         seed = int(order_rng.integers(1, 2 ** 62)) if net._rates.any() else 0
         self._noise = (net._rates, seed)
 
+    def _train_in_halves(self, start, stop, stats, lrs):
+        """train_batches' work for plain SGD, in halves on two threads when Numba has two
+        (only the kernel used is compiled)."""
+        net = self.net
+        args = (self.data, self._order, start, stop, self.batch_size, net._params, net._table,
+                net._loss_code, self._ws, lrs, np.zeros((2, 3)))
+        if numba.get_num_threads() >= 2:
+            train_halves_on_two_threads(*args, self._counter)
+        else:
+            train_halves_on_one_thread(*args)
+        partial = args[-1]
+        stats += partial[0] + partial[1]
+
     def epoch(self, epoch):
         """One epoch; returns its logs. Raises Diverged after restoring the last good state."""
         net, opt, n = self.net, self.optimizer, self.data[0].shape[0]
@@ -122,9 +135,7 @@ class Trainer:
             self._last_state[:] = opt.state
             self._opt[5] = opt.steps
             if self.halves:
-                train_batches_halves(self.data, self._order, start, stop, self.batch_size,
-                                     net._params, net._table, net._loss_code, self._ws, stats,
-                                     lrs, numba.get_num_threads() >= 2, self._counter)
+                self._train_in_halves(start, stop, stats, lrs)
             else:
                 train_batches(self.data, self._order, start, stop, self.batch_size,
                               net._params, net._table, net._loss_code, self._ws, stats, lrs,

@@ -16,7 +16,6 @@ Splitting by units instead of opening a parallel region per product (2 fork/join
 is what makes it pay (bench/perf_log.md). Plain SGD without dropout only.
 """
 
-import numpy as np
 from numba import njit, prange
 
 from ..config import JIT
@@ -96,9 +95,13 @@ def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial
 
 
 @njit(parallel=True, **JIT)
-def _on_two_threads(data, order, start, stop, batch_size, params, table, loss_code, ws, lrs,
-                    partial, counter):
-    """Each part on its own thread; a barrier after every phase. Needs 2 Numba threads."""
+def train_halves_on_two_threads(data, order, start, stop, batch_size, params, table, loss_code,
+                                ws, lrs, partial, counter):
+    """Plain SGD on the samples order[start:stop], as loop.train_batches with a fused update
+    and no dropout computes it, each step cut in halves (module doc), part t on Numba thread
+    t with a barrier after every phase; counter is one int64 the barriers share. Adds part
+    t's (weighted loss sum, correct count, weight sum) to partial[t]. Needs two Numba
+    threads: with one, the barrier would wait forever."""
     n_phases = 2 * table.shape[0] + 1
     counter[0] = 0
     for t in prange(PARTS):
@@ -115,9 +118,10 @@ def _on_two_threads(data, order, start, stop, batch_size, params, table, loss_co
 
 
 @njit(**JIT)
-def _on_one_thread(data, order, start, stop, batch_size, params, table, loss_code, ws, lrs,
-                   partial):
-    """The same phases, part 0 then part 1, on the calling thread."""
+def train_halves_on_one_thread(data, order, start, stop, batch_size, params, table, loss_code,
+                               ws, lrs, partial):
+    """train_halves_on_two_threads on the calling thread: the same phases, part 0 then part 1
+    (bitwise the same results)."""
     n_phases = 2 * table.shape[0] + 1
     b = 0
     for first in range(start, stop, batch_size):
@@ -127,21 +131,3 @@ def _on_one_thread(data, order, start, stop, batch_size, params, table, loss_cod
                 _phase(p, t, data, rows, params, table, loss_code, ws, batch_size, lrs[b],
                        partial)
         b += 1
-
-
-@njit(**JIT)
-def train_batches_halves(data, order, start, stop, batch_size, params, table, loss_code, ws,
-                         stats, lrs, two_threads, counter):
-    """Plain SGD on the samples order[start:stop], as loop.train_batches with a fused update
-    and no dropout computes it, each step cut in halves (module doc). two_threads: run the
-    halves on two Numba threads (only if Numba has at least two). counter: one int64 the
-    barriers share. Adds (weighted loss sum, correct count, weight sum) to stats."""
-    partial = np.zeros((PARTS, 3))
-    if two_threads:
-        _on_two_threads(data, order, start, stop, batch_size, params, table, loss_code, ws,
-                        lrs, partial, counter)
-    else:
-        _on_one_thread(data, order, start, stop, batch_size, params, table, loss_code, ws,
-                       lrs, partial)
-    for c in range(3):
-        stats[c] += partial[0, c] + partial[1, c]

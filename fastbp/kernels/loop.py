@@ -2,7 +2,7 @@
 allocation per mini-batch.
 
 Threads: train_batches runs on the calling thread and lets BLAS thread each product (plain
-SGD at mid-sized batches goes to halves.train_batches_halves instead). Inference
+SGD at mid-sized batches goes to kernels/halves.py instead). Inference
 and loss cut each chunk of rows into a fixed number of slabs (``n_slabs``, from the caller,
 never from the thread count), one per Numba thread, each calling a single-threaded BLAS (the
 caller holds BLAS to one thread so the two thread pools never compete for the cores). With
