@@ -1,5 +1,5 @@
 """Who owns the cores. Training with plain SGD and mid-sized batches: two halves of every
-batch on Numba's two threads (kernels/halves.py), BLAS on one thread. Other training: BLAS,
+batch on two threads (kernels/halves.py), BLAS on one thread. Other training: BLAS,
 threading each matrix product of large enough batches (Numba runs on the calling thread).
 Inference and loss: Numba's threads, one slab of
 rows each, with BLAS held to one thread so the two thread pools never compete (measured: 20x
@@ -21,10 +21,12 @@ SLABS = 2
 # batch 12-16: 56-74k samples/s with 2 BLAS threads, 87-93k with 1; bench/perf_log.md).
 SERIAL_BLAS_FLOP = 2e7
 # Plain-SGD batches between these amounts of work run as two halves on two threads
-# (kernels/halves.py) with BLAS on one thread. Measured on Fashion-MNIST (bench/perf_log.md):
-# small (1.3e7 FLOP per batch) and medium (6.4e7) gain; nielsen (9.6e5: per-call overhead
-# dominates) and large (2.4e9: BLAS's own threading is better) lose.
-HALVES_FLOP = (4e6, 4e8)
+# (kernels/halves.py) with BLAS on one thread. Interleaved A/B against the serial loop on
+# Fashion-MNIST (bench/perf_log.md), halves/serial: 784-128-10 at batch 10-64 (4e6-2.6e7
+# FLOP) 1.09-1.37, 784-256-128-10 at batch 32 (3.2e7) 1.61; below, nielsen's batch 10
+# (9.6e5) loses to per-call overhead; above, 784-128-10 at batch 96/128 (3.9e7/5.2e7)
+# 0.97/0.62 and 784-256-128-10 at batch 64/128 (6.4e7/1.3e8) 0.87-0.96/0.71-0.79.
+HALVES_FLOP = (4e6, 3.5e7)
 _controller = None
 _lock = threading.Lock()
 

@@ -7,6 +7,7 @@ nothing measurable per mini-batch.
 """
 
 import math
+import threading
 import warnings
 
 import numba
@@ -14,7 +15,7 @@ import numpy as np
 
 from .callbacks import ProgressBar
 from .functions import BINARY_CROSS_ENTROPY, MSE
-from .kernels.halves import train_halves_on_one_thread, train_halves_on_two_threads
+from .kernels.halves import PARTS, train_halves_on_one_thread, train_part
 from .kernels.loop import train_batches
 from .layout import workspace_size
 from .schedules import batch_learning_rates
@@ -94,7 +95,7 @@ class Trainer:
                      float(clip_norm or 0.0)]
         self.halves = trains_in_halves(flop_per_sample(net.sizes) * batch_size,
                                        fused and not net._rates.any())
-        self._counter = np.zeros(1, dtype=np.int64)  # the halves' barrier count
+        self._sync = np.zeros(2, dtype=np.int64)  # the halves' barrier count and abort flag
         self._ws = np.empty(workspace_size(net.sizes, batch_size), dtype=net.dtype)
         self._last_params = np.empty_like(params)
         self._last_state = np.empty_like(optimizer.state)
@@ -105,16 +106,33 @@ class Trainer:
         self._noise = (net._rates, seed)
 
     def _train_in_halves(self, start, stop, stats, lrs):
-        """train_batches' work for plain SGD, in halves on two threads when Numba has two
-        (only the kernel used is compiled)."""
+        """train_batches' work for plain SGD, as two halves (kernels/halves.py): part 1 on a
+        helper thread and part 0 on this one when Numba may use two threads, else both
+        here."""
         net = self.net
+        partial = np.zeros((PARTS, 3))
         args = (self.data, self._order, start, stop, self.batch_size, net._params, net._table,
-                net._loss_code, self._ws, lrs, np.zeros((2, 3)))
-        if numba.get_num_threads() >= 2:
-            train_halves_on_two_threads(*args, self._counter)
-        else:
+                net._loss_code, self._ws, lrs, partial)
+        if numba.get_num_threads() < PARTS:
             train_halves_on_one_thread(*args)
-        partial = args[-1]
+        else:
+            self._sync[:] = 0
+            failure = []
+
+            def part_one():
+                try:
+                    train_part(1, *args, self._sync)
+                except BaseException as error:  # e.g. MemoryError: free part 0's barriers
+                    failure.append(error)
+                    self._sync[1] = 1
+
+            helper = threading.Thread(target=part_one, name="fastbp-half-1", daemon=True)
+            helper.start()
+            train_part(0, *args, self._sync)
+            helper.join()
+            if failure:
+                net._params[:] = self._last_params
+                raise failure[0]
         stats += partial[0] + partial[1]
 
     def epoch(self, epoch):

@@ -10,13 +10,15 @@ Each step runs as a sequence of phases separated by a barrier. In each phase, pa
     update            units of every layer: W[half] += alpha * delta[:, half].T @ a_prev
 
 Every product is a single-threaded BLAS call on half the output, so each matrix element is
-computed by the same call shape whichever core runs it. With one Numba thread the same
-phases run part 0 then part 1 in turn: bitwise the same parameters with 1 or 2 threads.
-Splitting by units instead of opening a parallel region per product (2 fork/joins per batch)
-is what makes it pay (bench/perf_log.md). Plain SGD without dropout only.
+computed by the same call shape whichever core runs it. The two parts run on two Python
+threads (kernels release the GIL) that meet at a spin barrier after each phase: one thread
+start per chunk of batches, instead of a parallel region per product (2 fork/joins per batch
+measured slower), and no Numba parallel lowering, which doubled the first compile. With one
+thread the same phases run part 0 then part 1 in turn: bitwise the same parameters with 1
+or 2 threads. Plain SGD without dropout only.
 """
 
-from numba import njit, prange
+from numba import njit
 
 from ..config import JIT
 from ..functions import activate, output_error, scale_by_derivative
@@ -94,33 +96,31 @@ def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial
                     b[j] += alpha * delta[i, j]
 
 
-@njit(parallel=True, **JIT)
-def train_halves_on_two_threads(data, order, start, stop, batch_size, params, table, loss_code,
-                                ws, lrs, partial, counter):
-    """Plain SGD on the samples order[start:stop], as loop.train_batches with a fused update
-    and no dropout computes it, each step cut in halves (module doc), part t on Numba thread
-    t with a barrier after every phase; counter is one int64 the barriers share. Adds part
-    t's (weighted loss sum, correct count, weight sum) to partial[t]. Needs two Numba
-    threads: with one, the barrier would wait forever."""
+@njit(**JIT)
+def train_part(t, data, order, start, stop, batch_size, params, table, loss_code, ws, lrs,
+               partial, sync):
+    """Part t of plain SGD on the samples order[start:stop], as loop.train_batches with a
+    fused update and no dropout computes it, each step cut in halves (module doc); the
+    caller runs part 0 and part 1 at the same time on two threads (the GIL is released).
+    A barrier after every phase; sync = [barrier count, abort], both 0 at the start (abort
+    set to 1 releases every barrier: the other part failed). Adds part t's (weighted loss
+    sum, correct count, weight sum) to partial[t]."""
     n_phases = 2 * table.shape[0] + 1
-    counter[0] = 0
-    for t in prange(PARTS):
-        k = 0
-        b = 0
-        for first in range(start, stop, batch_size):
-            rows = order[first:min(first + batch_size, stop)]
-            for p in range(n_phases):
-                _phase(p, t, data, rows, params, table, loss_code, ws, batch_size, lrs[b],
-                       partial)
-                k += 1
-                barrier(counter, k, PARTS)
-            b += 1
+    k = 0
+    b = 0
+    for first in range(start, stop, batch_size):
+        rows = order[first:min(first + batch_size, stop)]
+        for p in range(n_phases):
+            _phase(p, t, data, rows, params, table, loss_code, ws, batch_size, lrs[b], partial)
+            k += 1
+            barrier(sync, k, PARTS)
+        b += 1
 
 
 @njit(**JIT)
 def train_halves_on_one_thread(data, order, start, stop, batch_size, params, table, loss_code,
                                ws, lrs, partial):
-    """train_halves_on_two_threads on the calling thread: the same phases, part 0 then part 1
+    """Both parts of train_part on the calling thread: the same phases, part 0 then part 1
     (bitwise the same results)."""
     n_phases = 2 * table.shape[0] + 1
     b = 0

@@ -1,4 +1,5 @@
-"""A spin barrier for two threads inside one parallel region, callable from nopython code.
+"""A spin barrier for threads running compiled code at the same time, callable from nopython
+code.
 
 Numba has no atomics, so the two operations the barrier needs are LLVM instructions emitted
 by intrinsics. sched_yield is resolved by symbol name (as numba_xxgemm is), so kernels that
@@ -53,18 +54,22 @@ def _sched_yield(typingctx):
     return types.void(), codegen
 
 
+COUNT, ABORT = 0, 1  # the slots of a barrier's int64 sync array
+
+
 @njit(**JIT)
-def barrier(counter, k, parties):
-    """The k-th barrier (k = 1, 2, ...) of ``parties`` threads sharing the int64 counter[0],
-    which starts at 0: returns once every party has arrived.
+def barrier(sync, k, parties):
+    """The k-th barrier (k = 1, 2, ...) of ``parties`` threads sharing sync, whose slots
+    start at 0: returns once every party has arrived, or at once when sync[ABORT] is set
+    (a party failed and will never arrive).
 
     Spins briefly, then yields the core on every check, so that more runnable threads than
     cores (two networks training at once) slow down instead of starving each other.
     """
-    _atomic_increment(counter, 0)
+    _atomic_increment(sync, COUNT)
     target = k * parties
     spins = 0
-    while _atomic_read(counter, 0) < target:
+    while _atomic_read(sync, COUNT) < target and _atomic_read(sync, ABORT) == 0:
         spins += 1
         if spins > SPINS_BEFORE_YIELD:
             _sched_yield()
