@@ -17,8 +17,8 @@ from bench.configs import CONFIGS  # noqa: E402
 from bench.data import fashion_mnist_or_synthetic, one_hot  # noqa: E402
 
 # Powers of two, plus points on both sides of the switches between training paths
-# (threads.HALVES_FLOP: batch 10 and 978 for the small configuration).
-BATCHES = [1, 2, 4, 8, 9, 10, 12, 16, 32, 64, 128, 256, 512, 768, 978, 979, 1024, 2048, 4096]
+# (threads.HALVES_FLOP: batch 9 | 10 and 85 | 86 for the small configuration).
+BATCHES = [1, 2, 4, 8, 9, 10, 12, 16, 32, 64, 85, 86, 128, 256, 512, 1024, 2048, 4096]
 
 
 def measure(cfg, X, y):
