@@ -117,22 +117,22 @@ class Trainer:
             train_halves_on_one_thread(*args)
         else:
             self._sync[:] = 0
-            failure = []
+            errors = []
 
-            def part_one():
+            def run(part):
                 try:
-                    train_part(1, *args, self._sync)
-                except BaseException as error:  # e.g. MemoryError: free part 0's barriers
-                    failure.append(error)
-                    self._sync[1] = 1
+                    train_part(part, *args, self._sync)
+                except BaseException as error:
+                    errors.append(error)
+                    self._sync[1] = 1  # the abort slot: the other part must not wait forever
 
-            helper = threading.Thread(target=part_one, name="fastbp-half-1", daemon=True)
+            helper = threading.Thread(target=run, args=(1,), name="fastbp-half", daemon=True)
             helper.start()
-            train_part(0, *args, self._sync)
+            run(0)
             helper.join()
-            if failure:
+            if errors:  # the chunk is unusable: back to its start
                 net._params[:] = self._last_params
-                raise failure[0]
+                raise errors[0]
         stats += partial[0] + partial[1]
 
     def epoch(self, epoch):

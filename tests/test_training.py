@@ -144,6 +144,27 @@ def test_training_in_halves_matches_the_serial_loop(digits, monkeypatch, sizes, 
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12)
 
 
+def test_a_failing_half_releases_the_other_and_restores_the_parameters(digits, monkeypatch):
+    # Part 0 runs the real kernel; part 1 fails at once. Without the abort slot, part 0 would
+    # wait at its first barrier forever.
+    _all_in_halves(monkeypatch, True)
+    real = fastbp.training.train_part
+
+    def part_1_fails(part, *args):
+        if part == 1:
+            raise MemoryError("simulated failure of part 1")
+        real(part, *args)
+
+    monkeypatch.setattr(fastbp.training, "train_part", part_1_fails)
+    monkeypatch.setattr(fastbp.training.numba, "get_num_threads", lambda: 2)
+    X_train, y_train, _, _ = digits
+    net = fastbp.Network([64, 32, 10], seed=0)
+    before = net.params.copy()
+    with pytest.raises(MemoryError, match="simulated"):
+        net.fit(X_train, y_train, batch_size=16)
+    np.testing.assert_array_equal(net.params, before)
+
+
 @pytest.mark.parametrize("halves", [False, True])
 def test_two_networks_train_at_once_in_two_threads(digits, monkeypatch, halves):
     _all_in_halves(monkeypatch, halves)

@@ -1,4 +1,4 @@
-"""Training with every mini-batch cut in two halves, one per core, in ONE parallel region.
+"""Training with every mini-batch cut in two halves, one per core, on two threads.
 
 Each step runs as a sequence of phases separated by a barrier. In each phase, part t (0 or
 1) does its half of the work, split so that no two parts write the same memory:
