@@ -111,12 +111,17 @@ def check_X(X, n_features, dtype, finite=True):
     return X
 
 
+_FINITE_CHECK_ROWS = 4096  # rows per block: the boolean temporary stays a few MB
+
+
 def check_finite_X(X):
     """Raise ValueError, saying where, if X holds a NaN or an infinity."""
-    if not np.isfinite(X).all():
-        bad = np.argwhere(~np.isfinite(X))[0]
-        raise ValueError(f"X contains NaN or inf (first at row {bad[0]}, column {bad[1]}); "
-                         f"clean or impute the data first")
+    for start in range(0, X.shape[0], _FINITE_CHECK_ROWS):
+        block = X[start:start + _FINITE_CHECK_ROWS]
+        if not np.isfinite(block).all():
+            row, column = np.argwhere(~np.isfinite(block))[0]
+            raise ValueError(f"X contains NaN or inf (first at row {start + row}, column "
+                             f"{column}); clean or impute the data first")
 
 
 def check_targets(y, loss_code, n_outputs, n_samples, dtype):
