@@ -17,6 +17,7 @@ from .callbacks import ProgressBar
 from .functions import BINARY_CROSS_ENTROPY, MSE
 from .kernels.halves import PARTS, train_halves_on_one_thread, train_part
 from .kernels.loop import train_batches
+from .kernels.sync import ABORT
 from .layout import workspace_size
 from .schedules import batch_learning_rates
 from .threads import blas_threads_for_training, trains_in_halves
@@ -124,7 +125,7 @@ class Trainer:
                     train_part(part, *args, self._sync)
                 except BaseException as error:
                     errors.append(error)
-                    self._sync[1] = 1  # the abort slot: the other part must not wait forever
+                    self._sync[ABORT] = 1  # the other part must not wait forever
 
             helper = threading.Thread(target=run, args=(1,), name="fastbp-half", daemon=True)
             helper.start()
