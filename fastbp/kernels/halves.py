@@ -24,8 +24,9 @@ from ..config import JIT
 from ..functions import activate, output_error, scale_by_derivative
 from ..layout import A, ACT, DELTA, N_IN, N_OUT, Z
 from .loop import gather
-from .passes import batch_w, batch_x, batch_y, bias, layer_block, weight
-from .products import affine, error_back, outer_update
+from .passes import (batch_w, batch_weight_sum, batch_x, batch_y, bias, layer_block,
+                     update_units, weight)
+from .products import affine, error_back
 from .sync import barrier
 
 PARTS = 2
@@ -78,22 +79,15 @@ def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial
                             layer_block(ws, table, capacity, n, l - 1, Z)[:, lo:hi],
                             layer_block(ws, table, capacity, n, l - 1, A)[:, lo:hi], delta_prev)
     else:
-        w = batch_w(ws, table, capacity, n)
-        weight_sum = 0.0
-        for i in range(n):
-            weight_sum += w[i]
+        weight_sum = batch_weight_sum(ws, table, capacity, n)
         if t == 0:
             partial[t, 2] += weight_sum
         alpha = -lr / weight_sum
         for l in range(top + 1):
             lo, hi = _half(t, table[l, N_OUT])
-            delta = layer_block(ws, table, capacity, n, l, DELTA)[:, lo:hi]
             a_prev = x if l == 0 else layer_block(ws, table, capacity, n, l - 1, A)
-            outer_update(alpha, delta, a_prev, 1.0, weight(params, table, l)[lo:hi])
-            b = bias(params, table, l)[lo:hi]
-            for i in range(n):  # rows in order, as passes.update does
-                for j in range(hi - lo):
-                    b[j] += alpha * delta[i, j]
+            update_units(alpha, layer_block(ws, table, capacity, n, l, DELTA)[:, lo:hi], a_prev,
+                         1.0, weight(params, table, l)[lo:hi], bias(params, table, l)[lo:hi])
 
 
 @njit(**JIT)

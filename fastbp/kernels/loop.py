@@ -15,8 +15,8 @@ from ..config import JIT
 from ..functions import output_error
 from ..layout import A, ACT, DELTA, Z
 from ..optimizers import clip_by_global_norm, step
-from .passes import (batch_w, batch_x, batch_y, errors_rows, forward_rows, layer_block,
-                     update)
+from .passes import (batch_w, batch_weight_sum, batch_x, batch_y, errors_rows, forward_rows,
+                     layer_block, update)
 
 
 @njit(**JIT)
@@ -68,10 +68,7 @@ def train_batches(data, order, start, stop, batch_size, params, table, loss_code
         x = batch_x(ws, table, batch_size, n)
         forward_rows(params, table, x, ws, batch_size, 0, n, noise, t)
         loss, correct = errors_rows(params, table, loss_code, n, ws, batch_size, 0, n, noise, t)
-        w = batch_w(ws, table, batch_size, n)
-        weight_sum = 0.0
-        for i in range(n):
-            weight_sum += w[i]
+        weight_sum = batch_weight_sum(ws, table, batch_size, n)
         if fused:
             update(table, x, ws, batch_size, params, -lrs[b] / weight_sum, 1.0, noise[0])
         else:

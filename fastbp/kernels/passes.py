@@ -52,6 +52,16 @@ def batch_w(ws, table, capacity, n):
 
 
 @njit(**JIT)
+def batch_weight_sum(ws, table, capacity, n):
+    """Sum of the n gathered sample weights, in row order."""
+    w = batch_w(ws, table, capacity, n)
+    total = 0.0
+    for i in range(n):
+        total += w[i]
+    return total
+
+
+@njit(**JIT)
 def layer_block(ws, table, capacity, n, l, which):
     """View of block ``which`` (layout.Z, A, DELTA or FED) of layer l, shape (n, n_out)."""
     units = table[-1, UNIT_OFF] + table[-1, N_OUT]
@@ -161,14 +171,20 @@ def update(table, x, ws, capacity, target, alpha, beta, rates):
             a_prev = x
         else:
             a_prev = layer_block(ws, table, capacity, n, l - 1, FED if rates[l - 1] > 0 else A)
-        outer_update(alpha, delta, a_prev, beta, weight(target, table, l))
-        target_b = bias(target, table, l)
-        n_out = target_b.shape[0]
-        for j in range(n_out):  # beta = 0 overwrites, as BLAS does: the buffer may hold NaN
-            target_b[j] = beta * target_b[j] if beta != 0 else 0.0
-        for i in range(n):  # rows in order: a fixed summation order, vectorised along units
-            for j in range(n_out):
-                target_b[j] += alpha * delta[i, j]
+        update_units(alpha, delta, a_prev, beta, weight(target, table, l), bias(target, table, l))
+
+
+@njit(**JIT)
+def update_units(alpha, delta, a_prev, beta, W, b):
+    """W = beta * W + alpha * delta.T @ a_prev and b = beta * b + alpha * sum over rows of
+    delta, for delta (n, m), a_prev (n, n_in), W (m, n_in), b (m,): all units of a layer, or
+    a block of them (delta a column block, W and b the matching rows)."""
+    outer_update(alpha, delta, a_prev, beta, W)
+    for j in range(b.shape[0]):  # beta = 0 overwrites, as BLAS does: the buffer may hold NaN
+        b[j] = beta * b[j] if beta != 0 else 0.0
+    for i in range(delta.shape[0]):  # rows in order: a fixed summation order, along units
+        for j in range(b.shape[0]):
+            b[j] += alpha * delta[i, j]
 
 
 @njit(**JIT)
