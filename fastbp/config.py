@@ -13,3 +13,12 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 # ZeroDivisionError check in every division, which also kept LLVM from vectorising the
 # optimizer loops (Adam: 4.3 -> see bench/perf_log.md).
 JIT = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+
+# Kernels that only other kernels call and that call many others themselves (a step's
+# phases and passes) are inlined into their callers at Numba IR level instead of being
+# compiled on their own. Numba turns every compiled function into machine code together with
+# its whole callee tree, so a separately compiled driver emitted most of the library once
+# more: a first fit compiled ~20 s before, ~15 s after (bench/perf_log.md). Small helpers
+# stay separate: Numba re-reads an inlined function at every call site, which costs more
+# than compiling it once.
+DRIVER = dict(JIT, inline="always")

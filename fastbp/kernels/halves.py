@@ -20,12 +20,12 @@ or 2 threads. Plain SGD without dropout only.
 
 from numba import njit
 
-from ..config import JIT
+from ..config import DRIVER, JIT
 from ..functions import activate, output_error, scale_by_derivative
 from ..layout import A, ACT, DELTA, N_IN, N_OUT, Z
 from .loop import gather
-from .passes import (batch_w, batch_weight_sum, batch_x, batch_y, bias, layer_block,
-                     update_units, weight)
+from .passes import (any_layout, batch_w, batch_weight_sum, batch_x, batch_y, bias,
+                     layer_block, update_units, weight)
 from .products import affine, error_back
 from .sync import barrier
 
@@ -38,7 +38,7 @@ def _half(t, n):
     return t * n // PARTS, (t + 1) * n // PARTS
 
 
-@njit(**JIT)
+@njit(**DRIVER)
 def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial):
     """Part t's share of phase p of one SGD step on the batch rows (see the module doc).
 
@@ -59,14 +59,16 @@ def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial
     elif p == top + 1:
         lo, hi = _half(t, n)
         a_prev = x if top == 0 else layer_block(ws, table, capacity, n, top - 1, A)
-        z = layer_block(ws, table, capacity, n, top, Z)[lo:hi]
-        a = layer_block(ws, table, capacity, n, top, A)[lo:hi]
+        # Rows typed like the hidden layers' column blocks: activate, affine and
+        # scale_by_derivative compile once for both (a first fit compiled ~3 s less).
+        z = any_layout(layer_block(ws, table, capacity, n, top, Z)[lo:hi])
+        a = any_layout(layer_block(ws, table, capacity, n, top, A)[lo:hi])
         affine(a_prev[lo:hi], weight(params, table, top), bias(params, table, top), z)
         activate(table[top, ACT], z, a)
         loss, correct = output_error(
             loss_code, table[top, ACT], z, a, batch_y(ws, table, capacity, n)[lo:hi],
             batch_w(ws, table, capacity, n)[lo:hi],
-            layer_block(ws, table, capacity, n, top, DELTA)[lo:hi])
+            any_layout(layer_block(ws, table, capacity, n, top, DELTA)[lo:hi]))
         partial[t, 0] += loss
         partial[t, 1] += correct
     elif p <= 2 * top + 1:

@@ -7,8 +7,10 @@ everywhere mean no dropout (inference, evaluation, backprop).
 
 import numpy as np
 from numba import njit
+from numba.core.imputils import impl_ret_borrowed
+from numba.extending import intrinsic
 
-from ..config import JIT
+from ..config import DRIVER, JIT
 from ..functions import activate, output_error, scale_by_derivative
 from ..layout import A, ACT, B_OFF, DELTA, FED, N_IN, N_OUT, UNIT_OFF, W_OFF, Z
 from .products import affine, error_back, outer_update
@@ -61,6 +63,16 @@ def batch_weight_sum(ws, table, capacity, n):
     return total
 
 
+@intrinsic
+def any_layout(typingctx, array):
+    """The same array (no copy), typed with layout 'A': a row block of a C-contiguous array
+    passed where column blocks are also passed, so both share one compiled callee."""
+    def codegen(context, builder, signature, args):
+        return impl_ret_borrowed(context, builder, signature.return_type, args[0])
+
+    return array.copy(layout="A")(array), codegen
+
+
 @njit(**JIT)
 def layer_block(ws, table, capacity, n, l, which):
     """View of block ``which`` (layout.Z, A, DELTA or FED) of layer l, shape (n, n_out)."""
@@ -102,7 +114,7 @@ def _apply_dropout(values, out, noise, step, l, lo):
             out[i, j] = values[i, j] * keep_scale(seed, step, l, lo + i, j, rates[l])
 
 
-@njit(**JIT)
+@njit(**DRIVER)
 def forward_rows(params, table, x, ws, capacity, lo, hi, noise, step):
     """Forward pass of the rows [lo, hi) of the batch x (any C-contiguous (n, n_0) array):
     z[l] = a[l-1] @ W[l].T + b[l], a[l] = sigma(z[l]) for every layer, with a[-1] = x; a layer
@@ -124,7 +136,7 @@ def forward_rows(params, table, x, ws, capacity, lo, hi, noise, step):
             _apply_dropout(a, a_prev, noise, step, l, lo)
 
 
-@njit(**JIT)
+@njit(**DRIVER)
 def errors_rows(params, table, loss_code, n, ws, capacity, lo, hi, noise, step):
     """Per-sample errors of the rows [lo, hi) of an n-row batch after its forward pass;
     returns (weighted loss sum, correct count) of those rows.
@@ -153,7 +165,7 @@ def errors_rows(params, table, loss_code, n, ws, capacity, lo, hi, noise, step):
     return loss, correct
 
 
-@njit(**JIT)
+@njit(**DRIVER)
 def update(table, x, ws, capacity, target, alpha, beta, rates):
     """For every layer, after errors_rows over the whole batch x:
     target_W[l] = beta * target_W[l] + alpha * delta[l].T @ a[l-1]   (eq. 3, summed over rows)
@@ -196,3 +208,4 @@ def backward(params, table, loss_code, x, ws, capacity, target, alpha, beta, noi
     loss, correct = errors_rows(params, table, loss_code, n, ws, capacity, 0, n, noise, step)
     update(table, x, ws, capacity, target, alpha, beta, noise[0])
     return loss, correct
+
