@@ -199,22 +199,22 @@ def make(optimizer, lr, momentum, nesterov, weight_decay):
 
 
 @njit(**JIT)
-def step(code, hyper, params, grads, state, t, lr):
+def step(code, hyper, params, grads, first, second, t, lr):
     """One update of the flat params from the mean batch gradient grads at step t (from 1).
 
-    Writes params and state (state[0]: momentum buffer or first moment; state[1]: second
-    moment). Arithmetic runs in the parameters' dtype, and every case is one branch-free
+    Writes params and the state rows first (momentum buffer or first moment) and second
+    (second moment; unused by SGD), all laid out like params. Arithmetic runs in the parameters' dtype, and every case is one branch-free
     loop so that LLVM vectorises it.
     """
     dt = params.dtype.type
     one, wd, lr_ = dt(1.0), dt(hyper[H_WEIGHT_DECAY]), dt(lr)
     if code == SGD_CODE:
-        _sgd(params, grads, state[0], t, lr_, dt(hyper[H_MOMENTUM]), hyper[H_NESTEROV] != 0, wd)
+        _sgd(params, grads, first, t, lr_, dt(hyper[H_MOMENTUM]), hyper[H_NESTEROV] != 0, wd)
     elif code == ADAM_CODE:
         beta1, beta2, eps = dt(hyper[H_BETA1]), dt(hyper[H_BETA2]), dt(hyper[H_EPS])
         step_size = dt(lr / (1.0 - hyper[H_BETA1] ** t))
         inv_sqrt_bc2 = dt(1.0 / math.sqrt(1.0 - hyper[H_BETA2] ** t))
-        m, v = state[0], state[1]
+        m, v = first, second
         if hyper[H_DECOUPLED] != 0:
             shrink = one - lr_ * wd
             for i in range(params.shape[0]):
@@ -227,7 +227,7 @@ def step(code, hyper, params, grads, state, t, lr):
             params[i] -= step_size * m[i] / (np.sqrt(v[i]) * inv_sqrt_bc2 + eps)
     else:  # RMSPROP_CODE
         alpha, eps, momentum = dt(hyper[H_ALPHA]), dt(hyper[H_EPS]), dt(hyper[H_MOMENTUM])
-        buf, v = state[0], state[1]
+        buf, v = first, second
         for i in range(params.shape[0]):
             g = grads[i] + wd * params[i]
             v[i] = alpha * v[i] + (one - alpha) * g * g
@@ -267,16 +267,29 @@ def _sgd(params, grads, buf, t, lr, momentum, nesterov, wd):
 
 
 @njit(**JIT)
-def clip_by_global_norm(grads, max_norm):
-    """Scale grads so their 2-norm is at most max_norm (PyTorch's clip_grad_norm_); returns
-    the norm before clipping. Sums in index order: the same result with any thread count."""
+def sum_of_squares(v):
+    """Sum of v[i]**2 in float64, in index order (a fixed order: the same result with any
+    thread count)."""
     total = 0.0
-    for i in range(grads.shape[0]):
-        total += float(grads[i]) * float(grads[i])
-    norm = math.sqrt(total)
+    for i in range(v.shape[0]):
+        total += float(v[i]) * float(v[i])
+    return total
+
+
+@njit(**JIT)
+def clip_to_norm(grads, norm, max_norm):
+    """Scale grads (whose global 2-norm, over all of them, is norm) so that the norm is at
+    most max_norm, as PyTorch's clip_grad_norm_ does. grads may be any part of the gradient."""
     scale = max_norm / (norm + 1e-6)
     if scale < 1.0:
         s = grads.dtype.type(scale)
         for i in range(grads.shape[0]):
             grads[i] *= s
+
+
+@njit(**JIT)
+def clip_by_global_norm(grads, max_norm):
+    """Scale grads so their 2-norm is at most max_norm; returns the norm before clipping."""
+    norm = math.sqrt(sum_of_squares(grads))
+    clip_to_norm(grads, norm, max_norm)
     return norm

@@ -1,4 +1,4 @@
-"""Who owns the cores. Training with plain SGD and mid-sized batches: two halves of every
+"""Who owns the cores. Training without dropout at mid-sized batches: two halves of every
 batch on two threads (kernels/halves.py), BLAS on one thread. Other training: BLAS,
 threading each matrix product of large enough batches (Numba runs on the calling thread).
 Inference and loss: Numba's threads, one slab of
@@ -20,20 +20,22 @@ SLABS = 2
 # OpenBLAS's own threading of such products costs more than it saves (small configuration,
 # batch 12-16: 56-74k samples/s with 2 BLAS threads, 87-93k with 1; bench/perf_log.md).
 SERIAL_BLAS_FLOP = 2e7
-# Plain-SGD batches between these amounts of work run as two halves on two threads
+# Batches between these amounts of work (without dropout) run as two halves on two threads
 # (kernels/halves.py) with BLAS on one thread. Interleaved A/B against the serial loop on
-# Fashion-MNIST (bench/perf_log.md), halves/serial: 784-128-10 at batch 10-64 (4e6-2.6e7
-# FLOP) 1.09-1.37, 784-256-128-10 at batch 32 (3.2e7) 1.61; below, nielsen's batch 10
-# (9.6e5) loses to per-call overhead; above, 784-128-10 at batch 96/128 (3.9e7/5.2e7)
-# 0.97/0.62 and 784-256-128-10 at batch 64/128 (6.4e7/1.3e8) 0.87-0.96/0.71-0.79.
+# Fashion-MNIST (bench/perf_log.md), halves/serial for plain SGD: 784-128-10 at batch 10-64
+# (4e6-2.6e7 FLOP) 1.09-1.37, 784-256-128-10 at batch 32 (3.2e7) 1.61; below, nielsen's
+# batch 10 (9.6e5) loses to per-call overhead; above, 784-128-10 at batch 96/128
+# (3.9e7/5.2e7) 0.97/0.62 and 784-256-128-10 at batch 64/128 (6.4e7/1.3e8) 0.87-0.96 /
+# 0.71-0.79. With other optimizers, where the step is split too, inside the window:
+# 1.09-1.77 (Adam, momentum, RMSprop, clipping; 784-128-10 at 16-32, 784-256-128-10 at 32).
 HALVES_FLOP = (4e6, 3.5e7)
 _controller = None
 _lock = threading.Lock()
 
 
-def trains_in_halves(flop_per_batch, fused_sgd):
+def trains_in_halves(flop_per_batch, dropout):
     """Whether fit runs each batch as two halves on two threads (kernels/halves.py)."""
-    return fused_sgd and HALVES_FLOP[0] <= flop_per_batch <= HALVES_FLOP[1]
+    return not dropout and HALVES_FLOP[0] <= flop_per_batch <= HALVES_FLOP[1]
 
 
 def blas_threads_for_training(flop_per_batch, halves):

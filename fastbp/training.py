@@ -95,7 +95,7 @@ class Trainer:
         self._opt = [fused, optimizer.code, optimizer.hyper(), grads, optimizer.state, 0,
                      float(clip_norm or 0.0)]
         self.halves = trains_in_halves(flop_per_sample(net.sizes) * batch_size,
-                                       fused and not net._rates.any())
+                                       dropout=net._rates.any())
         self._sync = np.zeros(2, dtype=np.int64)  # the halves' barrier count and abort flag
         self._ws = np.empty(workspace_size(net.sizes, batch_size), dtype=net.dtype)
         self._last_params = np.empty_like(params)
@@ -107,13 +107,13 @@ class Trainer:
         self._noise = (net._rates, seed)
 
     def _train_in_halves(self, start, stop, stats, lrs):
-        """train_batches' work for plain SGD, as two halves (kernels/halves.py): part 1 on a
-        helper thread and part 0 on this one when Numba may use two threads, else both
-        here."""
+        """train_batches' work as two halves (kernels/halves.py): part 1 on a helper thread
+        and part 0 on this one when Numba may use two threads, else both here."""
         net = self.net
-        partial = np.zeros((PARTS, 3))
+        partial = np.zeros((PARTS, 4))
         args = (self.data, self._order, start, stop, self.batch_size, net._params, net._table,
-                net._loss_code, self._ws, lrs, partial)
+                net._loss_code, self._ws, lrs, None if self._opt[0] else tuple(self._opt[1:]),
+                partial)
         if numba.get_num_threads() < PARTS:
             train_halves_on_one_thread(*args)
         else:
@@ -133,8 +133,9 @@ class Trainer:
             helper.join()
             if errors:  # the chunk is unusable: back to its start
                 net._params[:] = self._last_params
+                self.optimizer.state[:] = self._last_state
                 raise errors[0]
-        stats += partial[0] + partial[1]
+        stats += partial[0, :3] + partial[1, :3]
 
     def epoch(self, epoch):
         """One epoch; returns its logs. Raises Diverged after restoring the last good state."""

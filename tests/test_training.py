@@ -101,8 +101,9 @@ _THREADS_SCRIPT = textwrap.dedent("""
     net.fit(X, y, epochs=1, batch_size=7, lr=0.05)
     net.fit(X[:512], y[:512], epochs=1, batch_size=64, optimizer="adam", clip_norm=1.0,
             sample_weight=np.arange(512) % 3)
-    plain = fastbp.Network([784, 256, 128, 10], seed=1)  # plain SGD: trains in halves
+    plain = fastbp.Network([784, 256, 128, 10], seed=1)  # no dropout: trains in halves
     plain.fit(X, y, epochs=1, batch_size=32, lr=0.05, sample_weight=1 + np.arange(2048) % 3)
+    plain.fit(X, y, epochs=1, batch_size=32, optimizer="adam", clip_norm=0.5)
     print(hashlib.sha256(net.params.tobytes()).hexdigest(),
           hashlib.sha256(net.forward(X).tobytes()).hexdigest(), net.evaluate(X, y)["loss"],
           hashlib.sha256(plain.params.tobytes()).hexdigest())
@@ -124,21 +125,30 @@ def test_bitwise_identical_with_one_and_two_threads():
 
 
 def _all_in_halves(monkeypatch, on):
-    """Make every plain-SGD fit train in halves (on) or on the serial loop (off)."""
+    """Make every fit without dropout train in halves (on) or on the serial loop (off)."""
     monkeypatch.setattr(fastbp.threads, "HALVES_FLOP", (0, np.inf) if on else (1, 0))
 
 
-@pytest.mark.parametrize("sizes,activation", [
-    ([64, 48, 32, 10], "relu"), ([64, 30, 10], "sigmoid"), ([64, 10], "relu")])
-def test_training_in_halves_matches_the_serial_loop(digits, monkeypatch, sizes, activation):
+@pytest.mark.parametrize("sizes,activation,fit_kwargs", [
+    ([64, 48, 32, 10], "relu", {"lr": 0.1}),
+    ([64, 30, 10], "sigmoid", {"lr": 0.1}),
+    ([64, 10], "relu", {"lr": 0.1}),
+    ([64, 48, 32, 10], "relu", {"lr": 0.05, "momentum": 0.9, "nesterov": True,
+                                "weight_decay": 1e-3}),
+    ([64, 48, 32, 10], "tanh", {"optimizer": "adam", "clip_norm": 0.5}),
+    ([64, 30, 10], "relu", {"optimizer": "adamw", "weight_decay": 0.1}),
+    ([64, 30, 10], "relu", {"optimizer": "rmsprop", "clip_norm": 0.1}),
+])
+def test_training_in_halves_matches_the_serial_loop(digits, monkeypatch, sizes, activation,
+                                                    fit_kwargs):
     X_train, y_train, _, _ = digits
     weights = 1.0 + np.arange(len(y_train)) % 3
     results = []
     for on in (True, False):
         _all_in_halves(monkeypatch, on)
         net = fastbp.Network(sizes, activation=activation, dtype=np.float64, seed=0)
-        history = net.fit(X_train, y_train, epochs=2, batch_size=13, lr=0.1, seed=0,
-                          sample_weight=weights)
+        history = net.fit(X_train, y_train, epochs=2, batch_size=13, seed=0,
+                          sample_weight=weights, **fit_kwargs)
         results.append((net.params.copy(), history.history["loss"]))
     np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12)
@@ -155,14 +165,17 @@ def test_a_failing_half_releases_the_other_and_restores_the_parameters(digits, m
             raise MemoryError("simulated failure of part 1")
         real(part, *args)
 
-    monkeypatch.setattr(fastbp.training, "train_part", part_1_fails)
     monkeypatch.setattr(fastbp.training.numba, "get_num_threads", lambda: 2)
     X_train, y_train, _, _ = digits
     net = fastbp.Network([64, 32, 10], seed=0)
-    before = net.params.copy()
+    adam = fastbp.optimizers.Adam()
+    net.fit(X_train[:64], y_train[:64], batch_size=16, optimizer=adam)
+    before, state_before = net.params.copy(), adam.state.copy()
+    monkeypatch.setattr(fastbp.training, "train_part", part_1_fails)
     with pytest.raises(MemoryError, match="simulated"):
-        net.fit(X_train, y_train, batch_size=16)
+        net.fit(X_train, y_train, batch_size=16, optimizer=adam)
     np.testing.assert_array_equal(net.params, before)
+    np.testing.assert_array_equal(adam.state, state_before)
 
 
 @pytest.mark.parametrize("halves", [False, True])

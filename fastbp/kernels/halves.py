@@ -8,6 +8,9 @@ Each step runs as a sequence of phases separated by a barrier. In each phase, pa
     output layer      rows (softmax and the loss need whole rows), output error
     delta of l - 1    units of layer l - 1: delta_prev[:, half] = delta @ W[:, half], * sigma'
     update            units of every layer: W[half] += alpha * delta[:, half].T @ a_prev
+                      (plain SGD), else the mean gradient of those units into grads
+    step              other optimizers: the step on half of the flat parameters, state and
+                      gradient (with clipping, the norm is the parts' two sums of squares)
 
 Every product is a single-threaded BLAS call on half the output, so each matrix element is
 computed by the same call shape whichever core runs it. The two parts run on two Python
@@ -15,14 +18,17 @@ threads (kernels release the GIL) that meet at a spin barrier after each phase: 
 start per chunk of batches, instead of a parallel region per product (2 fork/joins per batch
 measured slower), and no Numba parallel lowering, which doubled the first compile. With one
 thread the same phases run part 0 then part 1 in turn: bitwise the same parameters with 1
-or 2 threads. Plain SGD without dropout only.
+or 2 threads. Every optimizer, with or without clipping; no dropout.
 """
+
+import math
 
 from numba import njit
 
 from ..config import DRIVER, JIT
 from ..functions import activate, output_error, scale_by_derivative
-from ..layout import A, ACT, DELTA, N_IN, N_OUT, Z
+from ..layout import A, ACT, B_OFF, DELTA, N_IN, N_OUT, W_OFF, Z
+from ..optimizers import clip_to_norm, step, sum_of_squares
 from .loop import gather
 from .passes import (any_layout, batch_w, batch_weight_sum, batch_x, batch_y, bias,
                      layer_block, update_units, weight)
@@ -33,16 +39,22 @@ PARTS = 2
 
 
 @njit(**JIT)
-def _half(t, n):
-    """The range [lo, hi) of range(n) that part t works on."""
-    return t * n // PARTS, (t + 1) * n // PARTS
+def _half(t, n, align=1):
+    """The range [lo, hi) of range(n) that part t works on; inner bounds are multiples of
+    align."""
+    lo = t * n // PARTS // align * align
+    hi = n if t == PARTS - 1 else (t + 1) * n // PARTS // align * align
+    return lo, hi
 
 
 @njit(**DRIVER)
-def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial):
-    """Part t's share of phase p of one SGD step on the batch rows (see the module doc).
+def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial, opt, update):
+    """Part t's share of phase p of training step number ``update`` on the batch rows (see
+    the module doc); opt is None for plain SGD (the update fused into the gradient product),
+    else (code, hyper, grads, state, first_step, clip_norm) as in loop.train_batches.
 
-    partial[t] accumulates part t's (weighted loss sum, correct count, weight sum)."""
+    partial[t, :3] accumulates part t's (weighted loss sum, correct count, weight sum);
+    partial[t, 3] is the sum of squares of the gradient of part t's units in this step."""
     top = table.shape[0] - 1
     n = rows.shape[0]
     x = batch_x(ws, table, capacity, n)
@@ -80,34 +92,59 @@ def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial
         scale_by_derivative(table[l - 1, ACT],
                             layer_block(ws, table, capacity, n, l - 1, Z)[:, lo:hi],
                             layer_block(ws, table, capacity, n, l - 1, A)[:, lo:hi], delta_prev)
-    else:
+    elif p == 2 * top + 2:
         weight_sum = batch_weight_sum(ws, table, capacity, n)
         if t == 0:
             partial[t, 2] += weight_sum
-        alpha = -lr / weight_sum
-        for l in range(top + 1):
-            lo, hi = _half(t, table[l, N_OUT])
-            a_prev = x if l == 0 else layer_block(ws, table, capacity, n, l - 1, A)
-            update_units(alpha, layer_block(ws, table, capacity, n, l, DELTA)[:, lo:hi], a_prev,
-                         1.0, weight(params, table, l)[lo:hi], bias(params, table, l)[lo:hi])
+        if opt is None:  # plain SGD: W[half] += (-lr / weight sum) * gradient, in place
+            for l in range(top + 1):
+                lo, hi = _half(t, table[l, N_OUT])
+                update_units(-lr / weight_sum,
+                             layer_block(ws, table, capacity, n, l, DELTA)[:, lo:hi],
+                             x if l == 0 else layer_block(ws, table, capacity, n, l - 1, A),
+                             1.0, weight(params, table, l)[lo:hi], bias(params, table, l)[lo:hi])
+        else:  # the mean gradient of the part's units, for the step phase
+            _, _, grads, _, _, clip_norm = opt
+            squares = 0.0
+            for l in range(top + 1):
+                lo, hi = _half(t, table[l, N_OUT])
+                update_units(1.0 / weight_sum,
+                             layer_block(ws, table, capacity, n, l, DELTA)[:, lo:hi],
+                             x if l == 0 else layer_block(ws, table, capacity, n, l - 1, A),
+                             0.0, weight(grads, table, l)[lo:hi], bias(grads, table, l)[lo:hi])
+                if clip_norm > 0:  # rows lo:hi of W[l] are one flat range, as is b[l][lo:hi]
+                    n_in = table[l, N_IN]
+                    squares += sum_of_squares(grads[table[l, W_OFF] + lo * n_in:
+                                                    table[l, W_OFF] + hi * n_in])
+                    squares += sum_of_squares(grads[table[l, B_OFF] + lo:table[l, B_OFF] + hi])
+            partial[t, 3] = squares
+    elif opt is not None:  # the optimizer's step on the part's half of the flat buffers
+        code, hyper, grads, state, _, clip_norm = opt
+        lo, hi = _half(t, params.shape[0], 16)  # 16 elements: the parts never share a line
+        if clip_norm > 0:  # the parts' sums of squares, added in a fixed order
+            clip_to_norm(grads[lo:hi], math.sqrt(partial[0, 3] + partial[1, 3]), clip_norm)
+        step(code, hyper, params[lo:hi], grads[lo:hi], state[0][lo:hi], state[-1][lo:hi], update,
+             lr)
 
 
 @njit(**JIT)
 def train_part(t, data, order, start, stop, batch_size, params, table, loss_code, ws, lrs,
-               partial, sync):
-    """Part t of plain SGD on the samples order[start:stop], as loop.train_batches with a
-    fused update and no dropout computes it, each step cut in halves (module doc); the
-    caller runs part 0 and part 1 at the same time on two threads (the GIL is released).
-    A barrier after every phase; sync = [barrier count, abort], both 0 at the start (abort
-    set to 1 releases every barrier: the other part failed). Adds part t's (weighted loss
-    sum, correct count, weight sum) to partial[t]."""
-    n_phases = 2 * table.shape[0] + 1
+               opt, partial, sync):
+    """Part t of training on the samples order[start:stop], as loop.train_batches without
+    dropout computes it (opt: see _phase; None for plain SGD compiles no optimizer step),
+    each step cut in halves (module doc); the caller
+    runs part 0 and part 1 at the same time on two threads (the GIL is released). A barrier
+    after every phase; sync = [barrier count, abort], both 0 at the start (abort set to 1
+    releases every barrier: the other part failed). Adds part t's (weighted loss sum,
+    correct count, weight sum) to partial[t, :3]."""
+    n_phases = 2 * table.shape[0] + (1 if opt is None else 2)  # see _phase
     k = 0
     b = 0
     for first in range(start, stop, batch_size):
         rows = order[first:min(first + batch_size, stop)]
         for p in range(n_phases):
-            _phase(p, t, data, rows, params, table, loss_code, ws, batch_size, lrs[b], partial)
+            _phase(p, t, data, rows, params, table, loss_code, ws, batch_size, lrs[b], partial,
+                   opt, 0 if opt is None else opt[4] + b + 1)
             k += 1
             barrier(sync, k, PARTS)
         b += 1
@@ -115,15 +152,15 @@ def train_part(t, data, order, start, stop, batch_size, params, table, loss_code
 
 @njit(**JIT)
 def train_halves_on_one_thread(data, order, start, stop, batch_size, params, table, loss_code,
-                               ws, lrs, partial):
+                               ws, lrs, opt, partial):
     """Both parts of train_part on the calling thread: the same phases, part 0 then part 1
     (bitwise the same results)."""
-    n_phases = 2 * table.shape[0] + 1
+    n_phases = 2 * table.shape[0] + (1 if opt is None else 2)
     b = 0
     for first in range(start, stop, batch_size):
         rows = order[first:min(first + batch_size, stop)]
         for p in range(n_phases):
             for t in range(PARTS):
                 _phase(p, t, data, rows, params, table, loss_code, ws, batch_size, lrs[b],
-                       partial)
+                       partial, opt, 0 if opt is None else opt[4] + b + 1)
         b += 1

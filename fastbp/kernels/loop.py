@@ -75,7 +75,7 @@ def train_batches(data, order, start, stop, batch_size, params, table, loss_code
             update(table, x, ws, batch_size, grads, 1.0 / weight_sum, 0.0, noise[0])
             if clip_norm > 0:
                 clip_by_global_norm(grads, clip_norm)
-            step(code, hyper, params, grads, state, t, lrs[b])
+            step(code, hyper, params, grads, state[0], state[-1], t, lrs[b])
         stats[0] += loss
         stats[1] += correct
         stats[2] += weight_sum
