@@ -203,8 +203,8 @@ def step(code, hyper, params, grads, first, second, t, lr):
     """One update of the flat params from the mean batch gradient grads at step t (from 1).
 
     Writes params and the state rows first (momentum buffer or first moment) and second
-    (second moment; unused by SGD), all laid out like params. Arithmetic runs in the parameters' dtype, and every case is one branch-free
-    loop so that LLVM vectorises it.
+    (second moment; unused by SGD), all laid out like params. Arithmetic runs in the
+    parameters' dtype, and every case is one branch-free loop so that LLVM vectorises it.
     """
     dt = params.dtype.type
     one, wd, lr_ = dt(1.0), dt(hyper[H_WEIGHT_DECAY]), dt(lr)

@@ -1,4 +1,4 @@
-"""Who owns the cores. Training without dropout at mid-sized batches: two halves of every
+"""Who owns the cores. Training at mid-sized batches: two halves of every
 batch on two threads (kernels/halves.py), BLAS on one thread. Other training: BLAS,
 threading each matrix product of large enough batches (Numba runs on the calling thread).
 Inference and loss: Numba's threads, one slab of
@@ -20,7 +20,7 @@ SLABS = 2
 # OpenBLAS's own threading of such products costs more than it saves (small configuration,
 # batch 12-16: 56-74k samples/s with 2 BLAS threads, 87-93k with 1; bench/perf_log.md).
 SERIAL_BLAS_FLOP = 2e7
-# Batches between these amounts of work (without dropout) run as two halves on two threads
+# Batches between these amounts of work run as two halves on two threads
 # (kernels/halves.py) with BLAS on one thread. Interleaved A/B against the serial loop on
 # Fashion-MNIST (bench/perf_log.md), halves/serial for plain SGD: 784-128-10 at batch 10-64
 # (4e6-2.6e7 FLOP) 1.09-1.37, 784-256-128-10 at batch 32 (3.2e7) 1.61; below, nielsen's
@@ -33,9 +33,9 @@ _controller = None
 _lock = threading.Lock()
 
 
-def trains_in_halves(flop_per_batch, dropout):
+def trains_in_halves(flop_per_batch):
     """Whether fit runs each batch as two halves on two threads (kernels/halves.py)."""
-    return not dropout and HALVES_FLOP[0] <= flop_per_batch <= HALVES_FLOP[1]
+    return HALVES_FLOP[0] <= flop_per_batch <= HALVES_FLOP[1]
 
 
 def blas_threads_for_training(flop_per_batch, halves):

@@ -94,8 +94,7 @@ class Trainer:
         grads = params if fused else np.empty_like(params)  # unused when fused
         self._opt = [fused, optimizer.code, optimizer.hyper(), grads, optimizer.state, 0,
                      float(clip_norm or 0.0)]
-        self.halves = trains_in_halves(flop_per_sample(net.sizes) * batch_size,
-                                       dropout=net._rates.any())
+        self.halves = trains_in_halves(flop_per_sample(net.sizes) * batch_size)
         self._sync = np.zeros(2, dtype=np.int64)  # the halves' barrier count and abort flag
         self._ws = np.empty(workspace_size(net.sizes, batch_size), dtype=net.dtype)
         self._last_params = np.empty_like(params)
@@ -105,6 +104,10 @@ class Trainer:
         # fits without it keep the same shuffles).
         seed = int(order_rng.integers(1, 2 ** 62)) if net._rates.any() else 0
         self._noise = (net._rates, seed)
+        # The halves take None for what a fit does not use, so that it is not compiled.
+        self._halves_opt = None if fused else (optimizer.code, optimizer.hyper(), grads,
+                                               optimizer.state, float(clip_norm or 0.0))
+        self._halves_noise = self._noise if net._rates.any() else None
 
     def _train_in_halves(self, start, stop, stats, lrs):
         """train_batches' work as two halves (kernels/halves.py): part 1 on a helper thread
@@ -112,8 +115,8 @@ class Trainer:
         net = self.net
         partial = np.zeros((PARTS, 4))
         args = (self.data, self._order, start, stop, self.batch_size, net._params, net._table,
-                net._loss_code, self._ws, lrs, None if self._opt[0] else tuple(self._opt[1:]),
-                partial)
+                net._loss_code, self._ws, lrs, self._opt[5], self._halves_opt,
+                self._halves_noise, partial)
         if numba.get_num_threads() < PARTS:
             train_halves_on_one_thread(*args)
         else:

@@ -125,7 +125,7 @@ def test_bitwise_identical_with_one_and_two_threads():
 
 
 def _all_in_halves(monkeypatch, on):
-    """Make every fit without dropout train in halves (on) or on the serial loop (off)."""
+    """Make every fit train in halves (on) or on the serial loop (off)."""
     monkeypatch.setattr(fastbp.threads, "HALVES_FLOP", (0, np.inf) if on else (1, 0))
 
 
@@ -138,15 +138,20 @@ def _all_in_halves(monkeypatch, on):
     ([64, 48, 32, 10], "tanh", {"optimizer": "adam", "clip_norm": 0.5}),
     ([64, 30, 10], "relu", {"optimizer": "adamw", "weight_decay": 0.1}),
     ([64, 30, 10], "relu", {"optimizer": "rmsprop", "clip_norm": 0.1}),
+    ([64, 48, 32, 10], "relu", {"lr": 0.1, "dropout": 0.3}),
+    ([64, 48, 32, 10], "sigmoid", {"optimizer": "adam", "dropout": [0.2, 0.1]}),
 ])
 def test_training_in_halves_matches_the_serial_loop(digits, monkeypatch, sizes, activation,
                                                     fit_kwargs):
     X_train, y_train, _, _ = digits
     weights = 1.0 + np.arange(len(y_train)) % 3
+    fit_kwargs = dict(fit_kwargs)
+    dropout = fit_kwargs.pop("dropout", 0.0)
     results = []
     for on in (True, False):
         _all_in_halves(monkeypatch, on)
-        net = fastbp.Network(sizes, activation=activation, dtype=np.float64, seed=0)
+        net = fastbp.Network(sizes, activation=activation, dtype=np.float64, seed=0,
+                             dropout=dropout)
         history = net.fit(X_train, y_train, epochs=2, batch_size=13, seed=0,
                           sample_weight=weights, **fit_kwargs)
         results.append((net.params.copy(), history.history["loss"]))

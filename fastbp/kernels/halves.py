@@ -5,8 +5,10 @@ Each step runs as a sequence of phases separated by a barrier. In each phase, pa
 
     gather            rows of the batch
     hidden layer l    units of layer l: z[:, half] = a_prev @ W[half].T + b[half], sigma
+                      (and the dropout mask of those units)
     output layer      rows (softmax and the loss need whole rows), output error
     delta of l - 1    units of layer l - 1: delta_prev[:, half] = delta @ W[:, half], * sigma'
+                      (* mask)
     update            units of every layer: W[half] += alpha * delta[:, half].T @ a_prev
                       (plain SGD), else the mean gradient of those units into grads
     step              other optimizers: the step on half of the flat parameters, state and
@@ -18,7 +20,7 @@ threads (kernels release the GIL) that meet at a spin barrier after each phase: 
 start per chunk of batches, instead of a parallel region per product (2 fork/joins per batch
 measured slower), and no Numba parallel lowering, which doubled the first compile. With one
 thread the same phases run part 0 then part 1 in turn: bitwise the same parameters with 1
-or 2 threads. Every optimizer, with or without clipping; no dropout.
+or 2 threads. Every optimizer, clipping and dropout (masks by absolute row and unit).
 """
 
 import math
@@ -27,10 +29,10 @@ from numba import njit
 
 from ..config import DRIVER, JIT
 from ..functions import activate, output_error, scale_by_derivative
-from ..layout import A, ACT, B_OFF, DELTA, N_IN, N_OUT, W_OFF, Z
+from ..layout import A, ACT, B_OFF, DELTA, FED, N_IN, N_OUT, W_OFF, Z
 from ..optimizers import clip_to_norm, step, sum_of_squares
 from .loop import gather
-from .passes import (any_layout, batch_w, batch_weight_sum, batch_x, batch_y, bias,
+from .passes import (any_layout, apply_dropout, batch_w, batch_weight_sum, batch_x, batch_y, bias,
                      layer_block, update_units, weight)
 from .products import affine, error_back
 from .sync import barrier
@@ -47,11 +49,24 @@ def _half(t, n, align=1):
     return lo, hi
 
 
+@njit(**JIT)
+def _input(x, ws, table, capacity, n, l, noise):
+    """What layer l reads: the batch x, or layer l - 1's activations (after dropout when it
+    has dropout)."""
+    if l == 0:
+        return x
+    if noise is not None and noise[0][l - 1] > 0:
+        return layer_block(ws, table, capacity, n, l - 1, FED)
+    return layer_block(ws, table, capacity, n, l - 1, A)
+
+
 @njit(**DRIVER)
-def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial, opt, update):
+def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial, opt, noise,
+           update):
     """Part t's share of phase p of training step number ``update`` on the batch rows (see
     the module doc); opt is None for plain SGD (the update fused into the gradient product),
-    else (code, hyper, grads, state, first_step, clip_norm) as in loop.train_batches.
+    else (code, hyper, grads, state, clip_norm) as in loop.train_batches; noise is None
+    without dropout, else (rates, seed) as there. ``update`` numbers the dropout masks too.
 
     partial[t, :3] accumulates part t's (weighted loss sum, correct count, weight sum);
     partial[t, 3] is the sum of squares of the gradient of part t's units in this step."""
@@ -64,13 +79,17 @@ def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial
     elif p <= top:
         l = p - 1
         lo, hi = _half(t, table[l, N_OUT])
-        a_prev = x if l == 0 else layer_block(ws, table, capacity, n, l - 1, A)
         z = layer_block(ws, table, capacity, n, l, Z)[:, lo:hi]
-        affine(a_prev, weight(params, table, l)[lo:hi], bias(params, table, l)[lo:hi], z)
-        activate(table[l, ACT], z, layer_block(ws, table, capacity, n, l, A)[:, lo:hi])
+        a = layer_block(ws, table, capacity, n, l, A)[:, lo:hi]
+        affine(_input(x, ws, table, capacity, n, l, noise), weight(params, table, l)[lo:hi],
+               bias(params, table, l)[lo:hi], z)
+        activate(table[l, ACT], z, a)
+        if noise is not None and noise[0][l] > 0:  # what the next layer reads
+            apply_dropout(a, layer_block(ws, table, capacity, n, l, FED)[:, lo:hi], noise,
+                          update, l, 0, lo)
     elif p == top + 1:
         lo, hi = _half(t, n)
-        a_prev = x if top == 0 else layer_block(ws, table, capacity, n, top - 1, A)
+        a_prev = _input(x, ws, table, capacity, n, top, noise)
         # Rows typed like the hidden layers' column blocks: activate, affine and
         # scale_by_derivative compile once for both (a first fit compiled ~3 s less).
         z = any_layout(layer_block(ws, table, capacity, n, top, Z)[lo:hi])
@@ -92,6 +111,8 @@ def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial
         scale_by_derivative(table[l - 1, ACT],
                             layer_block(ws, table, capacity, n, l - 1, Z)[:, lo:hi],
                             layer_block(ws, table, capacity, n, l - 1, A)[:, lo:hi], delta_prev)
+        if noise is not None and noise[0][l - 1] > 0:
+            apply_dropout(delta_prev, delta_prev, noise, update, l - 1, 0, lo)
     elif p == 2 * top + 2:
         weight_sum = batch_weight_sum(ws, table, capacity, n)
         if t == 0:
@@ -101,16 +122,16 @@ def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial
                 lo, hi = _half(t, table[l, N_OUT])
                 update_units(-lr / weight_sum,
                              layer_block(ws, table, capacity, n, l, DELTA)[:, lo:hi],
-                             x if l == 0 else layer_block(ws, table, capacity, n, l - 1, A),
+                             _input(x, ws, table, capacity, n, l, noise),
                              1.0, weight(params, table, l)[lo:hi], bias(params, table, l)[lo:hi])
         else:  # the mean gradient of the part's units, for the step phase
-            _, _, grads, _, _, clip_norm = opt
+            _, _, grads, _, clip_norm = opt
             squares = 0.0
             for l in range(top + 1):
                 lo, hi = _half(t, table[l, N_OUT])
                 update_units(1.0 / weight_sum,
                              layer_block(ws, table, capacity, n, l, DELTA)[:, lo:hi],
-                             x if l == 0 else layer_block(ws, table, capacity, n, l - 1, A),
+                             _input(x, ws, table, capacity, n, l, noise),
                              0.0, weight(grads, table, l)[lo:hi], bias(grads, table, l)[lo:hi])
                 if clip_norm > 0:  # rows lo:hi of W[l] are one flat range, as is b[l][lo:hi]
                     n_in = table[l, N_IN]
@@ -119,7 +140,7 @@ def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial
                     squares += sum_of_squares(grads[table[l, B_OFF] + lo:table[l, B_OFF] + hi])
             partial[t, 3] = squares
     elif opt is not None:  # the optimizer's step on the part's half of the flat buffers
-        code, hyper, grads, state, _, clip_norm = opt
+        code, hyper, grads, state, clip_norm = opt
         lo, hi = _half(t, params.shape[0], 16)  # 16 elements: the parts never share a line
         if clip_norm > 0:  # the parts' sums of squares, added in a fixed order
             clip_to_norm(grads[lo:hi], math.sqrt(partial[0, 3] + partial[1, 3]), clip_norm)
@@ -129,10 +150,10 @@ def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial
 
 @njit(**JIT)
 def train_part(t, data, order, start, stop, batch_size, params, table, loss_code, ws, lrs,
-               opt, partial, sync):
-    """Part t of training on the samples order[start:stop], as loop.train_batches without
-    dropout computes it (opt: see _phase; None for plain SGD compiles no optimizer step),
-    each step cut in halves (module doc); the caller
+               first_step, opt, noise, partial, sync):
+    """Part t of training on the samples order[start:stop], as loop.train_batches computes
+    it, each step cut in halves (module doc); the batches are updates first_step + 1, ...;
+    opt and noise as in _phase (None compiles no optimizer step, no dropout). The caller
     runs part 0 and part 1 at the same time on two threads (the GIL is released). A barrier
     after every phase; sync = [barrier count, abort], both 0 at the start (abort set to 1
     releases every barrier: the other part failed). Adds part t's (weighted loss sum,
@@ -144,7 +165,7 @@ def train_part(t, data, order, start, stop, batch_size, params, table, loss_code
         rows = order[first:min(first + batch_size, stop)]
         for p in range(n_phases):
             _phase(p, t, data, rows, params, table, loss_code, ws, batch_size, lrs[b], partial,
-                   opt, 0 if opt is None else opt[4] + b + 1)
+                   opt, noise, first_step + b + 1)
             k += 1
             barrier(sync, k, PARTS)
         b += 1
@@ -152,7 +173,7 @@ def train_part(t, data, order, start, stop, batch_size, params, table, loss_code
 
 @njit(**JIT)
 def train_halves_on_one_thread(data, order, start, stop, batch_size, params, table, loss_code,
-                               ws, lrs, opt, partial):
+                               ws, lrs, first_step, opt, noise, partial):
     """Both parts of train_part on the calling thread: the same phases, part 0 then part 1
     (bitwise the same results)."""
     n_phases = 2 * table.shape[0] + (1 if opt is None else 2)
@@ -162,5 +183,5 @@ def train_halves_on_one_thread(data, order, start, stop, batch_size, params, tab
         for p in range(n_phases):
             for t in range(PARTS):
                 _phase(p, t, data, rows, params, table, loss_code, ws, batch_size, lrs[b],
-                       partial, opt, 0 if opt is None else opt[4] + b + 1)
+                       partial, opt, noise, first_step + b + 1)
         b += 1

@@ -106,12 +106,13 @@ def keep_scale(seed, step, l, i, j, rate):
 
 
 @njit(**JIT)
-def _apply_dropout(values, out, noise, step, l, lo):
-    """out = values * keep_scale for each element; rows are numbered from lo in the batch."""
+def apply_dropout(values, out, noise, step, l, row0, col0):
+    """out = values * keep_scale for each element of a block of layer l's units whose first
+    element is unit col0 of batch row row0."""
     rates, seed = noise
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
-            out[i, j] = values[i, j] * keep_scale(seed, step, l, lo + i, j, rates[l])
+            out[i, j] = values[i, j] * keep_scale(seed, step, l, row0 + i, col0 + j, rates[l])
 
 
 @njit(**DRIVER)
@@ -133,7 +134,7 @@ def forward_rows(params, table, x, ws, capacity, lo, hi, noise, step):
         a_prev = a
         if noise[0][l] > 0:
             a_prev = layer_block(ws, table, capacity, n, l, FED)[lo:hi]
-            _apply_dropout(a, a_prev, noise, step, l, lo)
+            apply_dropout(a, a_prev, noise, step, l, lo, 0)
 
 
 @njit(**DRIVER)
@@ -161,7 +162,7 @@ def errors_rows(params, table, loss_code, n, ws, capacity, lo, hi, noise, step):
                             layer_block(ws, table, capacity, n, l - 1, Z)[lo:hi],
                             layer_block(ws, table, capacity, n, l - 1, A)[lo:hi], delta_prev)
         if noise[0][l - 1] > 0:
-            _apply_dropout(delta_prev, delta_prev, noise, step, l - 1, lo)
+            apply_dropout(delta_prev, delta_prev, noise, step, l - 1, lo, 0)
     return loss, correct
 
 
