@@ -11,8 +11,10 @@ import numpy as np
 
 # Columns of the layer table.
 N_IN, N_OUT, W_OFF, B_OFF, UNIT_OFF, ACT = range(6)
-# The per-layer workspace blocks.
-Z, A, DELTA, FED = range(4)
+# The per-layer workspace blocks. NumPy integers rather than Python ints: Numba compiles a
+# function once per distinct literal int argument, so passing Z, A, DELTA and FED as
+# literals compiled layer_block once per block (4 times) in a first fit.
+Z, A, DELTA, FED = (np.int64(k) for k in range(4))
 
 
 def layer_table(sizes, activation_codes):
