@@ -10,6 +10,7 @@ import scipy.linalg.cython_blas  # noqa: F401  (Numba's BLAS helper loads its sg
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
+from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 
 from ..config import JIT
@@ -67,6 +68,16 @@ def _xxgemm(typingctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c
 # blocks of at most 384, multiples of 32, and accumulate them in a fixed order: bitwise the
 # same results with 1 or 2 threads (tests/test_training.py checks it).
 K_BLOCK = 384
+
+
+@intrinsic
+def any_layout(typingctx, array):
+    """The same array (no copy), typed with layout 'A' (any strides): arrays of different
+    layouts passed through it share one compiled callee."""
+    def codegen(context, builder, signature, args):
+        return impl_ret_borrowed(context, builder, signature.return_type, args[0])
+
+    return array.copy(layout="A")(array), codegen
 
 
 @njit(**JIT)

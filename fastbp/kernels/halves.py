@@ -32,7 +32,8 @@ from ..functions import activate, output_error, scale_by_derivative
 from ..layout import A, ACT, B_OFF, DELTA, FED, N_IN, N_OUT, W_OFF, Z
 from ..optimizers import clip_to_norm, step, sum_of_squares
 from .loop import gather
-from .passes import (any_layout, apply_dropout, batch_w, batch_weight_sum, batch_x, batch_y, bias,
+from .blas import any_layout
+from .passes import (apply_dropout, batch_w, batch_weight_sum, batch_x, batch_y, bias,
                      layer_block, update_units, weight)
 from .products import affine, error_back
 from .sync import barrier

@@ -7,8 +7,6 @@ everywhere mean no dropout (inference, evaluation, backprop).
 
 import numpy as np
 from numba import njit
-from numba.core.imputils import impl_ret_borrowed
-from numba.extending import intrinsic
 
 from ..config import DRIVER, JIT
 from ..functions import activate, output_error, scale_by_derivative
@@ -61,16 +59,6 @@ def batch_weight_sum(ws, table, capacity, n):
     for i in range(n):
         total += w[i]
     return total
-
-
-@intrinsic
-def any_layout(typingctx, array):
-    """The same array (no copy), typed with layout 'A': a row block of a C-contiguous array
-    passed where column blocks are also passed, so both share one compiled callee."""
-    def codegen(context, builder, signature, args):
-        return impl_ret_borrowed(context, builder, signature.return_type, args[0])
-
-    return array.copy(layout="A")(array), codegen
 
 
 @njit(**JIT)

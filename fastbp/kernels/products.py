@@ -14,10 +14,16 @@ configurations, and Numba's OpenMP threads fought OpenBLAS's for the two cores w
 in one step (medium: 20x slower). bench/perf_log.md has the figures.
 """
 
+import numpy as np
 from numba import njit
 
 from ..config import JIT
-from .blas import gemm
+from .blas import any_layout, gemm
+
+# gemm's transpose flags as NumPy booleans and its arrays typed 'A': Numba compiles a function
+# once per distinct literal argument and per layout, and Python bools are literals, so the
+# three products compiled three or four gemms; now one serves them all.
+_NO, _YES = np.bool_(False), np.bool_(True)
 
 FAST_ROWS = 8  # rows per BLAS call on OpenBLAS's fast path
 SPLIT_MAX_ROWS = 32  # above this many rows one call wins again
@@ -38,7 +44,8 @@ def affine(x, W, b, z):
             z[i, j] = b[j]
     rows = _row_step(n)
     for i in range(0, n, rows):
-        gemm(False, True, 1.0, x[i:i + rows], W, 1.0, z[i:i + rows])
+        gemm(_NO, _YES, 1.0, any_layout(x[i:i + rows]), any_layout(W), 1.0,
+             any_layout(z[i:i + rows]))
 
 
 @njit(**JIT)
@@ -50,7 +57,8 @@ def error_back(delta, W, delta_prev):
     n = delta.shape[0]
     rows = _row_step(n)
     for i in range(0, n, rows):
-        gemm(False, False, 1.0, delta[i:i + rows], W, 0.0, delta_prev[i:i + rows])
+        gemm(_NO, _NO, 1.0, any_layout(delta[i:i + rows]), any_layout(W), 0.0,
+             any_layout(delta_prev[i:i + rows]))
 
 
 @njit(**JIT)
@@ -59,4 +67,4 @@ def outer_update(alpha, delta, a, beta, T):
 
     Writes T (n_out, n_in).
     """
-    gemm(True, False, alpha, delta, a, beta, T)
+    gemm(_YES, _NO, alpha, any_layout(delta), any_layout(a), beta, any_layout(T))
