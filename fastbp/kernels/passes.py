@@ -197,4 +197,3 @@ def backward(params, table, loss_code, x, ws, capacity, target, alpha, beta, noi
     loss, correct = errors_rows(params, table, loss_code, n, ws, capacity, 0, n, noise, step)
     update(table, x, ws, capacity, target, alpha, beta, noise[0])
     return loss, correct
-
