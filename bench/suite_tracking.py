@@ -15,6 +15,17 @@ _START = ("import numpy as np, fastbp; "
           "net.fit(np.zeros((64, 784), np.float32), np.zeros(64, int), epochs=1)")
 
 
+# Counts the functions Numba compiles during _START: a deterministic companion to the
+# cold-start seconds, which move by +-20% on a busy or throttled machine.
+_COUNT_COMPILES = ("from numba.core import event\n"
+                   "compiled = []\n"
+                   "class Count(event.Listener):\n"
+                   "    def on_start(self, ev): pass\n"
+                   "    def on_end(self, ev): compiled.append(ev.data['dispatcher'])\n"
+                   "event.register('numba:compile', Count())\n"
+                   + _START.replace("; ", "\n") + "\nprint(len(compiled))")
+
+
 def _start_seconds(cache_dir):
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", _START], check=True,
@@ -41,6 +52,16 @@ class StartUp:
             return min(_start_seconds(cache) for _ in range(2))
 
     track_warm_start_seconds.unit = "seconds"
+
+    def track_cold_start_compiled_functions(self):
+        """Functions (signatures) Numba compiles in the cold start above."""
+        with tempfile.TemporaryDirectory() as cache:
+            done = subprocess.run([sys.executable, "-c", _COUNT_COMPILES], check=True,
+                                  capture_output=True, text=True,
+                                  env=dict(os.environ, NUMBA_CACHE_DIR=cache))
+        return int(done.stdout.split()[-1])
+
+    track_cold_start_compiled_functions.unit = "functions"
 
 
 class Accuracy:
