@@ -21,13 +21,14 @@ SLABS = 2
 # batch 12-16: 56-74k samples/s with 2 BLAS threads, 87-93k with 1; bench/perf_log.md).
 SERIAL_BLAS_FLOP = 2e7
 # Batches between these amounts of work run as two halves on two threads
-# (kernels/halves.py) with BLAS on one thread. Interleaved A/B against the serial loop on
-# Fashion-MNIST (bench/perf_log.md), halves/serial for plain SGD: 784-128-10 at batch 10-64
-# (4e6-2.6e7 FLOP) 1.09-1.37, 784-256-128-10 at batch 32 (3.2e7) 1.61; below, nielsen's
-# batch 10 (9.6e5) loses to per-call overhead; above, 784-128-10 at batch 96/128
-# (3.9e7/5.2e7) 0.97/0.62 and 784-256-128-10 at batch 64/128 (6.4e7/1.3e8) 0.87-0.96 /
-# 0.71-0.79. With other optimizers, where the step is split too, inside the window:
-# 1.09-1.77 (Adam, momentum, RMSprop, clipping; 784-128-10 at 16-32, 784-256-128-10 at 32).
+# (kernels/halves.py) with BLAS on one thread. Against the serial loop on Fashion-MNIST
+# (bench/perf_log.md), halves/serial for plain SGD: 784-128-10 at batch 10-32 (4e6-2.6e7
+# FLOP) 1.09-1.37, 784-256-128-10 at batch 32 (3.2e7) 1.61; below, nielsen's batch 10
+# (9.6e5) loses to per-call overhead. Above, measured one mode per process: about even
+# from 4e7 to 7e7 (784-128-10 at batch 64-128: 0.98-1.12, 784-256-128-10 at 48: 1.2, at
+# 64: 0.95-1.1) and losing from 1e8 (784-128-10 at 256, 784-256-128-10 at 96: 0.8-0.9).
+# With other optimizers, where the step is split too, inside the window: 1.09-1.77 (Adam,
+# momentum, RMSprop, clipping; 784-128-10 at 16-32, 784-256-128-10 at 32).
 HALVES_FLOP = (4e6, 3.5e7)
 _controller = None
 _lock = threading.Lock()
