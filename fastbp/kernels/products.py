@@ -12,10 +12,10 @@ OpenBLAS runs 8-row products fast and 10- to 32-row ones slowly (784 -> 128 at 1
 (784 -> 30 at 10 rows: 4.9 vs 5.9 us), and for wider ones 8-row calls leave that path too
 and cost 2-2.5x (784 -> 512 at 32 rows: 318 vs 822 us); bench/perf_log.md has the table.
 Rows are independent in both products, so the split changes nothing mathematically, and as
-it depends only on the shape, results stay reproducible. Register-blocked Numba loops (4 rows in flight, serial or split
-over 2 threads) lost to OpenBLAS's small-matrix kernels at every layer size of the standard
-configurations, and Numba's OpenMP threads fought OpenBLAS's for the two cores when both ran
-in one step (medium: 20x slower). bench/perf_log.md has the figures.
+it depends only on the shape, results stay reproducible. Register-blocked Numba loops (4
+rows in flight, serial or split over 2 threads) lost to OpenBLAS's small-matrix kernels at
+every layer size of the standard configurations, and Numba's OpenMP threads fought
+OpenBLAS's for the two cores when both ran in one step (medium: 20x slower).
 """
 
 import numpy as np
