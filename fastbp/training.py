@@ -94,7 +94,8 @@ class Trainer:
         grads = params if fused else np.empty_like(params)  # unused when fused
         self._opt = [fused, optimizer.code, optimizer.hyper(), grads, optimizer.state, 0,
                      float(clip_norm or 0.0)]
-        self.halves = trains_in_halves(flop_per_sample(net.sizes) * batch_size)
+        self.halves = trains_in_halves(flop_per_sample(net.sizes) * batch_size,
+                                       with_step=not fused)
         self._sync = np.zeros(2, dtype=np.int64)  # the halves' barrier count and abort flag
         self._ws = np.empty(workspace_size(net.sizes, batch_size), dtype=net.dtype)
         self._last_params = np.empty_like(params)
