@@ -36,10 +36,10 @@ SMALL_PRODUCT = 1e6  # rows x n_in x n_out up to which OpenBLAS takes its small-
 
 
 @njit(**JIT)
-def _row_step(n, W):
-    """Rows per BLAS call for a row-wise product of n rows with the layer weights W (see the
-    module doc)."""
-    n_out, n_in = W.shape
+def _row_step(n, n_out, n_in):
+    """Rows per BLAS call for a row-wise product of n rows with (n_out, n_in) layer weights
+    (see the module doc). Takes the shape, not W: W comes in two layouts, and a function
+    Numba compiles once per argument type."""
     if (FAST_ROWS < n <= SPLIT_MAX_ROWS and n_out >= SPLIT_MIN_UNITS
             and FAST_ROWS * n_in * n_out <= SMALL_PRODUCT):
         return FAST_ROWS
@@ -53,7 +53,7 @@ def affine(x, W, b, z):
     for i in range(n):  # bias first, then the product accumulates onto it (beta = 1)
         for j in range(b.shape[0]):  # explicit loop: cheaper than Numba's slice assignment
             z[i, j] = b[j]
-    rows = _row_step(n, W)
+    rows = _row_step(n, W.shape[0], W.shape[1])
     for i in range(0, n, rows):
         gemm(_NO, _YES, 1.0, any_layout(x[i:i + rows]), any_layout(W), 1.0,
              any_layout(z[i:i + rows]))
@@ -66,7 +66,7 @@ def error_back(delta, W, delta_prev):
     Writes delta_prev (n, n_in).
     """
     n = delta.shape[0]
-    rows = _row_step(n, W)
+    rows = _row_step(n, W.shape[0], W.shape[1])
     for i in range(0, n, rows):
         gemm(_NO, _NO, 1.0, any_layout(delta[i:i + rows]), any_layout(W), 0.0,
              any_layout(delta_prev[i:i + rows]))
