@@ -91,9 +91,10 @@ class Trainer:
         params = net._params
         optimizer.bind(params)
         fused = optimizer.fuses_into_gradient and not clip_norm
-        grads = params if fused else np.empty_like(params)  # unused when fused
-        self._opt = [fused, optimizer.code, optimizer.hyper(), grads, optimizer.state, 0,
-                     float(clip_norm or 0.0)]
+        # None for plain SGD (its update is fused into the gradient product): the compiled
+        # loops then compile no optimizer step.
+        self._opt = None if fused else (optimizer.code, optimizer.hyper(), np.empty_like(params),
+                                        optimizer.state, float(clip_norm or 0.0))
         self.halves = trains_in_halves(flop_per_sample(net.sizes) * batch_size,
                                        with_step=not fused)
         self._sync = np.zeros(2, dtype=np.int64)  # the halves' barrier count and abort flag
@@ -105,10 +106,7 @@ class Trainer:
         # fits without it keep the same shuffles).
         seed = int(order_rng.integers(1, 2 ** 62)) if net._rates.any() else 0
         self._noise = (net._rates, seed)
-        # The halves take None for what a fit does not use, so that it is not compiled.
-        self._halves_opt = None if fused else (optimizer.code, optimizer.hyper(), grads,
-                                               optimizer.state, float(clip_norm or 0.0))
-        self._halves_noise = self._noise if net._rates.any() else None
+        self._halves_noise = self._noise if net._rates.any() else None  # None: no dropout code
 
     def _train_in_halves(self, start, stop, stats, lrs):
         """train_batches' work as two halves (kernels/halves.py): part 1 on a helper thread
@@ -116,7 +114,7 @@ class Trainer:
         net = self.net
         partial = np.zeros((PARTS, 4))
         args = (self.data, self._order, start, stop, self.batch_size, net._params, net._table,
-                net._loss_code, self._ws, lrs, self._opt[5], self._halves_opt,
+                net._loss_code, self._ws, lrs, self.optimizer.steps, self._opt,
                 self._halves_noise, partial)
         if numba.get_num_threads() < PARTS:
             train_halves_on_one_thread(*args)
@@ -157,13 +155,12 @@ class Trainer:
             lr = float(lrs[-1])
             self._last_params[:] = net._params
             self._last_state[:] = opt.state
-            self._opt[5] = opt.steps
             if self.halves:
                 self._train_in_halves(start, stop, stats, lrs)
             else:
                 train_batches(self.data, self._order, start, stop, self.batch_size,
                               net._params, net._table, net._loss_code, self._ws, stats, lrs,
-                              tuple(self._opt), self._noise)
+                              opt.steps, self._opt, self._noise)
             if not (math.isfinite(stats[0]) and math.isfinite(net._params.sum(dtype=np.float64))):
                 net._params[:] = self._last_params
                 opt.state[:] = self._last_state

@@ -83,12 +83,11 @@ def profile(cfg, dtype, X, Y, reps):
     stats = np.zeros(3)
     n_batches = max(1, len(X) // B)
     lrs = np.full(n_batches, 1e-9)
-    opt = (True, 0, np.zeros(8), params, params.reshape(1, -1), 0, 0.0)  # fused plain SGD
     noise = (np.zeros(len(net.sizes) - 1), 0)
 
     def epoch(stop):
         train_batches(data, order, 0, stop, B, params, table, net._loss_code, ws, stats, lrs,
-                      opt, noise)
+                      0, None, noise)  # None: fused plain SGD
 
     epoch(B * 4)
     whole = min(timed(lambda: epoch(n_batches * B)) for _ in range(3)) / n_batches * 1e6

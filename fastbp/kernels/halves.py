@@ -29,10 +29,10 @@ from numba import njit
 
 from ..config import DRIVER, JIT
 from ..functions import activate, output_error, scale_by_derivative
-from ..layout import A, ACT, B_OFF, DELTA, FED, N_IN, N_OUT, W_OFF, Z
+from ..layout import A, ACT, DELTA, FED, N_IN, N_OUT, Z
 from ..optimizers import clip_to_norm, step, sum_of_squares
-from .loop import gather
 from .blas import any_layout
+from .loop import gather
 from .passes import (apply_dropout, batch_w, batch_weight_sum, batch_x, batch_y, bias,
                      layer_block, update_units, weight)
 from .products import affine, error_back
@@ -118,28 +118,20 @@ def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial
         weight_sum = batch_weight_sum(ws, table, capacity, n)
         if t == 0:
             partial[t, 2] += weight_sum
-        if opt is None:  # plain SGD: W[half] += (-lr / weight sum) * gradient, in place
-            for l in range(top + 1):
-                lo, hi = _half(t, table[l, N_OUT])
-                update_units(-lr / weight_sum,
-                             layer_block(ws, table, capacity, n, l, DELTA)[:, lo:hi],
-                             _input(x, ws, table, capacity, n, l, noise),
-                             1.0, weight(params, table, l)[lo:hi], bias(params, table, l)[lo:hi])
-        else:  # the mean gradient of the part's units, for the step phase
-            _, _, grads, _, clip_norm = opt
-            squares = 0.0
-            for l in range(top + 1):
-                lo, hi = _half(t, table[l, N_OUT])
-                update_units(1.0 / weight_sum,
-                             layer_block(ws, table, capacity, n, l, DELTA)[:, lo:hi],
-                             _input(x, ws, table, capacity, n, l, noise),
-                             0.0, weight(grads, table, l)[lo:hi], bias(grads, table, l)[lo:hi])
-                if clip_norm > 0:  # rows lo:hi of W[l] are one flat range, as is b[l][lo:hi]
-                    n_in = table[l, N_IN]
-                    squares += sum_of_squares(grads[table[l, W_OFF] + lo * n_in:
-                                                    table[l, W_OFF] + hi * n_in])
-                    squares += sum_of_squares(grads[table[l, B_OFF] + lo:table[l, B_OFF] + hi])
-            partial[t, 3] = squares
+        # Plain SGD (opt None): W[half] += (-lr / weight sum) * gradient, in place; else the
+        # mean gradient of the part's units into grads, for the step phase.
+        target = params if opt is None else opt[2]
+        alpha = -lr / weight_sum if opt is None else 1.0 / weight_sum
+        squares = 0.0
+        for l in range(top + 1):
+            lo, hi = _half(t, table[l, N_OUT])
+            W, b = weight(target, table, l)[lo:hi], bias(target, table, l)[lo:hi]
+            update_units(alpha, layer_block(ws, table, capacity, n, l, DELTA)[:, lo:hi],
+                         _input(x, ws, table, capacity, n, l, noise),
+                         1.0 if opt is None else 0.0, W, b)
+            if opt is not None and opt[4] > 0:  # clipping; rows lo:hi of W[l] are contiguous
+                squares += sum_of_squares(W.reshape(-1)) + sum_of_squares(b)
+        partial[t, 3] = squares
     elif opt is not None:  # the optimizer's step on the part's half of the flat buffers
         code, hyper, grads, state, clip_norm = opt
         lo, hi = _half(t, params.shape[0], 16)  # 16 elements: the parts never share a line

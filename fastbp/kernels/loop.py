@@ -1,8 +1,8 @@
 """Compiled loops over many mini-batches: training, inference, loss. No Python and no
 allocation per mini-batch.
 
-Threads: train_batches runs on the calling thread and lets BLAS thread each product (plain
-SGD at mid-sized batches goes to kernels/halves.py instead). Inference
+Threads: train_batches runs on the calling thread and lets BLAS thread each product
+(mid-sized batches go to kernels/halves.py instead). Inference
 and loss cut each chunk of rows into a fixed number of slabs (``n_slabs``, from the caller,
 never from the thread count), one per Numba thread, each calling a single-threaded BLAS (the
 caller holds BLAS to one thread so the two thread pools never compete for the cores). With
@@ -42,15 +42,16 @@ def gather(data, rows, ws, table, capacity, lo, hi):
 
 @njit(**JIT)
 def train_batches(data, order, start, stop, batch_size, params, table, loss_code, ws, stats,
-                  lrs, opt, noise):
+                  lrs, first_step, opt, noise):
     """Train on the samples order[start:stop] of data = (X, Y, weights), batch_size at a time,
     updating params in place.
 
-    lrs[b] is the learning rate of the b-th batch of this call. opt is the tuple
-    (fused, code, hyper, grads, state, first_step, clip_norm): with ``fused`` (plain SGD, no
-    clipping) the update is fused into the gradient product; otherwise the batch gradient
-    goes to grads, is clipped to clip_norm when clip_norm > 0, and optimizers.step applies
-    update number first_step + b + 1. noise = (dropout rates, seed) for the training pass.
+    lrs[b] is the learning rate of the b-th batch of this call, which is update number
+    first_step + b + 1. opt is None for plain SGD without clipping: the update is fused into
+    the gradient product (and no optimizer step is compiled). Otherwise opt is the tuple
+    (code, hyper, grads, state, clip_norm): the batch gradient goes to grads, is clipped to
+    clip_norm when clip_norm > 0, and optimizers.step applies it. noise = (dropout rates,
+    seed) for the training pass.
     Each batch's loss is the weighted mean of its per-sample losses. Adds the weighted loss
     sum to stats[0], the correct-prediction count to stats[1] and the weight sum to stats[2]
     (losses measured on each batch before its update, as Keras reports training loss).
@@ -58,7 +59,6 @@ def train_batches(data, order, start, stop, batch_size, params, table, loss_code
     Runs on the calling thread; BLAS threads each product itself (a parallel region per
     product measured slower; see halves.py for the split that pays).
     """
-    fused, code, hyper, grads, state, first_step, clip_norm = opt
     b = 0
     for first in range(start, stop, batch_size):
         rows = order[first:min(first + batch_size, stop)]
@@ -69,9 +69,10 @@ def train_batches(data, order, start, stop, batch_size, params, table, loss_code
         forward_rows(params, table, x, ws, batch_size, 0, n, noise, t)
         loss, correct = errors_rows(params, table, loss_code, n, ws, batch_size, 0, n, noise, t)
         weight_sum = batch_weight_sum(ws, table, batch_size, n)
-        if fused:
+        if opt is None:
             update(table, x, ws, batch_size, params, -lrs[b] / weight_sum, 1.0, noise[0])
         else:
+            code, hyper, grads, state, clip_norm = opt
             update(table, x, ws, batch_size, grads, 1.0 / weight_sum, 0.0, noise[0])
             if clip_norm > 0:
                 clip_by_global_norm(grads, clip_norm)
