@@ -11,6 +11,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from .config import JIT
+from .dense import as_vector, is_dense
 
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu",
                "softmax")
@@ -87,87 +88,123 @@ def _softplus(x):
 
 
 @njit(**JIT)
-def activate(code, z, a):
-    """a = sigma(z) for (n, m) arrays; softmax is taken along each row. Writes a only."""
-    n, m = z.shape
+def _activate_vector(code, z, a):
+    """a = sigma(z) elementwise for vectors z, a; any activation but softmax."""
     zero = z.dtype.type(0.0)  # typed constants keep float32 loops in float32
     slope = z.dtype.type(LEAKY_SLOPE)
+    # One straight loop per activation: LLVM vectorises each.
+    if code == IDENTITY:
+        for j in range(z.shape[0]):
+            a[j] = z[j]
+    elif code == RELU:
+        for j in range(z.shape[0]):
+            a[j] = max(z[j], zero)
+    elif code == LEAKY_RELU:
+        for j in range(z.shape[0]):
+            a[j] = z[j] if z[j] > zero else slope * z[j]
+    elif code == SIGMOID:
+        for j in range(z.shape[0]):
+            a[j] = _sigmoid(z[j])
+    elif code == TANH:
+        for j in range(z.shape[0]):
+            a[j] = math.tanh(z[j])
+    elif code == ELU:
+        for j in range(z.shape[0]):
+            a[j] = z[j] if z[j] > zero else math.expm1(z[j])
+    elif code == SOFTPLUS:
+        for j in range(z.shape[0]):
+            a[j] = _softplus(z[j])
+    else:  # GELU, exact erf form
+        for j in range(z.shape[0]):
+            a[j] = 0.5 * z[j] * (1.0 + math.erf(z[j] * _INV_SQRT2))
+
+
+@njit(**JIT)
+def _exp_in_place(t):
+    """t = exp(t) elementwise for a vector t <= 0."""
+    for j in range(t.shape[0]):
+        t[j] = exp_nonpositive(t[j])
+
+
+@njit(**JIT)
+def activate(code, z, a):
+    """a = sigma(z) for (n, m) arrays whose rows are contiguous; softmax is taken along each
+    row. Writes a only."""
+    n, m = z.shape
+    if code != SOFTMAX:
+        if is_dense(z) and is_dense(a):
+            _activate_vector(code, as_vector(z), as_vector(a))
+        else:
+            for i in range(n):
+                _activate_vector(code, as_vector(z[i:i + 1]), as_vector(a[i:i + 1]))
+        return
+    # Softmax, shifted by the row maximum so exp never overflows; the exps of all rows in
+    # one loop when a is dense (rows are often too short to vectorise: 10 classes).
     for i in range(n):
-        # One branch per row, one straight loop per activation: LLVM vectorises the cheap ones.
-        zi, ai = z[i], a[i]
-        if code == IDENTITY:
-            for j in range(m):
-                ai[j] = zi[j]
-        elif code == RELU:
-            for j in range(m):
-                ai[j] = max(zi[j], zero)
-        elif code == LEAKY_RELU:
-            for j in range(m):
-                ai[j] = zi[j] if zi[j] > zero else slope * zi[j]
-        elif code == SIGMOID:
-            for j in range(m):
-                ai[j] = _sigmoid(zi[j])
-        elif code == TANH:
-            for j in range(m):
-                ai[j] = math.tanh(zi[j])
-        elif code == ELU:
-            for j in range(m):
-                ai[j] = zi[j] if zi[j] > zero else math.expm1(zi[j])
-        elif code == SOFTPLUS:
-            for j in range(m):
-                ai[j] = _softplus(zi[j])
-        elif code == GELU:  # exact erf form
-            for j in range(m):
-                ai[j] = 0.5 * zi[j] * (1.0 + math.erf(zi[j] * _INV_SQRT2))
-        else:  # SOFTMAX, shifted by the row maximum so exp never overflows
-            z_max = zi[0]
-            for j in range(1, m):
-                z_max = max(z_max, zi[j])
-            total = 0.0
-            for j in range(m):
-                e = exp_nonpositive(zi[j] - z_max)
-                ai[j] = e
-                total += e
-            inv = 1.0 / total
-            for j in range(m):
-                ai[j] *= inv
+        z_max = z[i, 0]
+        for j in range(1, m):
+            z_max = max(z_max, z[i, j])
+        for j in range(m):
+            a[i, j] = z[i, j] - z_max
+    if is_dense(a):
+        _exp_in_place(as_vector(a))
+    else:
+        for i in range(n):
+            _exp_in_place(as_vector(a[i:i + 1]))
+    for i in range(n):
+        total = 0.0
+        for j in range(m):
+            total += a[i, j]
+        inv = 1.0 / total
+        for j in range(m):
+            a[i, j] *= inv
+
+
+@njit(**JIT)
+def _scale_vector_by_derivative(code, z, a, delta):
+    """delta *= sigma'(z) elementwise for vectors with a = sigma(z); not for identity or
+    softmax."""
+    zero = z.dtype.type(0.0)
+    one = z.dtype.type(1.0)
+    slope = z.dtype.type(LEAKY_SLOPE)
+    if code == SIGMOID:
+        for j in range(z.shape[0]):
+            delta[j] *= a[j] * (one - a[j])
+    elif code == TANH:
+        for j in range(z.shape[0]):
+            delta[j] *= one - a[j] * a[j]
+    elif code == RELU:
+        for j in range(z.shape[0]):
+            delta[j] = delta[j] if z[j] > zero else zero
+    elif code == LEAKY_RELU:
+        for j in range(z.shape[0]):
+            delta[j] *= one if z[j] > zero else slope
+    elif code == ELU:
+        for j in range(z.shape[0]):
+            delta[j] *= one if z[j] > zero else a[j] + one
+    elif code == SOFTPLUS:
+        for j in range(z.shape[0]):
+            delta[j] *= _sigmoid(z[j])
+    else:  # GELU: Phi(z) + z * phi(z)
+        for j in range(z.shape[0]):
+            x = z[j]
+            cdf = 0.5 * (1.0 + math.erf(x * _INV_SQRT2))
+            pdf = _INV_SQRT_2PI * exp_nonpositive(-0.5 * x * x)
+            delta[j] *= cdf + x * pdf
 
 
 @njit(**JIT)
 def scale_by_derivative(code, z, a, delta):
-    """delta *= sigma'(z) elementwise, for (n, m) arrays with a = sigma(z); not for softmax."""
-    n, m = z.shape
-    zero = z.dtype.type(0.0)
-    one = z.dtype.type(1.0)
-    slope = z.dtype.type(LEAKY_SLOPE)
+    """delta *= sigma'(z) elementwise, for (n, m) arrays whose rows are contiguous, with
+    a = sigma(z); not for softmax."""
     if code == IDENTITY:
         return
-    for i in range(n):
-        zi, ai, di = z[i], a[i], delta[i]
-        if code == SIGMOID:
-            for j in range(m):
-                di[j] *= ai[j] * (one - ai[j])
-        elif code == TANH:
-            for j in range(m):
-                di[j] *= one - ai[j] * ai[j]
-        elif code == RELU:
-            for j in range(m):
-                di[j] = di[j] if zi[j] > zero else zero
-        elif code == LEAKY_RELU:
-            for j in range(m):
-                di[j] *= one if zi[j] > zero else slope
-        elif code == ELU:
-            for j in range(m):
-                di[j] *= one if zi[j] > zero else ai[j] + one
-        elif code == SOFTPLUS:
-            for j in range(m):
-                di[j] *= _sigmoid(zi[j])
-        else:  # GELU: Phi(z) + z * phi(z)
-            for j in range(m):
-                x = zi[j]
-                cdf = 0.5 * (1.0 + math.erf(x * _INV_SQRT2))
-                pdf = _INV_SQRT_2PI * exp_nonpositive(-0.5 * x * x)
-                di[j] *= cdf + x * pdf
+    if is_dense(z) and is_dense(a) and is_dense(delta):
+        _scale_vector_by_derivative(code, as_vector(z), as_vector(a), as_vector(delta))
+    else:
+        for i in range(z.shape[0]):
+            _scale_vector_by_derivative(code, as_vector(z[i:i + 1]), as_vector(a[i:i + 1]),
+                                        as_vector(delta[i:i + 1]))
 
 
 @njit(**JIT)
