@@ -120,6 +120,14 @@ def _activate_vector(code, z, a):
 
 
 @njit(**JIT)
+def _rows(dense, n, i):
+    """Rows [lo, hi) of an n-row block that elementwise pass i covers: all of them in one
+    pass when the block is dense, else row i (one call site per kernel, so LLVM inlines the
+    vector loops once)."""
+    return (0, n) if dense else (i, i + 1)
+
+
+@njit(**JIT)
 def _exp_in_place(t):
     """t = exp(t) elementwise for a vector t <= 0."""
     for j in range(t.shape[0]):
@@ -132,11 +140,10 @@ def activate(code, z, a):
     row. Writes a only."""
     n, m = z.shape
     if code != SOFTMAX:
-        if is_dense(z) and is_dense(a):
-            _activate_vector(code, as_vector(z), as_vector(a))
-        else:
-            for i in range(n):
-                _activate_vector(code, as_vector(z[i:i + 1]), as_vector(a[i:i + 1]))
+        dense = is_dense(z) and is_dense(a)
+        for i in range(1 if dense else n):
+            lo, hi = _rows(dense, n, i)
+            _activate_vector(code, as_vector(z[lo:hi]), as_vector(a[lo:hi]))
         return
     # Softmax, shifted by the row maximum so exp never overflows; the exps of all rows in
     # one loop when a is dense (rows are often too short to vectorise: 10 classes).
@@ -146,11 +153,10 @@ def activate(code, z, a):
             z_max = max(z_max, z[i, j])
         for j in range(m):
             a[i, j] = z[i, j] - z_max
-    if is_dense(a):
-        _exp_in_place(as_vector(a))
-    else:
-        for i in range(n):
-            _exp_in_place(as_vector(a[i:i + 1]))
+    dense = is_dense(a)
+    for i in range(1 if dense else n):
+        lo, hi = _rows(dense, n, i)
+        _exp_in_place(as_vector(a[lo:hi]))
     for i in range(n):
         total = 0.0
         for j in range(m):
@@ -199,12 +205,12 @@ def scale_by_derivative(code, z, a, delta):
     a = sigma(z); not for softmax."""
     if code == IDENTITY:
         return
-    if is_dense(z) and is_dense(a) and is_dense(delta):
-        _scale_vector_by_derivative(code, as_vector(z), as_vector(a), as_vector(delta))
-    else:
-        for i in range(z.shape[0]):
-            _scale_vector_by_derivative(code, as_vector(z[i:i + 1]), as_vector(a[i:i + 1]),
-                                        as_vector(delta[i:i + 1]))
+    n = z.shape[0]
+    dense = is_dense(z) and is_dense(a) and is_dense(delta)
+    for i in range(1 if dense else n):
+        lo, hi = _rows(dense, n, i)
+        _scale_vector_by_derivative(code, as_vector(z[lo:hi]), as_vector(a[lo:hi]),
+                                    as_vector(delta[lo:hi]))
 
 
 @njit(**JIT)
