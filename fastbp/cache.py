@@ -28,11 +28,12 @@ def sources_digest():
 def cache_directories():
     """Where Numba caches the kernels of each source folder of the package."""
     folders = sorted({path.parent for path in _PACKAGE.rglob("*.py")})
-    if not config.CACHE_DIR:
-        return [folder / "__pycache__" for folder in folders]
-    # Numba's own rule for the sub-folder of a source folder (a private helper, but the
-    # stale-kernel problem is private to Numba's cache too).
-    subpath = caching._CacheLocator.get_suitable_cache_subpath
+    in_tree = [folder / "__pycache__" for folder in folders]
+    # Numba's own rule for the sub-folder of a source folder under NUMBA_CACHE_DIR: a private
+    # helper, so with a Numba that lacks it only the in-tree folders are checked.
+    subpath = getattr(getattr(caching, "_CacheLocator", None), "get_suitable_cache_subpath", None)
+    if not config.CACHE_DIR or subpath is None:
+        return in_tree
     return [Path(config.CACHE_DIR) / subpath(str(folder / "__init__.py")) for folder in folders]
 
 
