@@ -18,9 +18,10 @@ JIT = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 # phases and passes) are inlined into their callers at Numba IR level instead of being
 # compiled on their own. Numba turns every compiled function into machine code together with
 # its whole callee tree, so a separately compiled driver emitted most of the library once
-# more: a first fit compiled ~20 s before, ~15 s after (bench/perf_log.md). Small helpers
-# stay separate: Numba re-reads an inlined function at every call site, which costs more
-# than compiling it once.
+# more: a first fit compiled ~20 s before, ~15 s after (bench/perf_log.md). Helpers with a
+# single call site are inlined the same way. Small helpers called from many places stay
+# separate: Numba re-reads an inlined function at every call site, which costs more than
+# compiling it once.
 DRIVER = dict(JIT, inline="always")
 
 # expm1 (its series and the exp it calls) is marked for LLVM to always inline: LLVM's own
