@@ -2,15 +2,17 @@
 
 Numba re-validates a cached function only against its own file; a kernel that calls into a
 changed helper in another file would keep running the old code. So we stamp each cache
-directory holding fastbp's kernels with a hash of every source file in the package and drop
-the cached kernels there when it changes. Those directories are the package's __pycache__
-folders, or, when NUMBA_CACHE_DIR is set, the folders Numba makes for them under it.
+folder holding fastbp's kernels with a hash of every source file in the package and drop
+the cached kernels there when it changes. For each source folder that is where Numba puts
+them: under NUMBA_CACHE_DIR when it is set, else the folder's __pycache__, else (a
+read-only install) Numba's user-wide cache folder.
 """
 
 import hashlib
 from pathlib import Path
 
 from numba.core import caching, config
+from numba.misc.appdirs import AppDirs
 
 _PACKAGE = Path(__file__).resolve().parent
 _STAMP_NAME = "fastbp-sources.sha256"
@@ -25,30 +27,45 @@ def sources_digest():
     return digest.hexdigest()
 
 
-def cache_directories():
-    """Where Numba caches the kernels of each source folder of the package."""
-    folders = sorted({path.parent for path in _PACKAGE.rglob("*.py")})
-    in_tree = [folder / "__pycache__" for folder in folders]
-    # Numba's own rule for the sub-folder of a source folder under NUMBA_CACHE_DIR: a private
-    # helper, so with a Numba that lacks it only the in-tree folders are checked.
+def _user_wide_root():
+    """Numba's user-wide cache folder, used when a package's __pycache__ is not writable."""
+    return Path(AppDirs(appname="numba", appauthor=False).user_cache_dir)
+
+
+def cache_candidates(folder):
+    """The folders Numba may cache the kernels of a source folder in, in its order of
+    preference (it takes the first it can write to)."""
+    # Numba's own rule for the sub-folder under a cache root: a private helper, so with a
+    # Numba that lacks it only the in-tree folder is checked.
     subpath = getattr(getattr(caching, "_CacheLocator", None), "get_suitable_cache_subpath", None)
-    if not config.CACHE_DIR or subpath is None:
-        return in_tree
-    return [Path(config.CACHE_DIR) / subpath(str(folder / "__init__.py")) for folder in folders]
+    if subpath is None:
+        return [folder / "__pycache__"]
+    sub = subpath(str(folder / "__init__.py"))
+    if config.CACHE_DIR:
+        return [Path(config.CACHE_DIR) / sub]
+    return [folder / "__pycache__", _user_wide_root() / sub]
+
+
+def _refresh(directory, digest):
+    """Drop the cached kernels in directory unless its stamp says they come from these
+    sources, then stamp it; OSError if it cannot be written."""
+    stamp = directory / _STAMP_NAME
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    for pattern in ("*.nbi", "*.nbc"):
+        for cached in directory.glob(pattern):
+            cached.unlink()
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest)
 
 
 def invalidate_stale_cache():
     """Delete the package's Numba cache files wherever they were written from other sources."""
-    current = sources_digest()
-    for directory in cache_directories():
-        stamp = directory / _STAMP_NAME
-        try:
-            if stamp.exists() and stamp.read_text() == current:
+    digest = sources_digest()
+    for folder in sorted({path.parent for path in _PACKAGE.rglob("*.py")}):
+        for directory in cache_candidates(folder):
+            try:
+                _refresh(directory, digest)
+                break  # the first writable candidate is the one Numba uses
+            except OSError:
                 continue
-            for pattern in ("*.nbi", "*.nbc"):
-                for cached in directory.glob(pattern):
-                    cached.unlink()
-            directory.mkdir(parents=True, exist_ok=True)
-            stamp.write_text(current)
-        except OSError:
-            pass  # read-only: Numba then caches elsewhere and nothing here is stale
