@@ -150,9 +150,9 @@ def _softplus(x):
     return max(x, 0.0) + log1p_unit(exp_nonpositive(-abs(x)))
 
 
-# _activate_vector, _scale_vector_by_derivative and _rows have one call site each: inlined
-# there at Numba IR level (config.DRIVER), their loops are not compiled once more as
-# functions of their own (a first fit: 43 -> 40 compiled functions).
+# _activate_vector and _scale_vector_by_derivative have one call site each: inlined there at
+# Numba IR level (config.DRIVER), their loops are not compiled once more as functions of
+# their own (with the one-line _rows: a first fit 43 -> 40 compiled functions).
 @njit(**DRIVER)
 def _activate_vector(code, z, a):
     """a = sigma(z) elementwise for vectors z, a; any activation but softmax."""
@@ -220,6 +220,31 @@ def _expm1_in_place(t):
 
 
 @njit(**JIT)
+def _row_max(z, i):
+    """The largest element of row i of z."""
+    z_max = z[i, 0]
+    for j in range(1, z.shape[1]):
+        z_max = max(z_max, z[i, j])
+    return z_max
+
+
+@njit(**JIT)
+def _shifted_exp(z, e):
+    """e = exp(z - the maximum of its row), for (n, m) arrays whose rows are contiguous:
+    shifted so exp never overflows. The exps of all rows run in one loop when e is dense
+    (rows are often too short to vectorise: 10 classes)."""
+    n, m = z.shape
+    for i in range(n):
+        z_max = _row_max(z, i)
+        for j in range(m):
+            e[i, j] = z[i, j] - z_max
+    dense = is_dense(e)
+    for i in range(1 if dense else n):
+        lo, hi = _rows(dense, n, i)
+        _exp_in_place(as_vector(e[lo:hi]))
+
+
+@njit(**JIT)
 def activate(code, z, a):
     """a = sigma(z) for (n, m) arrays whose rows are contiguous; softmax is taken along each
     row. Writes a only."""
@@ -230,18 +255,7 @@ def activate(code, z, a):
             lo, hi = _rows(dense, n, i)
             _activate_vector(code, as_vector(z[lo:hi]), as_vector(a[lo:hi]))
         return
-    # Softmax, shifted by the row maximum so exp never overflows; the exps of all rows in
-    # one loop when a is dense (rows are often too short to vectorise: 10 classes).
-    for i in range(n):
-        z_max = z[i, 0]
-        for j in range(1, m):
-            z_max = max(z_max, z[i, j])
-        for j in range(m):
-            a[i, j] = z[i, j] - z_max
-    dense = is_dense(a)
-    for i in range(1 if dense else n):
-        lo, hi = _rows(dense, n, i)
-        _exp_in_place(as_vector(a[lo:hi]))
+    _shifted_exp(z, a)  # softmax
     for i in range(n):
         total = 0.0
         for j in range(m):
@@ -311,16 +325,15 @@ def output_error(loss_code, code, z, a, y, w, delta):
     n, m = z.shape
     loss = 0.0
     correct = 0
+    if loss_code == CROSS_ENTROPY:
+        _shifted_exp(z, delta)  # delta holds exp(z - row max) until each row's loss is taken
     for i in range(n):
         sample = 0.0
         if loss_code == CROSS_ENTROPY:
-            z_max = z[i, 0]
-            for j in range(1, m):
-                z_max = max(z_max, z[i, j])
             total = 0.0
             for j in range(m):
-                total += exp_nonpositive(z[i, j] - z_max)
-            log_sum_exp = z_max + math.log(total)
+                total += delta[i, j]
+            log_sum_exp = _row_max(z, i) + math.log(total)
             best_a, best_y = 0, 0
             for j in range(m):
                 delta[i, j] = a[i, j] - y[i, j]
