@@ -133,8 +133,8 @@ class Network:
 
     # Inference ---------------------------------------------------------------------------
 
-    def _XY(self, X, y):
-        X = check_X(X, self.sizes[0], self.dtype)
+    def _XY(self, X, y, finite=True):
+        X = check_X(X, self.sizes[0], self.dtype, finite=finite)
         return X, check_targets(y, self._loss_code, self.sizes[-1], X.shape[0], self.dtype)
 
     def forward(self, X):
@@ -175,7 +175,9 @@ class Network:
         return epoch_logs(self, loss, weights.sum(dtype=np.float64), correct, n, prefix)
 
     def _weighted(self, X, y, sample_weight):
-        X, Y = self._XY(X, y)
+        # X's NaN/inf check is left to _infer, which scans X only when a first-layer
+        # pre-activation is not finite (a full scan up front: ~5 ms of ~20 on 10,000 images).
+        X, Y = self._XY(X, y, finite=False)
         return X, Y, check_weights(sample_weight, None, Y, self._loss_code, self.dtype)
 
     def loss(self, X, y, sample_weight=None):

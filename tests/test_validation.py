@@ -84,12 +84,15 @@ def test_binary_and_mse_targets():
 # first inference chunk and slab, a later slab, the last row (in a later block of the check)
 @pytest.mark.parametrize("row", [0, 1500, 4999])
 def test_inference_rejects_non_finite_X(value, row):
-    # forward checks X for NaN/inf through the first layer's pre-activations, not a
-    # separate pass: a bad value anywhere must still be found and located.
+    # forward, evaluate and loss check X for NaN/inf through the first layer's
+    # pre-activations, not a separate pass: a bad value anywhere must still be found and
+    # located.
     net = fastbp.Network([4, 5, 3], seed=0)
     X_big = np.random.default_rng(1).normal(size=(5000, 4))
     X_big[row, 2] = value
-    for method in (net.forward, net.predict):
+    y_big = np.arange(5000) % 3
+    for method in (net.forward, net.predict, lambda X: net.evaluate(X, y_big),
+                   lambda X: net.loss(X, y_big)):
         with pytest.raises(ValueError, match=f"NaN or inf \\(first at row {row}, column 2\\)"):
             method(X_big)
 
