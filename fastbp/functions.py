@@ -1,7 +1,9 @@
 """Activations, their derivatives and the losses, selected by integer code inside kernels.
 
 Kernels take codes rather than functions so that one compiled (and disk-cached) loop serves
-every network; the branch on the code sits outside the element loops.
+every network; the branch on the code sits outside the element loops. (A kernel that takes a
+compiled function as an argument misses Numba's disk cache in every new process:
+bench/perf_log.md.)
 """
 
 import math
