@@ -34,7 +34,7 @@ from ..optimizers import clip_to_norm, step, sum_of_squares
 from .blas import any_layout
 from .loop import gather
 from .passes import (apply_dropout, batch_w, batch_weight_sum, batch_x, batch_y, bias,
-                     layer_block, update_units, weight)
+                     layer_block, layer_input, update_units, weight)
 from .products import affine, error_back
 from .sync import barrier
 
@@ -48,17 +48,6 @@ def _half(t, n, align=1):
     lo = t * n // PARTS // align * align
     hi = n if t == PARTS - 1 else (t + 1) * n // PARTS // align * align
     return lo, hi
-
-
-@njit(**JIT)
-def _input(x, ws, table, capacity, n, l, noise):
-    """What layer l reads: the batch x, or layer l - 1's activations (after dropout when it
-    has dropout)."""
-    if l == 0:
-        return x
-    if noise is not None and noise[0][l - 1] > 0:
-        return layer_block(ws, table, capacity, n, l - 1, FED)
-    return layer_block(ws, table, capacity, n, l - 1, A)
 
 
 @njit(**DRIVER)
@@ -82,7 +71,7 @@ def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial
         lo, hi = _half(t, table[l, N_OUT])
         z = layer_block(ws, table, capacity, n, l, Z)[:, lo:hi]
         a = layer_block(ws, table, capacity, n, l, A)[:, lo:hi]
-        affine(_input(x, ws, table, capacity, n, l, noise), weight(params, table, l)[lo:hi],
+        affine(layer_input(x, ws, table, capacity, n, l, noise), weight(params, table, l)[lo:hi],
                bias(params, table, l)[lo:hi], z)
         activate(table[l, ACT], z, a)
         if noise is not None and noise[0][l] > 0:  # what the next layer reads
@@ -90,7 +79,7 @@ def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial
                           update, l, 0, lo)
     elif p == top + 1:
         lo, hi = _half(t, n)
-        a_prev = _input(x, ws, table, capacity, n, top, noise)
+        a_prev = layer_input(x, ws, table, capacity, n, top, noise)
         # Rows typed like the hidden layers' column blocks: activate, affine and
         # scale_by_derivative compile once for both (a first fit compiled ~3 s less).
         z = any_layout(layer_block(ws, table, capacity, n, top, Z)[lo:hi])
@@ -127,7 +116,7 @@ def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial
             lo, hi = _half(t, table[l, N_OUT])
             W, b = weight(target, table, l)[lo:hi], bias(target, table, l)[lo:hi]
             update_units(alpha, layer_block(ws, table, capacity, n, l, DELTA)[:, lo:hi],
-                         _input(x, ws, table, capacity, n, l, noise),
+                         layer_input(x, ws, table, capacity, n, l, noise),
                          1.0 if opt is None else 0.0, W, b)
             if opt is not None and opt[4] > 0:  # clipping; rows lo:hi of W[l] are contiguous
                 squares += sum_of_squares(W.reshape(-1)) + sum_of_squares(b)

@@ -70,10 +70,10 @@ def train_batches(data, order, start, stop, batch_size, params, table, loss_code
         loss, correct = errors_rows(params, table, loss_code, n, ws, batch_size, 0, n, noise, t)
         weight_sum = batch_weight_sum(ws, table, batch_size, n)
         if opt is None:
-            update(table, x, ws, batch_size, params, -lrs[b] / weight_sum, 1.0, noise[0])
+            update(table, x, ws, batch_size, params, -lrs[b] / weight_sum, 1.0, noise)
         else:
             code, hyper, grads, state, clip_norm = opt
-            update(table, x, ws, batch_size, grads, 1.0 / weight_sum, 0.0, noise[0])
+            update(table, x, ws, batch_size, grads, 1.0 / weight_sum, 0.0, noise)
             if clip_norm > 0:
                 clip_by_global_norm(grads, clip_norm)
             step(code, hyper, params, grads, state[0], state[-1], t, lrs[b])

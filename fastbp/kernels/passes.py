@@ -154,12 +154,24 @@ def errors_rows(params, table, loss_code, n, ws, capacity, lo, hi, noise, step):
     return loss, correct
 
 
+@njit(**JIT)
+def layer_input(x, ws, table, capacity, n, l, noise):
+    """What layer l reads from an n-row batch x: x itself for the first layer, else layer
+    l - 1's activations, after dropout (its FED block) when that layer has dropout; noise is
+    None (no dropout) or (rates, seed)."""
+    if l == 0:
+        return x
+    if noise is not None and noise[0][l - 1] > 0:
+        return layer_block(ws, table, capacity, n, l - 1, FED)
+    return layer_block(ws, table, capacity, n, l - 1, A)
+
+
 @njit(**DRIVER)
-def update(table, x, ws, capacity, target, alpha, beta, rates):
+def update(table, x, ws, capacity, target, alpha, beta, noise):
     """For every layer, after errors_rows over the whole batch x:
     target_W[l] = beta * target_W[l] + alpha * delta[l].T @ a[l-1]   (eq. 3, summed over rows)
     target_b[l] = beta * target_b[l] + alpha * sum over rows of delta[l]   (eq. 4)
-    where a[l-1] is what layer l read (after dropout, per ``rates``).
+    where a[l-1] is what layer l read (after dropout, per ``noise``).
 
     target is laid out like params: the gradient buffer (alpha = 1/sum of weights, beta = 0),
     or params itself for the fused SGD step (alpha = -lr/sum of weights, beta = 1; every delta
@@ -167,12 +179,9 @@ def update(table, x, ws, capacity, target, alpha, beta, rates):
     """
     n = x.shape[0]
     for l in range(table.shape[0]):
-        delta = layer_block(ws, table, capacity, n, l, DELTA)
-        if l == 0:
-            a_prev = x
-        else:
-            a_prev = layer_block(ws, table, capacity, n, l - 1, FED if rates[l - 1] > 0 else A)
-        update_units(alpha, delta, a_prev, beta, weight(target, table, l), bias(target, table, l))
+        update_units(alpha, layer_block(ws, table, capacity, n, l, DELTA),
+                     layer_input(x, ws, table, capacity, n, l, noise), beta,
+                     weight(target, table, l), bias(target, table, l))
 
 
 @njit(**JIT)
@@ -195,5 +204,5 @@ def backward(params, table, loss_code, x, ws, capacity, target, alpha, beta, noi
     and update."""
     n = x.shape[0]
     loss, correct = errors_rows(params, table, loss_code, n, ws, capacity, 0, n, noise, step)
-    update(table, x, ws, capacity, target, alpha, beta, noise[0])
+    update(table, x, ws, capacity, target, alpha, beta, noise)
     return loss, correct
