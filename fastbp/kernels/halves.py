@@ -130,6 +130,13 @@ def _phase(p, t, data, rows, params, table, loss_code, ws, capacity, lr, partial
              lr)
 
 
+@njit(**DRIVER)
+def _n_phases(table, opt):
+    """Phases of one step (see _phase): gather, one per layer forward, one per layer but the
+    first backward, the update, and the optimizer's step unless opt is None."""
+    return 2 * table.shape[0] + (1 if opt is None else 2)
+
+
 @njit(**JIT)
 def train_part(t, data, order, start, stop, batch_size, params, table, loss_code, ws, lrs,
                first_step, opt, noise, partial, sync):
@@ -140,7 +147,7 @@ def train_part(t, data, order, start, stop, batch_size, params, table, loss_code
     after every phase; sync = [barrier count, abort], both 0 at the start (abort set to 1
     releases every barrier: the other part failed). Adds part t's (weighted loss sum,
     correct count, weight sum) to partial[t, :3]."""
-    n_phases = 2 * table.shape[0] + (1 if opt is None else 2)  # see _phase
+    n_phases = _n_phases(table, opt)
     k = 0
     b = 0
     for first in range(start, stop, batch_size):
@@ -158,7 +165,7 @@ def train_halves_on_one_thread(data, order, start, stop, batch_size, params, tab
                                ws, lrs, first_step, opt, noise, partial):
     """Both parts of train_part on the calling thread: the same phases, part 0 then part 1
     (bitwise the same results)."""
-    n_phases = 2 * table.shape[0] + (1 if opt is None else 2)
+    n_phases = _n_phases(table, opt)
     b = 0
     for first in range(start, stop, batch_size):
         rows = order[first:min(first + batch_size, stop)]
