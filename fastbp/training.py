@@ -25,6 +25,10 @@ from .threads import blas_threads_for_training, trains_in_halves
 # Floating-point work per compiled call; sets the chunk length (see module docstring).
 _CHUNK_FLOP = 1e10
 _MAX_CHUNK_SAMPLES = 1 << 16
+# None: chunks of about _CHUNK_FLOP of work. An integer: exactly this many batches per
+# compiled call, so tests can make every epoch cross several calls and check what carries
+# from one to the next (step count, learning rates, dropout masks, the restore snapshot).
+CHUNK_BATCHES = None
 
 
 class History:
@@ -74,7 +78,10 @@ def epoch_logs(net, loss_sum, weight_sum, correct, samples, prefix=""):
 
 
 def chunk_samples(sizes, batch_size):
-    """Samples per compiled call: a whole number of batches, about _CHUNK_FLOP of work."""
+    """Samples per compiled call: a whole number of batches, about _CHUNK_FLOP of work
+    (CHUNK_BATCHES batches when set)."""
+    if CHUNK_BATCHES is not None:
+        return batch_size * CHUNK_BATCHES
     samples = min(_MAX_CHUNK_SAMPLES, _CHUNK_FLOP / flop_per_sample(sizes))
     return batch_size * max(1, int(samples) // batch_size)
 

@@ -96,3 +96,72 @@ def backprop(Ws, bs, acts, loss_name, X, Y):
             if l > 0:
                 delta = (Ws[l].T @ delta) * np.diag(jacobian(acts[l - 1], zs[l - 1]))  # eq. (7)
     return grad_W, grad_b, deltas
+
+
+def flatten(Ws, bs):
+    """The layers' arrays in the order of fastbp's flat buffer: W[0], b[0], W[1], b[1], ..."""
+    return np.concatenate([np.concatenate([W.ravel(), b]) for W, b in zip(Ws, bs)])
+
+
+def unflatten(p, sizes):
+    """Copies W[l], b[l] of the flat parameter vector p (the inverse of flatten)."""
+    Ws, bs, at = [], [], 0
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        Ws.append(p[at:at + n_in * n_out].reshape(n_out, n_in).copy())
+        bs.append(p[at + n_in * n_out:at + n_in * n_out + n_out].copy())
+        at += n_in * n_out + n_out
+    return Ws, bs
+
+
+def optimizer_step(opt, p, g, state, t, lr):
+    """Update number t (from 1) of PyTorch's SGD, Adam, AdamW or RMSprop, written out in
+    NumPy with learning rate lr; opt supplies the other hyper-parameters (a fastbp optimizer
+    object read for its settings only), state is a dict this function keeps."""
+    kind = type(opt).__name__
+    if kind == "SGD":
+        g = g + opt.weight_decay * p
+        if opt.momentum:
+            state["buf"] = g.copy() if t == 1 else opt.momentum * state["buf"] + g
+            g = g + opt.momentum * state["buf"] if opt.nesterov else state["buf"]
+        return p - lr * g
+    if kind in ("Adam", "AdamW"):
+        b1, b2 = opt.betas
+        if kind == "AdamW":
+            p = p * (1 - lr * opt.weight_decay)
+        else:
+            g = g + opt.weight_decay * p
+        state["m"] = b1 * state.get("m", 0) + (1 - b1) * g
+        state["v"] = b2 * state.get("v", 0) + (1 - b2) * g * g
+        m_hat = state["m"] / (1 - b1 ** t)
+        v_hat = state["v"] / (1 - b2 ** t)
+        return p - lr * m_hat / (np.sqrt(v_hat) + opt.eps)
+    assert kind == "RMSprop", kind
+    g = g + opt.weight_decay * p
+    state["v"] = opt.alpha * state.get("v", 0) + (1 - opt.alpha) * g * g
+    d = g / (np.sqrt(state["v"]) + opt.eps)
+    if opt.momentum:
+        state["buf"] = opt.momentum * state.get("buf", 0) + d
+        d = state["buf"]
+    return p - lr * d
+
+
+def train(p, sizes, acts, loss_name, X, Y, batch_size, epochs, opt, lr=None, clip_norm=None):
+    """Mini-batch training without shuffling from flat parameters p: batches of rows
+    [0, batch_size), [batch_size, 2 batch_size), ... (the last one may be smaller), each
+    followed by one optimizer_step. lr(epoch, step) gives the learning rate of the update
+    that follows `step` earlier ones (default: opt.lr). With clip_norm, each gradient is
+    scaled to at most that 2-norm as torch.nn.utils.clip_grad_norm_ does. Returns the final
+    flat parameters."""
+    state, t = {}, 0
+    for epoch in range(epochs):
+        for first in range(0, len(X), batch_size):
+            rows = slice(first, first + batch_size)
+            t += 1
+            Ws, bs = unflatten(p, sizes)
+            grad_W, grad_b, _ = backprop(Ws, bs, acts, loss_name, X[rows], Y[rows])
+            g = flatten(grad_W, grad_b)
+            if clip_norm is not None:
+                g = g * min(1.0, clip_norm / (np.linalg.norm(g) + 1e-6))
+            p = optimizer_step(opt, p, g, state, t,
+                               opt.lr if lr is None else lr(epoch, t - 1))
+    return p

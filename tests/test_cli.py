@@ -1,13 +1,12 @@
 import subprocess
 import sys
 
-import pytest
-
+from conftest import oracle
 from fastbp import cli
 
 
 def test_cli_trains_on_digits(capsys):
-    pytest.importorskip("sklearn")
+    oracle("sklearn")
     assert cli.main(["--epochs", "15", "--quiet"]) == 0
     out = capsys.readouterr().out
     accuracy = float(out.split("test accuracy ")[1].split(",")[0])

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 import fastbp
+import reference
+from conftest import oracle
 from fastbp import optimizers
 
 CASES = {
@@ -21,35 +23,6 @@ CASES = {
 }
 
 
-def reference_step(opt, p, g, state, t):
-    """PyTorch's update rules written out in NumPy (float64)."""
-    lr = opt.lr
-    if isinstance(opt, optimizers.SGD):
-        g = g + opt.weight_decay * p
-        if opt.momentum:
-            state["buf"] = g.copy() if t == 1 else opt.momentum * state["buf"] + g
-            g = g + opt.momentum * state["buf"] if opt.nesterov else state["buf"]
-        return p - lr * g
-    if isinstance(opt, optimizers.Adam):
-        b1, b2 = opt.betas
-        if isinstance(opt, optimizers.AdamW):
-            p = p * (1 - lr * opt.weight_decay)
-        else:
-            g = g + opt.weight_decay * p
-        state["m"] = b1 * state.get("m", 0) + (1 - b1) * g
-        state["v"] = b2 * state.get("v", 0) + (1 - b2) * g * g
-        m_hat = state["m"] / (1 - b1 ** t)
-        v_hat = state["v"] / (1 - b2 ** t)
-        return p - lr * m_hat / (np.sqrt(v_hat) + opt.eps)
-    g = g + opt.weight_decay * p
-    state["v"] = opt.alpha * state.get("v", 0) + (1 - opt.alpha) * g * g
-    d = g / (np.sqrt(state["v"]) + opt.eps)
-    if opt.momentum:
-        state["buf"] = opt.momentum * state.get("buf", 0) + d
-        d = state["buf"]
-    return p - lr * d
-
-
 def _problem(seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(12, 4))
@@ -57,21 +30,22 @@ def _problem(seed=0):
     return X, y
 
 
+@pytest.mark.parametrize("chunk_batches", [None, 1, 2])
 @pytest.mark.parametrize("case", list(CASES))
-def test_steps_match_the_formulas(case):
-    """Full-batch steps, so each step's gradient is backprop at the current parameters."""
+def test_steps_match_the_formulas(case, chunk_batches, train_mode):
+    """Three epochs of batches of 5, 5 and 2 rows against PyTorch's update rules written out
+    in NumPy (tests/reference.py), with the gradients from the NumPy reference backprop: nine
+    updates, so bias corrections and momenta run past the first batch of an epoch and, with
+    chunks of one or two batches, across compiled calls."""
+    train_mode(chunk_batches=chunk_batches)
     X, y = _problem()
     net = fastbp.Network([4, 6, 3], activation="tanh", dtype=np.float64, seed=1)
-    probe = fastbp.Network([4, 6, 3], activation="tanh", dtype=np.float64)
-    p = net.params.copy()
-    opt_ref, state = CASES[case](), {}
-    for t in range(1, 8):
-        probe.params = p
-        grad_W, grad_b = probe.backprop(X, y)
-        g = np.concatenate([np.concatenate([W.ravel(), b]) for W, b in zip(grad_W, grad_b)])
-        p = reference_step(opt_ref, p, g, state, t)
-    net.fit(X, y, epochs=7, batch_size=12, optimizer=CASES[case](), shuffle=False)
-    np.testing.assert_allclose(net.params, p, rtol=1e-10, atol=1e-12)
+    expected = reference.train(net.params.copy(), net.sizes, net.activations, "cross_entropy",
+                               X, np.eye(3)[y], 5, 3, CASES[case]())
+    opt = CASES[case]()
+    net.fit(X, y, epochs=3, batch_size=5, optimizer=opt, shuffle=False)
+    assert opt.steps == 9
+    np.testing.assert_allclose(net.params, expected, rtol=1e-10, atol=1e-12)
 
 
 TORCH = {"sgd": "SGD", "sgd-wd": "SGD", "momentum": "SGD", "nesterov": "SGD", "adam": "Adam",
@@ -81,7 +55,8 @@ TORCH = {"sgd": "SGD", "sgd-wd": "SGD", "momentum": "SGD", "nesterov": "SGD", "a
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_steps_match_torch_optim(case):
-    torch = pytest.importorskip("torch")
+    """Two epochs of batches of 5, 5 and 2 rows: six torch.optim steps."""
+    torch = oracle("torch")
     X, y = _problem(1)
     net = fastbp.Network([4, 5, 3], activation="tanh", dtype=np.float64, seed=2)
     ours = CASES[case]()
@@ -89,14 +64,15 @@ def test_steps_match_torch_optim(case):
     tensors = [torch.tensor(a.copy(), requires_grad=True) for a in net.weights + net.biases]
     theirs = getattr(torch.optim, TORCH[case])(tensors, **kwargs)
     Xt, yt = torch.tensor(X), torch.tensor(y)
-    for _ in range(6):
-        (W1, W2), (b1, b2) = tensors[:2], tensors[2:]
-        logits = torch.tanh(Xt @ W1.T + b1) @ W2.T + b2
-        loss = torch.nn.functional.cross_entropy(logits, yt)
-        theirs.zero_grad()
-        loss.backward()
-        theirs.step()
-    net.fit(X, y, epochs=6, batch_size=12, optimizer=ours, shuffle=False)
+    for _ in range(2):
+        for rows in (slice(0, 5), slice(5, 10), slice(10, 12)):
+            (W1, W2), (b1, b2) = tensors[:2], tensors[2:]
+            logits = torch.tanh(Xt[rows] @ W1.T + b1) @ W2.T + b2
+            loss = torch.nn.functional.cross_entropy(logits, yt[rows])
+            theirs.zero_grad()
+            loss.backward()
+            theirs.step()
+    net.fit(X, y, epochs=2, batch_size=5, optimizer=ours, shuffle=False)
     for mine, t in zip(net.weights + net.biases, tensors):
         np.testing.assert_allclose(mine, t.detach().numpy(), rtol=1e-9, atol=1e-12)
 

@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-sklearn = pytest.importorskip("sklearn")
+from conftest import oracle
+
+sklearn = oracle("sklearn")
 from sklearn.base import clone  # noqa: E402
 from sklearn.model_selection import cross_val_score  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402

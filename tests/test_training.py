@@ -13,8 +13,13 @@ import reference
 from conftest import one_hot
 
 
-def test_one_epoch_equals_reference_sgd_steps():
-    """shuffle=False, 10 samples, batch 4: exactly the steps on rows 0-3, 4-7, then 8-9."""
+@pytest.mark.parametrize("chunk_batches", [None, 1, 2])
+@pytest.mark.parametrize("halves", [False, True])
+def test_one_epoch_equals_reference_sgd_steps(halves, chunk_batches, train_mode):
+    """shuffle=False, 10 samples, batch 4: exactly the steps on rows 0-3, 4-7, then 8-9 (with
+    chunks of one or two batches, across compiled calls; the last partial batch in a chunk of
+    its own or after a full one)."""
+    train_mode(halves, chunk_batches)
     rng = np.random.default_rng(0)
     net = fastbp.Network([3, 4, 2], activation="tanh", loss="mse", dtype=np.float64, seed=1)
     X = rng.normal(size=(10, 3))
@@ -124,11 +129,6 @@ def test_bitwise_identical_with_one_and_two_threads():
     assert _run(_THREADS_SCRIPT, 1) == _run(_THREADS_SCRIPT, 2)
 
 
-def _all_in_halves(monkeypatch, on):
-    """Make every fit train in halves (on) or on the serial loop (off)."""
-    monkeypatch.setattr(fastbp.threads, "HALVES_FLOP", (0, np.inf) if on else (1, 0))
-
-
 @pytest.mark.parametrize("sizes,activation,fit_kwargs", [
     ([64, 48, 32, 10], "relu", {"lr": 0.1}),
     ([64, 30, 10], "sigmoid", {"lr": 0.1}),
@@ -141,15 +141,16 @@ def _all_in_halves(monkeypatch, on):
     ([64, 48, 32, 10], "relu", {"lr": 0.1, "dropout": 0.3}),
     ([64, 48, 32, 10], "sigmoid", {"optimizer": "adam", "dropout": [0.2, 0.1]}),
 ])
-def test_training_in_halves_matches_the_serial_loop(digits, monkeypatch, sizes, activation,
-                                                    fit_kwargs):
+@pytest.mark.parametrize("chunk_batches", [None, 2])
+def test_training_in_halves_matches_the_serial_loop(digits, train_mode, sizes, activation,
+                                                    fit_kwargs, chunk_batches):
     X_train, y_train, _, _ = digits
     weights = 1.0 + np.arange(len(y_train)) % 3
     fit_kwargs = dict(fit_kwargs)
     dropout = fit_kwargs.pop("dropout", 0.0)
     results = []
-    for on in (True, False):
-        _all_in_halves(monkeypatch, on)
+    for halves in (True, False):
+        train_mode(halves, chunk_batches)
         net = fastbp.Network(sizes, activation=activation, dtype=np.float64, seed=0,
                              dropout=dropout)
         history = net.fit(X_train, y_train, epochs=2, batch_size=13, seed=0,
@@ -159,10 +160,62 @@ def test_training_in_halves_matches_the_serial_loop(digits, monkeypatch, sizes, 
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12)
 
 
-def test_a_failing_half_releases_the_other_and_restores_the_parameters(digits, monkeypatch):
+@pytest.mark.parametrize("fit_kwargs", [{"lr": 0.1},
+                                        {"optimizer": fastbp.optimizers.Adam, "clip_norm": 0.5}])
+def test_float32_training_in_halves_matches_serial_and_reference(digits, train_mode, fit_kwargs):
+    """float32, the default dtype, trained in halves and on the serial loop, against the
+    float64 NumPy reference from the same starting values: 12 updates of 26 rows."""
+    X, y = digits[0][:312], digits[1][:312]
+    sizes = [64, 48, 32, 10]
+    fit_kwargs = dict(fit_kwargs)
+    make = fit_kwargs.pop("optimizer", None)
+    results = []
+    for halves in (True, False):
+        train_mode(halves)
+        net = fastbp.Network(sizes, dtype=np.float32, seed=0)
+        net.fit(X, y, epochs=1, batch_size=26, shuffle=False,
+                optimizer=make() if make else "sgd", **fit_kwargs)
+        results.append(net.params.astype(np.float64))
+    start = fastbp.Network(sizes, dtype=np.float32, seed=0)
+    opt = make() if make else fastbp.optimizers.SGD(lr=0.1)
+    expected = reference.train(start.params.astype(np.float64), sizes, start.activations,
+                               "cross_entropy", X.astype(np.float64), one_hot(y, 10), 26, 1,
+                               opt, clip_norm=fit_kwargs.get("clip_norm"))
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(results[0], expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("halves", [False, True])
+def test_chunk_boundaries_change_no_bit(digits, train_mode, halves):
+    """An epoch cut into compiled calls of one or three batches trains exactly as one call:
+    the update count, the scheduled rates, the dropout masks, the optimizer state and the
+    last partial batch carry across the calls."""
+    X, y = digits[0][:500], digits[1][:500]  # 450 training rows: 14 batches of 32, then 2
+    runs = []
+    for chunk_batches in (None, 1, 3):
+        train_mode(halves, chunk_batches)
+        net = fastbp.Network([64, 48, 32, 10], seed=0, dropout=[0.2, 0.1])
+        opt = fastbp.optimizers.Adam(lr=0.01)
+        schedule = fastbp.schedules.Warmup(5, after=fastbp.schedules.ExponentialLR(
+            0.95, interval="step"))
+        history = net.fit(X, y, epochs=2, batch_size=32, optimizer=opt, clip_norm=1.0,
+                          schedule=schedule, sample_weight=1 + np.arange(500) % 3,
+                          validation_split=0.1)
+        runs.append((net.params.copy(), opt.state.copy(), opt.steps, history.history))
+    for params, state, steps, history in runs[1:]:
+        np.testing.assert_array_equal(params, runs[0][0])
+        np.testing.assert_array_equal(state, runs[0][1])
+        assert steps == runs[0][2] == 30
+        assert history.keys() == runs[0][3].keys()
+        for key, values in history.items():  # the halves add their loss sums per call
+            assert values == pytest.approx(runs[0][3][key], rel=1e-12), key
+
+
+def test_a_failing_half_releases_the_other_and_restores_the_parameters(digits, monkeypatch,
+                                                                       train_mode):
     # Part 0 runs the real kernel; part 1 fails at once. Without the abort slot, part 0 would
     # wait at its first barrier forever.
-    _all_in_halves(monkeypatch, True)
+    train_mode(halves=True)
     real = fastbp.training.train_part
 
     def part_1_fails(part, *args):
@@ -184,8 +237,8 @@ def test_a_failing_half_releases_the_other_and_restores_the_parameters(digits, m
 
 
 @pytest.mark.parametrize("halves", [False, True])
-def test_two_networks_train_at_once_in_two_threads(digits, monkeypatch, halves):
-    _all_in_halves(monkeypatch, halves)
+def test_two_networks_train_at_once_in_two_threads(digits, train_mode, halves):
+    train_mode(halves)
     X_train, y_train, _, _ = digits
     serial = []
     for seed in (0, 1):
