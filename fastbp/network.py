@@ -255,7 +255,9 @@ class Network:
         ----------
         X : array_like, shape (n, sizes[0])
         y : array_like
-            cross_entropy: integer labels (n,) or probability rows (n, k);
+            cross_entropy: integer labels (n,) or probability rows (n, k), which are
+            scaled to sum to exactly 1 (rows whose sums are off by more than 1e-3 are
+            refused);
             binary_cross_entropy: targets in [0, 1], (n, k) or (n,) when k == 1;
             mse: (n, k) or (n,) when k == 1.
         epochs : int, default 1

@@ -86,6 +86,13 @@ def chunk_samples(sizes, batch_size):
     return batch_size * max(1, int(samples) // batch_size)
 
 
+def _all_finite(values):
+    """Whether values holds no NaN or inf, by one sum (NumPy's warning for inf + -inf is
+    silenced: the caller reports divergence itself)."""
+    with np.errstate(invalid="ignore"):
+        return math.isfinite(values.sum(dtype=np.float64))
+
+
 class Trainer:
     """Runs the epochs of one ``fit`` call on validated arrays (see Network.fit)."""
 
@@ -168,7 +175,7 @@ class Trainer:
                 train_batches(self.data, self._order, start, stop, self.batch_size,
                               net._params, net._table, net._loss_code, self._ws, stats, lrs,
                               opt.steps, self._opt, self._noise)
-            if not (math.isfinite(stats[0]) and math.isfinite(net._params.sum(dtype=np.float64))):
+            if not (math.isfinite(stats[0]) and _all_finite(net._params)):
                 net._params[:] = self._last_params
                 opt.state[:] = self._last_state
                 raise Diverged(

@@ -151,6 +151,10 @@ def check_targets(y, loss_code, n_outputs, n_samples, dtype):
         if (Y < 0).any() or not np.allclose(Y.sum(axis=1), 1.0, atol=1e-3):
             raise ValueError("cross_entropy targets of shape (n, k) must be probabilities: "
                              "non-negative rows that sum to 1 (or pass integer labels)")
+        # Scaled to sum exactly 1 (a new array, never the caller's): the kernels' output
+        # error a - y is the gradient of -sum y log softmax(z) only then; otherwise it is
+        # off by (sum(y) - 1) * a.
+        Y = Y / Y.sum(axis=1, keepdims=True)
     if loss_code == BINARY_CROSS_ENTROPY and ((Y < 0).any() or (Y > 1).any()):
         raise ValueError("binary_cross_entropy targets must lie in [0, 1]")
     return Y

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 import fastbp
+from conftest import HEADS, HIDDEN, make_targets
 from fastbp.layout import n_params
 
 
@@ -70,8 +71,12 @@ def test_predict_and_evaluate_kinds():
     assert ce.predict(X).shape == (7,) and ce.predict(X).dtype.kind == "i"
     np.testing.assert_array_equal(ce.predict(X), ce.forward(X).argmax(1))
     np.testing.assert_allclose(ce.forward(X).sum(1), 1.0, rtol=1e-6)
-    result = ce.evaluate(X, ce.predict(X))
-    assert result["accuracy"] == 1.0 and result["loss"] == pytest.approx(ce.loss(X, ce.predict(X)))
+    labels = ce.predict(X)
+    labels[:3] = (labels[:3] + 1) % 3  # three of seven wrong
+    result = ce.evaluate(X, labels)
+    assert result["accuracy"] == 4 / 7
+    picked = ce.forward(X).astype(np.float64)[np.arange(7), labels]
+    assert result["loss"] == pytest.approx(-np.log(picked).mean(), rel=1e-5)
     bce = fastbp.Network([4, 1], loss="binary_cross_entropy", seed=0)
     assert set(np.unique(bce.predict(X))) <= {0, 1} and bce.predict(X).shape == (7,)
     mse = fastbp.Network([4, 2], loss="mse", seed=0)
@@ -119,3 +124,23 @@ def test_extreme_logits_give_finite_loss():
     bce = fastbp.Network([1, 1], loss="binary_cross_entropy", dtype=np.float64)
     bce.weights[0][:] = [[800.0]]
     assert bce.loss([[1.0]], [0.0]) == pytest.approx(800.0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("loss,output", HEADS, ids=str)
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_save_and_load_round_trip(tmp_path, hidden, loss, output, dtype):
+    rng = np.random.default_rng(4)
+    net = fastbp.Network([5, 7, 6, 3], activation=[hidden, "tanh"], output=output, loss=loss,
+                         dtype=dtype, init="lecun", dropout=[0.3, 0.1], seed=1)
+    X = rng.normal(size=(20, 5))
+    net.fit(X, make_targets(loss, 20, 3, rng), epochs=2, batch_size=8, lr=0.01)
+    net.save(tmp_path / "model")
+    loaded = fastbp.load(tmp_path / "model")
+    assert repr(loaded) == repr(net)
+    assert (loaded.sizes, loaded.activations, loaded.loss_name, loaded.dtype, loaded.init,
+            loaded.dropout) == (net.sizes, net.activations, net.loss_name, net.dtype, net.init,
+                                net.dropout)
+    np.testing.assert_array_equal(loaded.params, net.params)
+    np.testing.assert_array_equal(loaded.forward(X), net.forward(X))
+    np.testing.assert_array_equal(loaded.predict(X), net.predict(X))

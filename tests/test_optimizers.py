@@ -102,10 +102,20 @@ def test_clip_norm_scales_the_gradient():
     np.testing.assert_allclose(net.params, expected, rtol=1e-12)
 
 
-def test_string_optimizers_and_defaults():
+@pytest.mark.parametrize("name,default_lr", [("sgd", 0.1), ("adam", 1e-3), ("Adam", 1e-3),
+                                              ("adamw", 1e-3), ("rmsprop", 1e-2)])
+def test_optimizer_names_and_their_default_rates(name, default_lr):
     X, y = _problem(4)
-    for name in ("sgd", "adam", "adamw", "rmsprop", "Adam"):
-        fastbp.Network([4, 3], seed=0).fit(X, y, optimizer=name)
+    fits = []
+    for lr in (None, default_lr, 2 * default_lr):
+        net = fastbp.Network([4, 3], dtype=np.float64, seed=0)
+        net.fit(X, y, epochs=2, batch_size=5, optimizer=name, lr=lr)
+        fits.append(net.params)
+    np.testing.assert_array_equal(fits[0], fits[1])
+    assert not np.allclose(fits[0], fits[2])
+
+
+def test_optimizer_defaults():
     assert optimizers.make("adam", None, 0, False, None).lr == 1e-3
     assert optimizers.make("adamw", None, 0, False, None).weight_decay == 1e-2
     assert optimizers.make("sgd", None, 0.9, True, 1e-4).nesterov
