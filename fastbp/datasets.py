@@ -2,6 +2,7 @@
 
 import gzip
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,12 @@ def read_idx(path):
     """Read an IDX file (MNIST format, optionally gzip-compressed) into an ndarray."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise ValueError(f"{path} is a truncated or corrupt gzip file ({error}); download or "
+                         f"install it again") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise ValueError(f"{path} is not an IDX file (bad magic number)")
     ndim = data[3]
@@ -67,6 +72,10 @@ def load_fashion_mnist(data_dir=None):
     for split in ("train", "t10k"):
         images = read_idx(_idx_file(folder, f"{split}-images-idx3-ubyte"))
         labels = read_idx(_idx_file(folder, f"{split}-labels-idx1-ubyte"))
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise ValueError(f"{folder}: the {split} files hold images of shape "
+                             f"{images.shape} and labels of shape {labels.shape}; expected "
+                             f"(n, rows, columns) images and (n,) labels of the same n")
         arrays += [images.reshape(len(images), -1).astype(np.float32) / 255.0,
                    labels.astype(np.int64)]
     return tuple(arrays)

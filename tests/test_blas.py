@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fastbp.kernels.blas import gemm
+from fastbp.kernels.blas import K_BLOCK, gemm
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -23,3 +23,28 @@ def test_gemm_beta_zero_ignores_garbage():
     C = np.full((2, 2), np.nan)
     gemm(False, False, 1.0, A, A, 0.0, C)
     np.testing.assert_array_equal(C, 2.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a,trans_b", [(False, True), (True, False), (False, False)])
+@pytest.mark.parametrize("k", [K_BLOCK - 1, K_BLOCK + 1, 2 * K_BLOCK + 16, 1000])
+def test_gemm_cuts_long_inner_dimensions_into_blocks_correctly(dtype, trans_a, trans_b, k):
+    """Inner dimensions above the block size are summed block by block into C (beta applies
+    once); operands are strided views, as the kernels pass column blocks."""
+    rng = np.random.default_rng(k)
+    m, n = 9, 13
+    A = rng.normal(size=(k, m + 3) if trans_a else (m, k + 5)).astype(dtype)
+    A = A[:, 1:m + 1] if trans_a else A[:, 2:k + 2]
+    B = rng.normal(size=(n, k + 4) if trans_b else (k, n + 2)).astype(dtype)
+    B = B[:, 3:k + 3] if trans_b else B[:, 1:n + 1]
+    C_full = rng.normal(size=(m, n + 6)).astype(dtype)
+    C = C_full[:, 4:n + 4]
+    wide = np.float64
+    expected = (-0.7 * (A.T if trans_a else A).astype(wide) @ (B.T if trans_b else B).astype(wide)
+                + 0.5 * C.astype(wide))
+    outside = C_full.copy()
+    gemm(trans_a, trans_b, -0.7, A, B, 0.5, C)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(C, expected, **tol)
+    np.testing.assert_array_equal(C_full[:, :4], outside[:, :4])  # columns beside C kept
+    np.testing.assert_array_equal(C_full[:, n + 4:], outside[:, n + 4:])

@@ -35,13 +35,35 @@ def test_read_idx_rejects_bad_files(tmp_path):
         datasets.read_idx(tmp_path / "short")
 
 
-def test_load_fashion_mnist_from_a_folder(tmp_path):
+def test_read_idx_rejects_truncated_and_corrupt_gzip(tmp_path):
+    _write_idx(tmp_path / "x.gz", np.zeros((3, 28, 28), np.uint8), True)
+    whole = (tmp_path / "x.gz").read_bytes()
+    (tmp_path / "cut.gz").write_bytes(whole[:len(whole) // 2])
+    with pytest.raises(ValueError, match="cut.gz is a truncated or corrupt gzip file"):
+        datasets.read_idx(tmp_path / "cut.gz")
+    (tmp_path / "bad.gz").write_bytes(whole[:10] + bytes(len(whole) - 10))
+    with pytest.raises(ValueError, match="bad.gz is a truncated or corrupt gzip file"):
+        datasets.read_idx(tmp_path / "bad.gz")
+
+
+def _write_fashion_mnist(folder, n_train_labels=6, image_shape=(28, 28)):
     rng = np.random.default_rng(1)
-    for split, n in (("train", 6), ("t10k", 4)):
-        _write_idx(tmp_path / f"{split}-images-idx3-ubyte.gz",
-                   rng.integers(0, 256, size=(n, 28, 28)).astype(np.uint8), True)
-        _write_idx(tmp_path / f"{split}-labels-idx1-ubyte",
-                   rng.integers(0, 10, size=n).astype(np.uint8), False)
+    for split, n, n_labels in (("train", 6, n_train_labels), ("t10k", 4, 4)):
+        _write_idx(folder / f"{split}-images-idx3-ubyte.gz",
+                   rng.integers(0, 256, size=(n, *image_shape)).astype(np.uint8), True)
+        _write_idx(folder / f"{split}-labels-idx1-ubyte",
+                   rng.integers(0, 10, size=n_labels).astype(np.uint8), False)
+
+
+@pytest.mark.parametrize("kwargs", [dict(n_train_labels=5), dict(image_shape=(784,))])
+def test_load_fashion_mnist_checks_images_against_labels(tmp_path, kwargs):
+    _write_fashion_mnist(tmp_path, **kwargs)
+    with pytest.raises(ValueError, match="the train files hold images of shape"):
+        datasets.load_fashion_mnist(tmp_path)
+
+
+def test_load_fashion_mnist_from_a_folder(tmp_path):
+    _write_fashion_mnist(tmp_path)
     X_train, y_train, X_test, y_test = datasets.load_fashion_mnist(tmp_path)
     assert X_train.shape == (6, 784) and X_test.shape == (4, 784)
     assert X_train.dtype == np.float32 and 0 <= X_train.min() and X_train.max() <= 1
