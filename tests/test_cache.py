@@ -1,41 +1,71 @@
 """Cached kernels compiled from other sources are dropped wherever Numba keeps them."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import fastbp.cache as cache
 
-_LIST_DIRS = ("import fastbp.cache as c\n"
-              "for f in sorted({p.parent for p in c._PACKAGE.rglob('*.py')}):\n"
-              "    print(c.cache_candidates(f)[0])")
+# A kernel in fastbp/kernels/ (the inference loop) calling a helper whose constant lives in
+# another file and folder (the leaky ReLU slope): Numba checks a cached kernel against its
+# own file only.
+_PROBE = ("import numpy as np, fastbp\n"
+          "net = fastbp.Network([1, 1], output='leaky_relu', loss='mse', dtype='float64')\n"
+          "net.params = [1.0, 0.0]\n"
+          "print(fastbp.__file__, net.forward(np.array([[-2.0]]))[0, 0])")
 
 
-def _import_fastbp(cache_dir, code="import fastbp"):
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, check=True)
-    return done.stdout.split()
+def _probe(copies):
+    """Run _PROBE in a new process for each (src, cache_dir) at once; their outputs."""
+    children = []
+    for src, cache_dir in copies:
+        env = dict(os.environ, PYTHONPATH=str(src))
+        env.pop("NUMBA_CACHE_DIR", None)
+        if cache_dir is not None:
+            env["NUMBA_CACHE_DIR"] = str(cache_dir)
+        children.append(subprocess.Popen([sys.executable, "-c", _PROBE], env=env, cwd=src,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         text=True))
+    values = []
+    for (src, _), child in zip(copies, children):
+        out, err = child.communicate(timeout=300)
+        assert child.returncode == 0, err
+        where, value = out.split()
+        assert Path(where).is_relative_to(src)  # the copy ran, not the installed package
+        values.append(float(value))
+    return values
 
 
-def test_stale_kernels_under_numba_cache_dir_are_dropped(tmp_path):
-    directories = [Path(d) for d in _import_fastbp(tmp_path, _LIST_DIRS)]
-    assert len(directories) >= 2 and all(tmp_path in d.parents for d in directories)
-    _import_fastbp(tmp_path)
-    stamp = directories[0] / "fastbp-sources.sha256"
-    current = stamp.read_text()
-    kept = directories[0] / "kept.train-1.py311.nbi"
-    kept.write_bytes(b"")
-    _import_fastbp(tmp_path)  # same sources: cached kernels stay
-    assert kept.exists()
+def _cache_files(root):
+    return {p: p.stat().st_mtime_ns for p in root.rglob("*.nb[ic]")}
 
-    stamp.write_text("sources of another version")
-    stale = directories[0] / "stale.train-1.py311.1.nbc"
-    stale.write_bytes(b"")
-    _import_fastbp(tmp_path)
-    assert not kept.exists() and not stale.exists()
-    assert stamp.read_text() == current
+
+def test_an_edited_helper_reaches_cached_kernels_in_other_folders(tmp_path):
+    """Copies of the package run in new processes, a helper's file is edited, and the next
+    process must run the new code: with the cache in the package's __pycache__ folders, and
+    under NUMBA_CACHE_DIR (both at once, one per core). Unchanged sources keep their cached
+    kernels."""
+    copies = [(tmp_path / "in-tree", None), (tmp_path / "env", tmp_path / "numba-cache")]
+    for src, _ in copies:
+        shutil.copytree(cache._PACKAGE, src / "fastbp",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    roots = [cache_dir or src for src, cache_dir in copies]
+    assert _probe(copies) == [pytest.approx(-0.02, rel=1e-12)] * 2
+    cached = [_cache_files(root) for root in roots]
+    for files in cached:  # the inference loop, in fastbp/kernels, was cached
+        assert any("kernels" in p.parent.as_posix() and "loop" in p.name for p in files)
+    assert _probe(copies) == [pytest.approx(-0.02, rel=1e-12)] * 2
+    assert [_cache_files(root) for root in roots] == cached  # loaded, not compiled again
+
+    for src, _ in copies:
+        [helper] = [p for p in (src / "fastbp").rglob("*.py")
+                    if "LEAKY_SLOPE = 0.01" in p.read_text()]
+        helper.write_text(helper.read_text().replace("LEAKY_SLOPE = 0.01", "LEAKY_SLOPE = 0.5"))
+    assert _probe(copies) == [pytest.approx(-1.0, rel=1e-12)] * 2
 
 
 def test_read_only_install_checks_numba_user_wide_folder(tmp_path, monkeypatch):
