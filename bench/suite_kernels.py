@@ -1,10 +1,8 @@
-"""asv: the compiled kernels alone on one mini-batch of 64, for a few layer widths."""
+"""asv: the engine alone on one mini-batch of 64, for a few layer widths."""
 
 import numpy as np
 
 import fastbp
-from fastbp.kernels.passes import backward, batch_w, batch_y, forward_rows
-from fastbp.layout import workspace_size
 
 BATCH = 64
 
@@ -15,27 +13,25 @@ class Kernels:
 
     def setup(self, width, dtype):
         rng = np.random.default_rng(0)
-        self.net = fastbp.Network([784, width, width, 10], dtype=dtype, seed=0)
-        self.ws = np.zeros(workspace_size(self.net.sizes, BATCH), dtype=dtype)
-        self.table = self.net._table
-        self.x = rng.random((BATCH, 784)).astype(dtype)
-        batch_y(self.ws, self.table, BATCH, BATCH)[:] = np.eye(10)[rng.integers(0, 10, BATCH)]
-        batch_w(self.ws, self.table, BATCH, BATCH)[:] = 1
-        self.noise = (np.zeros(3), 0)
-        self.grads = np.zeros_like(self.net.params)
+        net = fastbp.Network([784, width, width, 10], dtype=dtype, seed=0)
+        self.model = net._model
+        self.X = rng.random((BATCH, 784)).astype(dtype)
+        self.Y = np.eye(10, dtype=dtype)[rng.integers(0, 10, BATCH)]
+        self.w = np.ones(BATCH, dtype)
+        self.out = np.empty((BATCH, 10), dtype)
+        self.space = self.model.space(BATCH, 1)
+        self.batches = ((self.X, self.Y, self.w), np.arange(BATCH), 0, BATCH, BATCH)
         self.time_forward()
         self.time_backprop()
         self.time_sgd_step()
 
     def time_forward(self, *_):
-        forward_rows(self.net.params, self.table, self.x, self.ws, BATCH, 0, BATCH, self.noise, 0)
+        self.model.infer(self.X, self.Y[:0], self.w[:0], self.out)
 
     def time_backprop(self, *_):
         """Gradients into a separate buffer (the path other optimizers take)."""
-        backward(self.net.params, self.table, self.net._loss_code, self.x, self.ws, BATCH,
-                 self.grads, 1.0 / BATCH, 0.0, self.noise, 0)
+        self.model.gradient(self.X, self.Y, self.w)
 
     def time_sgd_step(self, *_):
-        """Backward with the update fused into the gradient products (plain SGD)."""
-        backward(self.net.params, self.table, self.net._loss_code, self.x, self.ws, BATCH,
-                 self.net.params, -1e-6 / BATCH, 1.0, self.noise, 0)
+        """One serial training step with the update fused into the gradient products."""
+        self.model.train_chunk(self.space, self.batches, (np.array([1e-6]), 0), None, None)

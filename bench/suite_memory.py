@@ -4,7 +4,7 @@ import numpy as np
 
 from bench.common import data, peak_growth_bytes, targets, warm_network
 from bench.configs import CONFIGS
-from fastbp.layout import workspace_size
+from fastbp.engine.layout import workspace_size
 
 
 class FitMemory:

@@ -2,24 +2,17 @@
 
 import numpy as np
 
-from . import optimizers
+from . import optimizers, persist
 from .callbacks import as_list
-from .functions import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, GELU,
-                        LEAKY_RELU, LOSSES, RELU)
-from .kernels.loop import infer_batches
-from .kernels.passes import backward, batch_w, batch_y, forward_rows, layer_block
-from .layout import DELTA, layer_table, n_params, parameter_views, workspace_size
-from .persist import save
+from .engine import Model
+from .engine.codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOSSES,
+                           RELU_FAMILY)
+from .engine.layout import DELTA, layer_block
 from .schedules import Schedule
-from .threads import SLABS, blas_single_threaded
 from .training import Trainer, epoch_logs, make_progress, train
 from .validation import (check_activations, check_dropout, check_dtype, check_init,
                          check_finite_X, check_positive, check_sizes, check_targets, check_weights,
                          check_X)
-
-_RELU_FAMILY = (RELU, LEAKY_RELU, ELU, GELU)
-# Rows per compiled inference step: bounds the workspace for any X.
-_INFERENCE_ROWS = 1024
 
 
 class Network:
@@ -78,21 +71,18 @@ class Network:
         self.dtype = check_dtype(dtype)
         self.init = check_init(init)
         self.dropout = check_dropout(dropout, len(self.sizes) - 2)
-        # Dropout rates per layer (the output layer never drops) and the inference noise.
-        self._rates = np.array(self.dropout + [0.0])
-        self._no_noise = (np.zeros(len(self.sizes) - 1), 0)
-        self._table = layer_table(self.sizes, codes)
-        self._params = np.zeros(n_params(self.sizes), dtype=self.dtype)
-        self._weights, self._biases = parameter_views(self._params, self._table)
+        self._rates = np.array(self.dropout + [0.0])  # per layer; the output layer never drops
+        self._model = Model(self.sizes, codes, self._loss_code, self.dtype)
+        self._weights, self._biases = self._model.views()
         self._rng = np.random.default_rng(seed)
-        self._initialize()
+        self._initialize(codes)
 
-    def _initialize(self):
-        for W, code in zip(self._weights, self._table[:, -1]):
+    def _initialize(self, codes):
+        for W, code in zip(self._weights, codes):
             n_out, n_in = W.shape
             rule = self.init
             if rule == "auto":
-                rule = "he" if code in _RELU_FAMILY else "xavier"
+                rule = "he" if code in RELU_FAMILY else "xavier"
             if rule == "xavier":
                 limit = np.sqrt(6.0 / (n_in + n_out))
                 W[:] = self._rng.uniform(-limit, limit, size=W.shape)
@@ -110,16 +100,16 @@ class Network:
     @property
     def params(self):
         """All weights and biases in one contiguous 1-D array (weights/biases are views)."""
-        return self._params
+        return self._model.params
 
     @params.setter
     def params(self, values):
         values = np.asarray(values)
-        if values.shape != self._params.shape:
-            raise ValueError(f"params must have shape {self._params.shape}, got {values.shape}")
+        if values.shape != self.params.shape:
+            raise ValueError(f"params must have shape {self.params.shape}, got {values.shape}")
         if not np.isfinite(values).all():
             raise ValueError("params must be finite (no NaN or inf)")
-        self._params[:] = values
+        self.params[:] = values
 
     @property
     def weights(self):
@@ -154,25 +144,20 @@ class Network:
         return out
 
     def _infer(self, X, Y, weights, out):
-        """Run infer_batches over X (checked except for NaN/inf, which this checks) and
-        return its (weighted loss sum, correct count)."""
-        capacity = min(X.shape[0], _INFERENCE_ROWS)
-        ws = np.empty(workspace_size(self.sizes, capacity), dtype=self.dtype)
-        slab_stats = np.zeros((SLABS, 3))
-        with blas_single_threaded():
-            infer_batches((X, Y, weights), capacity, self._params, self._table,
-                          self._loss_code, ws, out, slab_stats, self._no_noise)
-        if slab_stats[:, 2].any():  # a non-finite pre-activation: from X, or an overflow
+        """The engine's inference over X (checked except for NaN/inf, which this checks);
+        returns its (weighted loss sum, correct count)."""
+        loss, correct, non_finite = self._model.infer(X, Y, weights, out)
+        if non_finite:  # a non-finite first-layer pre-activation: from X, or an overflow
             check_finite_X(X)
-        loss, correct = slab_stats[:, :2].sum(axis=0)
-        return loss, int(correct)
+        return loss, correct
 
     def _evaluate_arrays(self, X, Y, weights=None, prefix=""):
         n = X.shape[0]
         if weights is None:
             weights = np.ones(n, dtype=self.dtype)
         loss, correct = self._infer(X, Y, weights, np.empty((0, self.sizes[-1]), self.dtype))
-        return epoch_logs(self, loss, weights.sum(dtype=np.float64), correct, n, prefix)
+        return epoch_logs(self._loss_code, self.sizes[-1], loss, weights.sum(dtype=np.float64),
+                          correct, n, prefix)
 
     def _weighted(self, X, y, sample_weight):
         # X's NaN/inf check is left to _infer, which scans X only when a first-layer
@@ -231,18 +216,11 @@ class Network:
         """
         X, Y = self._XY(X, y)
         n = X.shape[0]
-        ws = np.empty(workspace_size(self.sizes, n), dtype=self.dtype)
-        batch_y(ws, self._table, n, n)[:] = Y
-        batch_w(ws, self._table, n, n)[:] = 1
-        forward_rows(self._params, self._table, X, ws, n, 0, n, self._no_noise, 0)
-        grads = np.empty_like(self._params)
-        backward(self._params, self._table, self._loss_code, X, ws, n, grads, 1.0 / n, 0.0,
-                 self._no_noise, 0)
-        grad_W, grad_b = parameter_views(grads, self._table)
+        grads, space = self._model.gradient(X, Y, np.ones(n, dtype=self.dtype))
+        grad_W, grad_b = self._model.views(grads)
         if not return_deltas:
             return grad_W, grad_b
-        deltas = [layer_block(ws, self._table, n, n, l, DELTA).copy()
-                  for l in range(len(self.sizes) - 1)]
+        deltas = [layer_block(space, n, l, DELTA).copy() for l in range(len(self.sizes) - 1)]
         return grad_W, grad_b, deltas
 
     def fit(self, X, y, epochs=1, batch_size=32, lr=None, optimizer="sgd", momentum=0.0,
@@ -326,10 +304,16 @@ class Network:
         X, Y, weights, validation_data = self._split_validation(X, Y, weights, validation_data,
                                                                 validation_split)
         order_rng = self._rng if seed is None else np.random.default_rng(seed)
-        trainer = Trainer(self, (X, Y, weights), min(batch_size, X.shape[0]), opt, schedule,
-                          clip_norm, order_rng, shuffle, validation_data, callbacks,
+
+        def validate():
+            if validation_data is None:
+                return None
+            return self._evaluate_arrays(*validation_data, prefix="val_")
+
+        trainer = Trainer(self._model, self._rates, (X, Y, weights), min(batch_size, X.shape[0]),
+                          opt, schedule, clip_norm, order_rng, shuffle, validate,
                           make_progress(verbose, epochs, X.shape[0]))
-        return train(trainer, epochs, on_divergence)
+        return train(self, trainer, epochs, callbacks, on_divergence)
 
     def _split_validation(self, X, Y, weights, validation_data, validation_split):
         if validation_data is not None:
@@ -353,4 +337,23 @@ class Network:
 
     def save(self, path):
         """Write the network to an .npz file that :func:`fastbp.load` reads back."""
-        save(self, path)
+        persist.write(path, self._spec(), self.params)
+
+    def _spec(self):
+        """The constructor's arguments, as saved with the parameters."""
+        return {"sizes": self.sizes, "activation": self.activations[:-1],
+                "output": self.activations[-1], "loss": self.loss_name,
+                "dtype": np.dtype(self.dtype).name, "init": self.init, "dropout": self.dropout}
+
+
+def load(path):
+    """Read a network written by :meth:`Network.save`.
+
+    Returns
+    -------
+    Network
+    """
+    spec, params = persist.read(path)
+    net = Network(**spec)
+    net.params = params
+    return net

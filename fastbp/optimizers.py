@@ -3,7 +3,7 @@
 Each optimizer keeps its state (momentum buffer or moment estimates, and the step count) in
 flat arrays laid out like ``Network.params``, so reusing one object across ``fit`` calls
 continues training exactly as one longer run would. The update runs inside the compiled
-training loop: ``step`` below is called once per mini-batch with the batch's gradient.
+training loop: the engine steps them once per mini-batch with the batch's gradient.
 
 Update rules (g is the mean gradient of the batch, p the parameters, t the step count, from 1):
 
@@ -19,13 +19,10 @@ Update rules (g is the mean gradient of the batch, p the parameters, t the step 
 import math
 
 import numpy as np
-from numba import njit
 
-from .config import JIT
-
-SGD_CODE, ADAM_CODE, RMSPROP_CODE = range(3)
-# Slots of the hyperparameter vector a kernel reads.
-H_MOMENTUM, H_NESTEROV, H_WEIGHT_DECAY, H_BETA1, H_BETA2, H_EPS, H_ALPHA, H_DECOUPLED = range(8)
+from .engine import codes
+from .engine.codes import (H_ALPHA, H_BETA1, H_BETA2, H_DECOUPLED, H_EPS, H_MOMENTUM,
+                           H_NESTEROV, H_WEIGHT_DECAY, N_HYPER)
 
 
 class Optimizer:
@@ -41,7 +38,7 @@ class Optimizer:
         Epochs completed so far; schedules with ``interval="epoch"`` read it.
     """
 
-    code = SGD_CODE
+    code = codes.SGD
     n_state = 0
 
     def __init__(self, lr):
@@ -52,7 +49,7 @@ class Optimizer:
 
     def hyper(self):
         """Hyperparameters as the float64 vector the kernel reads (slots H_*)."""
-        return np.zeros(8)
+        return np.zeros(N_HYPER)
 
     def bind(self, params):
         """Allocate the state for these parameters (once); later fits must match them."""
@@ -93,7 +90,7 @@ def _fraction(value, name):
 class SGD(Optimizer):
     """Stochastic gradient descent, optionally with (Nesterov) momentum and L2 weight decay."""
 
-    code = SGD_CODE
+    code = codes.SGD
     n_state = 1
 
     def __init__(self, lr=1e-3, momentum=0.0, nesterov=False, weight_decay=0.0):
@@ -105,7 +102,7 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True needs a momentum > 0")
 
     def hyper(self):
-        h = np.zeros(8)
+        h = np.zeros(N_HYPER)
         h[H_MOMENTUM], h[H_NESTEROV], h[H_WEIGHT_DECAY] = self.momentum, self.nesterov, \
             self.weight_decay
         return h
@@ -118,7 +115,7 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma and Ba) with PyTorch's bias correction; weight_decay is an L2 term."""
 
-    code = ADAM_CODE
+    code = codes.ADAM
     n_state = 2
     _decoupled = False
 
@@ -133,7 +130,7 @@ class Adam(Optimizer):
         self.weight_decay = _positive(weight_decay, "weight_decay", allow_zero=True)
 
     def hyper(self):
-        h = np.zeros(8)
+        h = np.zeros(N_HYPER)
         h[H_BETA1], h[H_BETA2], h[H_EPS] = self.betas[0], self.betas[1], self.eps
         h[H_WEIGHT_DECAY], h[H_DECOUPLED] = self.weight_decay, self._decoupled
         return h
@@ -151,7 +148,7 @@ class AdamW(Adam):
 class RMSprop(Optimizer):
     """RMSprop (uncentred), optionally with momentum and L2 weight decay."""
 
-    code = RMSPROP_CODE
+    code = codes.RMSPROP
     n_state = 2
 
     def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0):
@@ -162,7 +159,7 @@ class RMSprop(Optimizer):
         self.momentum = _fraction(momentum, "momentum")
 
     def hyper(self):
-        h = np.zeros(8)
+        h = np.zeros(N_HYPER)
         h[H_ALPHA], h[H_EPS], h[H_WEIGHT_DECAY], h[H_MOMENTUM] = self.alpha, self.eps, \
             self.weight_decay, self.momentum
         return h
@@ -196,100 +193,3 @@ def make(optimizer, lr, momentum, nesterov, weight_decay):
         raise ValueError(f"momentum/nesterov are SGD's; for {name} build the object, e.g. "
                          f"fastbp.optimizers.RMSprop(momentum=0.9)")
     return NAMES[name](lr, **decay)
-
-
-@njit(**JIT)
-def step(code, hyper, params, grads, first, second, t, lr):
-    """One update of the flat params from the mean batch gradient grads at step t (from 1).
-
-    Writes params and the state rows first (momentum buffer or first moment) and second
-    (second moment; unused by SGD), all laid out like params. Arithmetic runs in the
-    parameters' dtype, and every case is one branch-free loop so that LLVM vectorises it.
-    """
-    dt = params.dtype.type
-    one, wd, lr_ = dt(1.0), dt(hyper[H_WEIGHT_DECAY]), dt(lr)
-    if code == SGD_CODE:
-        _sgd(params, grads, first, t, lr_, dt(hyper[H_MOMENTUM]), hyper[H_NESTEROV] != 0, wd)
-    elif code == ADAM_CODE:
-        beta1, beta2, eps = dt(hyper[H_BETA1]), dt(hyper[H_BETA2]), dt(hyper[H_EPS])
-        step_size = dt(lr / (1.0 - hyper[H_BETA1] ** t))
-        inv_sqrt_bc2 = dt(1.0 / math.sqrt(1.0 - hyper[H_BETA2] ** t))
-        m, v = first, second
-        if hyper[H_DECOUPLED] != 0:
-            shrink = one - lr_ * wd
-            for i in range(params.shape[0]):
-                params[i] *= shrink
-            wd = dt(0.0)
-        for i in range(params.shape[0]):
-            g = grads[i] + wd * params[i]
-            m[i] = beta1 * m[i] + (one - beta1) * g
-            v[i] = beta2 * v[i] + (one - beta2) * g * g
-            params[i] -= step_size * m[i] / (np.sqrt(v[i]) * inv_sqrt_bc2 + eps)
-    else:  # RMSPROP_CODE
-        alpha, eps, momentum = dt(hyper[H_ALPHA]), dt(hyper[H_EPS]), dt(hyper[H_MOMENTUM])
-        buf, v = first, second
-        for i in range(params.shape[0]):
-            g = grads[i] + wd * params[i]
-            v[i] = alpha * v[i] + (one - alpha) * g * g
-            grads[i] = g / (np.sqrt(v[i]) + eps)  # the step direction, in place
-        if momentum != 0:
-            for i in range(params.shape[0]):
-                buf[i] = momentum * buf[i] + grads[i]
-                params[i] -= lr_ * buf[i]
-        else:
-            for i in range(params.shape[0]):
-                params[i] -= lr_ * grads[i]
-
-
-@njit(**JIT)
-def _sgd(params, grads, buf, t, lr, momentum, nesterov, wd):
-    """SGD with optional weight decay and (Nesterov) momentum; writes params and buf."""
-    n = params.shape[0]
-    if wd != 0:
-        for i in range(n):
-            grads[i] += wd * params[i]
-    if momentum == 0:
-        for i in range(n):
-            params[i] -= lr * grads[i]
-        return
-    if t == 1:
-        for i in range(n):
-            buf[i] = grads[i]
-    else:
-        for i in range(n):
-            buf[i] = momentum * buf[i] + grads[i]
-    if nesterov:
-        for i in range(n):
-            params[i] -= lr * (grads[i] + momentum * buf[i])
-    else:
-        for i in range(n):
-            params[i] -= lr * buf[i]
-
-
-@njit(**JIT)
-def sum_of_squares(v):
-    """Sum of v[i]**2 in float64, in index order (a fixed order: the same result with any
-    thread count)."""
-    total = 0.0
-    for i in range(v.shape[0]):
-        total += float(v[i]) * float(v[i])
-    return total
-
-
-@njit(**JIT)
-def clip_to_norm(grads, norm, max_norm):
-    """Scale grads (whose global 2-norm, over all of them, is norm) so that the norm is at
-    most max_norm, as PyTorch's clip_grad_norm_ does. grads may be any part of the gradient."""
-    scale = max_norm / (norm + 1e-6)
-    if scale < 1.0:
-        s = grads.dtype.type(scale)
-        for i in range(grads.shape[0]):
-            grads[i] *= s
-
-
-@njit(**JIT)
-def clip_by_global_norm(grads, max_norm):
-    """Scale grads so their 2-norm is at most max_norm; returns the norm before clipping."""
-    norm = math.sqrt(sum_of_squares(grads))
-    clip_to_norm(grads, norm, max_norm)
-    return norm

@@ -7,20 +7,14 @@ nothing measurable per mini-batch.
 """
 
 import math
-import threading
 import warnings
 
-import numba
 import numpy as np
 
 from .callbacks import ProgressBar
-from .functions import BINARY_CROSS_ENTROPY, MSE
-from .kernels.halves import PARTS, train_halves_on_one_thread, train_part
-from .kernels.loop import train_batches
-from .kernels.sync import ABORT
-from .layout import workspace_size
+from .engine.codes import BINARY_CROSS_ENTROPY, MSE
+from .engine.parallel import blas_threads_for_training, training_parts
 from .schedules import batch_learning_rates
-from .threads import blas_threads_for_training, trains_in_halves
 
 # Floating-point work per compiled call; sets the chunk length (see module docstring).
 _CHUNK_FLOP = 1e10
@@ -67,12 +61,12 @@ def flop_per_sample(sizes):
     return 6 * pairs - 2 * sizes[0] * sizes[1]
 
 
-def epoch_logs(net, loss_sum, weight_sum, correct, samples, prefix=""):
+def epoch_logs(loss_code, n_outputs, loss_sum, weight_sum, correct, samples, prefix=""):
     """{"loss": weighted mean loss} plus "accuracy" for classification losses (correct
     argmax rows for cross_entropy, correct outputs for binary_cross_entropy)."""
     logs = {prefix + "loss": float(loss_sum / weight_sum)}
-    if net._loss_code != MSE:
-        per = samples * net.sizes[-1] if net._loss_code == BINARY_CROSS_ENTROPY else samples
+    if loss_code != MSE:
+        per = samples * n_outputs if loss_code == BINARY_CROSS_ENTROPY else samples
         logs[prefix + "accuracy"] = float(correct / per)
     return logs
 
@@ -94,72 +88,44 @@ def _all_finite(values):
 
 
 class Trainer:
-    """Runs the epochs of one ``fit`` call on validated arrays (see Network.fit)."""
+    """Runs the epochs of one ``fit`` call on validated arrays (see Network.fit).
 
-    def __init__(self, net, data, batch_size, optimizer, schedule, clip_norm, order_rng,
-                 shuffle, validation, callbacks, progress):
-        self.net, self.data = net, data  # data: validated (X, Y, sample weights)
-        self.batch_size, self.optimizer, self.schedule = batch_size, optimizer, schedule
-        self.order_rng, self.shuffle, self.validation = order_rng, shuffle, validation
-        self.callbacks, self.progress = callbacks, progress
-        params = net._params
-        optimizer.bind(params)
+    model is the network's engine.Model, rates its dropout rates per layer (the output
+    layer's 0), validate a function of no argument returning the validation logs (or None),
+    data the validated (X, Y, sample weights).
+    """
+
+    def __init__(self, model, rates, data, batch_size, optimizer, schedule, clip_norm,
+                 order_rng, shuffle, validate, progress):
+        self.model, self.data, self.batch_size = model, data, batch_size
+        self.optimizer, self.schedule = optimizer, schedule
+        self.order_rng, self.shuffle, self.validate = order_rng, shuffle, validate
+        self.progress = progress
+        optimizer.bind(model.params)
         fused = optimizer.fuses_into_gradient and not clip_norm
         # None for plain SGD (its update is fused into the gradient product): the compiled
         # loops then compile no optimizer step.
-        self._opt = None if fused else (optimizer.code, optimizer.hyper(), np.empty_like(params),
-                                        optimizer.state, float(clip_norm or 0.0))
-        self.halves = trains_in_halves(flop_per_sample(net.sizes) * batch_size,
-                                       with_step=not fused)
-        self._sync = np.zeros(2, dtype=np.int64)  # the halves' barrier count and abort flag
-        self._ws = np.empty(workspace_size(net.sizes, batch_size), dtype=net.dtype)
-        self._last_params = np.empty_like(params)
-        self._last_state = np.empty_like(optimizer.state)
+        self._opt = None if fused else (optimizer.code, optimizer.hyper(),
+                                        np.empty_like(model.params), optimizer.state,
+                                        float(clip_norm or 0.0))
+        self.flop_per_batch = flop_per_sample(model.sizes) * batch_size
+        self.parts = training_parts(self.flop_per_batch, with_step=not fused)
+        self._space = model.space(batch_size, self.parts)
         self._order = np.arange(data[0].shape[0])
-        # Dropout masks come from the fit's random stream (drawn only when dropout is on, so
-        # fits without it keep the same shuffles).
-        seed = int(order_rng.integers(1, 2 ** 62)) if net._rates.any() else 0
-        self._noise = (net._rates, seed)
-        self._halves_noise = self._noise if net._rates.any() else None  # None: no dropout code
-
-    def _train_in_halves(self, start, stop, stats, lrs):
-        """train_batches' work as two halves (kernels/halves.py): part 1 on a helper thread
-        and part 0 on this one when Numba may use two threads, else both here."""
-        net = self.net
-        partial = np.zeros((PARTS, 4))
-        args = (self.data, self._order, start, stop, self.batch_size, net._params, net._table,
-                net._loss_code, self._ws, lrs, self.optimizer.steps, self._opt,
-                self._halves_noise, partial)
-        if numba.get_num_threads() < PARTS:
-            train_halves_on_one_thread(*args)
-        else:
-            self._sync[:] = 0
-            errors = []
-
-            def run(part):
-                try:
-                    train_part(part, *args, self._sync)
-                except BaseException as error:
-                    errors.append(error)
-                    self._sync[ABORT] = 1  # the other part must not wait forever
-
-            helper = threading.Thread(target=run, args=(1,), name="fastbp-half", daemon=True)
-            helper.start()
-            run(0)
-            helper.join()
-            if errors:  # the chunk is unusable: back to its start
-                net._params[:] = self._last_params
-                self.optimizer.state[:] = self._last_state
-                raise errors[0]
-        stats += partial[0, :3] + partial[1, :3]
+        self._snapshot = model.empty_snapshot(optimizer.state)
+        # Dropout masks come from the fit's random stream, drawn only when dropout is on (so
+        # fits without it keep the same shuffles). None: no dropout code is compiled.
+        self._noise = None
+        if rates.any():
+            self._noise = (rates, int(order_rng.integers(1, 2 ** 62)))
 
     def epoch(self, epoch):
         """One epoch; returns its logs. Raises Diverged after restoring the last good state."""
-        net, opt, n = self.net, self.optimizer, self.data[0].shape[0]
+        model, opt, n = self.model, self.optimizer, self.data[0].shape[0]
         if self.shuffle:
             self._order = self.order_rng.permutation(n)
         stats = np.zeros(3)
-        chunk = chunk_samples(net.sizes, self.batch_size)
+        chunk = chunk_samples(model.sizes, self.batch_size)
         lr = opt.lr
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
@@ -167,17 +133,18 @@ class Trainer:
             lrs = np.array(batch_learning_rates(opt.lr, self.schedule, opt.steps, opt.epochs,
                                                 n_batches))
             lr = float(lrs[-1])
-            self._last_params[:] = net._params
-            self._last_state[:] = opt.state
-            if self.halves:
-                self._train_in_halves(start, stop, stats, lrs)
-            else:
-                train_batches(self.data, self._order, start, stop, self.batch_size,
-                              net._params, net._table, net._loss_code, self._ws, stats, lrs,
-                              opt.steps, self._opt, self._noise)
-            if not (math.isfinite(stats[0]) and _all_finite(net._params)):
-                net._params[:] = self._last_params
-                opt.state[:] = self._last_state
+            model.snapshot(opt.state, into=self._snapshot)
+            try:
+                stats += model.train_chunk(
+                    self._space, (self.data, self._order, start, stop, self.batch_size),
+                    (lrs, opt.steps), self._opt, self._noise)
+            except KeyboardInterrupt:  # the chunk completed: keep it
+                raise
+            except BaseException:  # the chunk is unusable: back to its start
+                model.restore(self._snapshot, opt.state)
+                raise
+            if not (math.isfinite(stats[0]) and _all_finite(model.params)):
+                model.restore(self._snapshot, opt.state)
                 raise Diverged(
                     f"training diverged in epoch {epoch + 1} between samples {start} and "
                     f"{stop} of the shuffled order (a loss or parameter became NaN or inf); "
@@ -185,17 +152,22 @@ class Trainer:
                     f"learning rate than lr={lr:g}.")
             opt.steps += n_batches
             if self.progress is not None:
-                self.progress.on_chunk_end(
-                    stop, epoch_logs(net, stats[0], stats[2], stats[1], stop))
+                self.progress.on_chunk_end(stop, self.logs(stats, stop))
         opt.epochs += 1
-        logs = epoch_logs(net, stats[0], stats[2], stats[1], n)
-        if self.validation is not None:
-            logs.update(net._evaluate_arrays(*self.validation, prefix="val_"))
+        logs = self.logs(stats, n)
+        validation_logs = self.validate()
+        if validation_logs is not None:
+            logs.update(validation_logs)
         logs["lr"] = lr
         return logs
 
+    def logs(self, stats, samples):
+        """The epoch logs of (weighted loss sum, correct count, weight sum) over samples."""
+        return epoch_logs(self.model.loss_code, self.model.sizes[-1], stats[0], stats[2],
+                          stats[1], samples)
 
-def train(trainer, epochs, on_divergence):
+
+def train(net, trainer, epochs, callbacks, on_divergence):
     """Run the epochs with the callbacks; return a History.
 
     Ctrl-C stops after the current chunk, keeping every completed mini-batch, and returns
@@ -203,9 +175,8 @@ def train(trainer, epochs, on_divergence):
     state before the chunk that produced a non-finite value; then ``on_divergence="raise"``
     raises FloatingPointError, ``"warn"`` warns and returns the history so far.
     """
-    net = trainer.net
     history = History()
-    callbacks = list(trainer.callbacks)
+    callbacks = list(callbacks)
     if trainer.progress is not None:
         callbacks.append(trainer.progress)
     net.stop_training = False
@@ -213,9 +184,8 @@ def train(trainer, epochs, on_divergence):
         cb.set_model(net)
         cb.on_train_begin({})
     try:
-        with blas_threads_for_training(flop_per_sample(net.sizes) * trainer.batch_size,
-                                       trainer.halves):
-            _run_epochs(trainer, epochs, on_divergence, callbacks, history)
+        with blas_threads_for_training(trainer.flop_per_batch, trainer.parts):
+            _run_epochs(net, trainer, epochs, on_divergence, callbacks, history)
     except KeyboardInterrupt:
         warnings.warn(f"fit interrupted: stopped after {len(history.epoch)} complete epochs; "
                       f"the parameters are those of the last completed mini-batch",
@@ -226,7 +196,7 @@ def train(trainer, epochs, on_divergence):
     return history
 
 
-def _run_epochs(trainer, epochs, on_divergence, callbacks, history):
+def _run_epochs(net, trainer, epochs, on_divergence, callbacks, history):
     for epoch in range(epochs):
         if trainer.progress is not None:
             trainer.progress.on_epoch_begin(epoch)
@@ -239,7 +209,7 @@ def _run_epochs(trainer, epochs, on_divergence, callbacks, history):
             return
         history._append(epoch, logs)
         stop = [cb.on_epoch_end(epoch, logs) for cb in callbacks]
-        if any(stop) or trainer.net.stop_training:
+        if any(stop) or net.stop_training:
             return
 
 

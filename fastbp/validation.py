@@ -8,8 +8,8 @@ import numbers
 
 import numpy as np
 
-from .functions import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, HIDDEN_ACTIVATIONS,
-                        LOSSES, SIGMOID, SOFTMAX)
+from .engine.codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, HIDDEN_ACTIVATIONS,
+                           LOSSES, SIGMOID, SOFTMAX)
 
 INITS = ("auto", "he", "xavier", "lecun")
 DTYPES = {"float32": np.float32, "float64": np.float64}

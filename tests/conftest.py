@@ -39,12 +39,12 @@ def oracle(name):
 
 @pytest.fixture
 def train_mode(monkeypatch):
-    """set(halves=None, chunk_batches=None): force every fit to train in halves (True) or
-    on the serial loop (False), and to run chunk_batches batches per compiled call; None
-    keeps the library's own choice."""
-    def set_mode(halves=None, chunk_batches=None):
-        if halves is not None:
-            monkeypatch.setattr(fastbp.threads, "HALVES_FLOP", (0, np.inf) if halves else (1, 0))
+    """set(parts=None, chunk_batches=None): cut every training step into this many parts
+    (1: the serial step), and run chunk_batches batches per compiled call; None keeps the
+    library's own choice."""
+    def set_mode(parts=None, chunk_batches=None):
+        if parts is not None:
+            monkeypatch.setattr(fastbp.training, "training_parts", lambda *args, **kw: parts)
         monkeypatch.setattr(fastbp.training, "CHUNK_BATCHES", chunk_batches)
     return set_mode
 

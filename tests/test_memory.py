@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastbp
-from fastbp.layout import workspace_size
+from fastbp.engine.layout import workspace_size
 
 MB = 2 ** 20
 pytestmark = pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK),

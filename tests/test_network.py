@@ -3,7 +3,7 @@ import pytest
 
 import fastbp
 from conftest import HEADS, HIDDEN, make_targets
-from fastbp.layout import n_params
+from fastbp.engine.layout import n_params
 
 
 def test_params_is_one_buffer_and_weights_are_views():

@@ -4,42 +4,34 @@ import numpy as np
 import pytest
 
 import fastbp
-from fastbp.kernels.passes import backward, batch_w, batch_y, forward_rows, layer_block
-from fastbp.layout import A, FED, workspace_size
+from fastbp.engine.layout import A, FED, layer_block
 
 
-def _training_pass(net, X, Y, seed, step, target=None):
-    """Forward (and, with a target buffer, backward) with dropout noise, as fit runs it."""
-    n = X.shape[0]
-    ws = np.zeros(workspace_size(net.sizes, n), dtype=net.dtype)
-    batch_y(ws, net._table, n, n)[:] = Y
-    batch_w(ws, net._table, n, n)[:] = 1
-    noise = (net._rates, seed)
-    forward_rows(net.params, net._table, X, ws, n, 0, n, noise, step)
-    loss = None
-    if target is not None:
-        loss, _ = backward(net.params, net._table, net._loss_code, X, ws, n, target, 1.0 / n,
-                           0.0, noise, step)
-    return ws, loss
+def _training_pass(net, X, Y, seed, step):
+    """The forward and backward pass that fit runs on a batch of all rows of X with dropout
+    (seed, update number step); returns (workspace, weighted loss sum, mean gradient)."""
+    grads, space = net._model.gradient(X, Y, np.ones(len(X)), noise=(net._rates, seed),
+                                       step_number=step)
+    return space, net._model.loss_sum(space)[0], grads
 
 
 def test_dropout_mask_statistics():
     rng = np.random.default_rng(0)
     net = fastbp.Network([20, 400, 3], activation="sigmoid", dropout=0.3, dtype=np.float64)
     X = rng.normal(size=(50, 20))
-    ws, _ = _training_pass(net, X, np.eye(3)[rng.integers(0, 3, 50)], seed=7, step=1)
-    a = layer_block(ws, net._table, 50, 50, 0, A)
-    fed = layer_block(ws, net._table, 50, 50, 0, FED)
+    space, _, _ = _training_pass(net, X, np.eye(3)[rng.integers(0, 3, 50)], seed=7, step=1)
+    a = layer_block(space, 50, 0, A)
+    fed = layer_block(space, 50, 0, FED)
     scale = fed / a  # sigmoid outputs are never 0
     dropped = np.isclose(scale, 0)
     assert np.allclose(scale[~dropped], 1 / 0.7)
     # 20,000 Bernoulli(0.3) draws: the fraction lies within 5 standard deviations.
     assert abs(dropped.mean() - 0.3) < 5 * np.sqrt(0.3 * 0.7 / dropped.size)
     # Another step, another mask; the same step, the same mask.
-    ws2, _ = _training_pass(net, X, np.zeros((50, 3)), seed=7, step=2)
-    assert not np.array_equal(np.isclose(layer_block(ws2, net._table, 50, 50, 0, FED), 0), dropped)
-    ws3, _ = _training_pass(net, X, np.zeros((50, 3)), seed=7, step=1)
-    np.testing.assert_array_equal(layer_block(ws3, net._table, 50, 50, 0, FED), fed)
+    space2, _, _ = _training_pass(net, X, np.zeros((50, 3)), seed=7, step=2)
+    assert not np.array_equal(np.isclose(layer_block(space2, 50, 0, FED), 0), dropped)
+    space3, _, _ = _training_pass(net, X, np.zeros((50, 3)), seed=7, step=1)
+    np.testing.assert_array_equal(layer_block(space3, 50, 0, FED), fed)
 
 
 def test_dropout_gradient_matches_finite_differences_for_a_fixed_mask():
@@ -48,11 +40,10 @@ def test_dropout_gradient_matches_finite_differences_for_a_fixed_mask():
                          seed=0)
     X = rng.normal(size=(7, 4))
     Y = np.eye(3)[rng.integers(0, 3, 7)]
-    grads = np.empty_like(net.params)
-    _training_pass(net, X, Y, seed=3, step=5, target=grads)
+    _, _, grads = _training_pass(net, X, Y, seed=3, step=5)
 
     def loss():
-        return _training_pass(net, X, Y, seed=3, step=5, target=np.empty_like(net.params))[1] / 7
+        return _training_pass(net, X, Y, seed=3, step=5)[1] / 7
 
     fd = np.empty_like(grads)
     for i in range(net.params.size):

@@ -15,12 +15,12 @@ from conftest import one_hot
 
 
 @pytest.mark.parametrize("chunk_batches", [None, 1, 2])
-@pytest.mark.parametrize("halves", [False, True])
-def test_one_epoch_equals_reference_sgd_steps(halves, chunk_batches, train_mode):
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_one_epoch_equals_reference_sgd_steps(parts, chunk_batches, train_mode):
     """shuffle=False, 10 samples, batch 4: exactly the steps on rows 0-3, 4-7, then 8-9 (with
     chunks of one or two batches, across compiled calls; the last partial batch in a chunk of
     its own or after a full one)."""
-    train_mode(halves, chunk_batches)
+    train_mode(parts, chunk_batches)
     rng = np.random.default_rng(0)
     net = fastbp.Network([3, 4, 2], activation="tanh", loss="mse", dtype=np.float64, seed=1)
     X = rng.normal(size=(10, 3))
@@ -107,7 +107,7 @@ _THREADS_SCRIPT = textwrap.dedent("""
     net.fit(X, y, epochs=1, batch_size=7, lr=0.05)
     net.fit(X[:512], y[:512], epochs=1, batch_size=64, optimizer="adam", clip_norm=1.0,
             sample_weight=np.arange(512) % 3)
-    plain = fastbp.Network([784, 256, 128, 10], seed=1)  # no dropout: trains in halves
+    plain = fastbp.Network([784, 256, 128, 10], seed=1)  # trains in parts
     plain.fit(X, y, epochs=1, batch_size=32, lr=0.05, sample_weight=1 + np.arange(2048) % 3)
     plain.fit(X, y, epochs=1, batch_size=32, optimizer="adam", clip_norm=0.5)
     print(hashlib.sha256(net.params.tobytes()).hexdigest(),
@@ -143,36 +143,37 @@ def test_bitwise_identical_with_one_and_two_threads():
     ([64, 48, 32, 10], "sigmoid", {"optimizer": "adam", "dropout": [0.2, 0.1]}),
 ])
 @pytest.mark.parametrize("chunk_batches", [None, 2])
-def test_training_in_halves_matches_the_serial_loop(digits, train_mode, sizes, activation,
-                                                    fit_kwargs, chunk_batches):
+def test_training_in_parts_matches_the_serial_step(digits, train_mode, sizes, activation,
+                                                   fit_kwargs, chunk_batches):
     X_train, y_train, _, _ = digits
     weights = 1.0 + np.arange(len(y_train)) % 3
     fit_kwargs = dict(fit_kwargs)
     dropout = fit_kwargs.pop("dropout", 0.0)
     results = []
-    for halves in (True, False):
-        train_mode(halves, chunk_batches)
+    for parts in (1, 2, 3):
+        train_mode(parts, chunk_batches)
         net = fastbp.Network(sizes, activation=activation, dtype=np.float64, seed=0,
                              dropout=dropout)
         history = net.fit(X_train, y_train, epochs=2, batch_size=13, seed=0,
                           sample_weight=weights, **fit_kwargs)
         results.append((net.params.copy(), history.history["loss"]))
-    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12)
+    for params, losses in results[1:]:  # 2 and 3 parts against the serial step
+        np.testing.assert_allclose(params, results[0][0], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(losses, results[0][1], rtol=1e-12)
 
 
 @pytest.mark.parametrize("fit_kwargs", [{"lr": 0.1},
                                         {"optimizer": fastbp.optimizers.Adam, "clip_norm": 0.5}])
-def test_float32_training_in_halves_matches_serial_and_reference(digits, train_mode, fit_kwargs):
-    """float32, the default dtype, trained in halves and on the serial loop, against the
+def test_float32_training_in_parts_matches_serial_and_reference(digits, train_mode, fit_kwargs):
+    """float32, the default dtype, trained in two parts and in one, against the
     float64 NumPy reference from the same starting values: 12 updates of 26 rows."""
     X, y = digits[0][:312], digits[1][:312]
     sizes = [64, 48, 32, 10]
     fit_kwargs = dict(fit_kwargs)
     make = fit_kwargs.pop("optimizer", None)
     results = []
-    for halves in (True, False):
-        train_mode(halves)
+    for parts in (2, 1):
+        train_mode(parts)
         net = fastbp.Network(sizes, dtype=np.float32, seed=0)
         net.fit(X, y, epochs=1, batch_size=26, shuffle=False,
                 optimizer=make() if make else "sgd", **fit_kwargs)
@@ -186,15 +187,15 @@ def test_float32_training_in_halves_matches_serial_and_reference(digits, train_m
     np.testing.assert_allclose(results[0], expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("halves", [False, True])
-def test_chunk_boundaries_change_no_bit(digits, train_mode, halves):
+@pytest.mark.parametrize("parts", [1, 2])
+def test_chunk_boundaries_change_no_bit(digits, train_mode, parts):
     """An epoch cut into compiled calls of one or three batches trains exactly as one call:
     the update count, the scheduled rates, the dropout masks, the optimizer state and the
     last partial batch carry across the calls."""
     X, y = digits[0][:500], digits[1][:500]  # 450 training rows: 14 batches of 32, then 2
     runs = []
     for chunk_batches in (None, 1, 3):
-        train_mode(halves, chunk_batches)
+        train_mode(parts, chunk_batches)
         net = fastbp.Network([64, 48, 32, 10], seed=0, dropout=[0.2, 0.1])
         opt = fastbp.optimizers.Adam(lr=0.01)
         schedule = fastbp.schedules.Warmup(5, after=fastbp.schedules.ExponentialLR(
@@ -208,38 +209,38 @@ def test_chunk_boundaries_change_no_bit(digits, train_mode, halves):
         np.testing.assert_array_equal(state, runs[0][1])
         assert steps == runs[0][2] == 30
         assert history.keys() == runs[0][3].keys()
-        for key, values in history.items():  # the halves add their loss sums per call
+        for key, values in history.items():  # the parts add their loss sums per call
             assert values == pytest.approx(runs[0][3][key], rel=1e-12), key
 
 
-def test_a_failing_half_releases_the_other_and_restores_the_parameters(digits, monkeypatch,
-                                                                       train_mode):
-    # Part 0 runs the real kernel; part 1 fails at once. Without the abort slot, part 0 would
-    # wait at its first barrier forever.
-    train_mode(halves=True)
-    real = fastbp.training.train_part
+def test_a_failing_part_releases_the_others_and_restores_the_parameters(digits, monkeypatch,
+                                                                        train_mode):
+    # The thread of part 0 runs the real kernel; the thread of part 1 fails at once. Without
+    # the abort slot, part 0 would wait at its first barrier forever.
+    train_mode(parts=2)
+    real = fastbp.engine.model.train_chunk
 
-    def part_1_fails(part, *args):
-        if part == 1:
+    def part_1_fails(team, *args):
+        if team[0] == 1:
             raise MemoryError("simulated failure of part 1")
-        real(part, *args)
+        real(team, *args)
 
-    monkeypatch.setattr(fastbp.training.numba, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(fastbp.engine.parallel.numba, "get_num_threads", lambda: 2)
     X_train, y_train, _, _ = digits
     net = fastbp.Network([64, 32, 10], seed=0)
     adam = fastbp.optimizers.Adam()
     net.fit(X_train[:64], y_train[:64], batch_size=16, optimizer=adam)
     before, state_before = net.params.copy(), adam.state.copy()
-    monkeypatch.setattr(fastbp.training, "train_part", part_1_fails)
+    monkeypatch.setattr(fastbp.engine.model, "train_chunk", part_1_fails)
     with pytest.raises(MemoryError, match="simulated"):
         net.fit(X_train, y_train, batch_size=16, optimizer=adam)
     np.testing.assert_array_equal(net.params, before)
     np.testing.assert_array_equal(adam.state, state_before)
 
 
-@pytest.mark.parametrize("halves", [False, True])
-def test_two_networks_train_at_once_in_two_threads(digits, train_mode, halves):
-    train_mode(halves)
+@pytest.mark.parametrize("parts", [1, 2])
+def test_two_networks_train_at_once_in_two_threads(digits, train_mode, parts):
+    train_mode(parts)
     X_train, y_train, _, _ = digits
     serial = []
     for seed in (0, 1):
@@ -284,11 +285,11 @@ def _states_until_divergence(X, y, make_optimizer, batch_size):
     raise AssertionError("the oracle run did not diverge")
 
 
-@pytest.mark.parametrize("halves", [False, True])
+@pytest.mark.parametrize("parts", [1, 2])
 @pytest.mark.parametrize("chunk_batches", [1, 2])
 @pytest.mark.parametrize("on_divergence", ["raise", "warn"])
 def test_divergence_restores_the_state_before_the_failing_chunk(train_mode, on_divergence,
-                                                                chunk_batches, halves):
+                                                                chunk_batches, parts):
     X, y, make_optimizer = _diverging_problem()
     states = _states_until_divergence(X, y, make_optimizer, 4)
     batches_per_epoch = 16
@@ -298,7 +299,7 @@ def test_divergence_restores_the_state_before_the_failing_chunk(train_mode, on_d
     chunk_start = epoch * batches_per_epoch + within // chunk_batches * chunk_batches
     expected_params, expected_state, expected_steps = states[chunk_start]
 
-    train_mode(halves, chunk_batches)
+    train_mode(parts, chunk_batches)
     net = fastbp.Network([5, 16, 2], activation="relu", loss="mse", seed=0)
     opt = make_optimizer()
     with warnings.catch_warnings(record=True) as caught:

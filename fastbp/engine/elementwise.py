@@ -1,155 +1,37 @@
-"""Activations, their derivatives and the losses, selected by integer code inside kernels.
+"""Activations, their derivatives, the losses' output error and dropout, over blocks of a
+batch, selected by the integer codes of codes.py.
 
-Kernels take codes rather than functions so that one compiled (and disk-cached) loop serves
-every network; the branch on the code sits outside the element loops. (A kernel that takes a
-compiled function as an argument misses Numba's disk cache in every new process:
-bench/perf_log.md.)
+LLVM vectorises an elementwise loop only when its trip count reaches a full round of vector
+lanes (32 float32 here) and runs shorter loops one element at a time; it also left loops
+calling the polynomial exp scalar on arrays typed 'A'. So the elementwise kernels take an
+(n, m) block as one C-typed vector of n * m elements when its rows follow each other in
+memory, and one row at a time otherwise (a column block of a layer): sigmoid over 30-unit
+rows 6.5 -> 1.4 ns per element (bench/perf_log.md).
 """
 
 import math
 
 import numpy as np
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
-from .config import DRIVER, JIT, SCALAR_EXACT
-from .dense import as_vector, is_dense
-
-ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu",
-               "softmax")
-IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, GELU, SOFTMAX = range(len(ACTIVATIONS))
-HIDDEN_ACTIVATIONS = ACTIVATIONS[:SOFTMAX]
-
-LOSSES = ("mse", "cross_entropy", "binary_cross_entropy")
-MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(len(LOSSES))
+from .codes import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, IDENTITY, LEAKY_RELU, MSE, RELU,
+                    SIGMOID, SOFTMAX, SOFTPLUS, TANH)
+from .config import DRIVER, JIT
+from .numba_ext import as_vector
+from .scalar import exp_nonpositive, expm1_nonpositive, log1p_unit, sigmoid, softplus
 
 LEAKY_SLOPE = 0.01
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@intrinsic
-def _bits_to_float64(typingctx, bits):
-    """Reinterpret the bits of an int64 as a float64 (an LLVM bitcast, so it vectorises)."""
-    if bits != types.int64:
-        return None
+@njit(**JIT)
+def is_dense(x):
+    """Whether the elements of the 2-D array x follow each other in memory in row order."""
+    n, m = x.shape
+    return ((m <= 1 or x.strides[1] == x.itemsize)
+            and (n <= 1 or x.strides[0] == m * x.itemsize))
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return types.float64(bits), codegen
-
-
-_LOG2E = 1.4426950408889634
-_LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that k * _LN2_HI is exact
-_LN2_LO = 1.90821492927058770002e-10
-
-
-# The scalar functions below take and return float64 only (explicit signatures): float32
-# arguments are converted at the call, so each is compiled once, not once per argument
-# type (a first fit: 40 -> 37 compiled functions); they compute in float64 either way.
-
-# Without reassociation: LLVM would otherwise fold the two-part ln 2 back into one constant
-# (relative error 2.4e-14 near t = -707 instead of ~2e-16).
-@njit("float64(float64)", **dict(JIT, fastmath={"contract"}))
-def exp_nonpositive(t):
-    """exp(t) in float64 for t <= 0, within a few ulp of np.exp (exp(-708) below -708).
-
-    This llvmlite has no vector math library, so math.exp stays a scalar call in every loop;
-    this form (t = k ln 2 + r, a degree-13 polynomial for e^r, 2^k from the exponent bits)
-    vectorises: sigmoid over 100,000 values went from 13.3 to 1.6 ns each.
-    """
-    t = max(t, -708.0)
-    k = math.floor(t * _LOG2E + 0.5)
-    r = (t - k * _LN2_HI) - k * _LN2_LO
-    # Taylor series to r^13 / 13! by Horner's rule, written out so LLVM sees straight code.
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
-    return p * _bits_to_float64((np.int64(k) + 1023) << 52)
-
-
-@njit("float64(float64)", **SCALAR_EXACT)
-def expm1_nonpositive(t):
-    """exp(t) - 1 in float64 for t <= 0, within a few ulp of np.expm1; vectorises, unlike
-    math.expm1 (a scalar libm call: 14 ns per ELU element against ~2)."""
-    # Far from 0, exp(t) <= 0.61 and subtracting 1 loses at most 2 bits. Near 0 the
-    # subtraction would cancel: there, the series t (1 + t/2 (1 + t/3 (1 + ...))) to
-    # t^16 / 16!, under 1e-18 of the sum for |t| <= 0.5. Both are computed and one is
-    # selected, so the loops calling this stay branch-free and vectorise.
-    far = exp_nonpositive(t) - 1.0
-    p = 1.0
-    p = 1.0 + t * (1.0 / 16.0) * p
-    p = 1.0 + t * (1.0 / 15.0) * p
-    p = 1.0 + t * (1.0 / 14.0) * p
-    p = 1.0 + t * (1.0 / 13.0) * p
-    p = 1.0 + t * (1.0 / 12.0) * p
-    p = 1.0 + t * (1.0 / 11.0) * p
-    p = 1.0 + t * (1.0 / 10.0) * p
-    p = 1.0 + t * (1.0 / 9.0) * p
-    p = 1.0 + t * (1.0 / 8.0) * p
-    p = 1.0 + t * (1.0 / 7.0) * p
-    p = 1.0 + t * (1.0 / 6.0) * p
-    p = 1.0 + t * (1.0 / 5.0) * p
-    p = 1.0 + t * (1.0 / 4.0) * p
-    p = 1.0 + t * (1.0 / 3.0) * p
-    p = 1.0 + t * 0.5 * p
-    return far if t < -0.5 else t * p
-
-
-@njit("float64(float64)", **dict(JIT, fastmath={"contract"}))
-def log1p_unit(u):
-    """log(1 + u) in float64 for 0 <= u <= 1, within a few ulp of np.log1p; vectorises,
-    unlike math.log1p (softplus: 40 ns per element against ~3).
-
-    log(1 + u) = 2 atanh(s) with s = u / (2 + u) <= 1/3, a series in s^2 <= 1/9 summed to
-    s^35 / 35 (under 2e-18 of the sum); s is formed without rounding 1 + u.
-    """
-    s = u / (2.0 + u)
-    w = s * s
-    q = 1.0 / 35.0
-    q = q * w + 1.0 / 33.0
-    q = q * w + 1.0 / 31.0
-    q = q * w + 1.0 / 29.0
-    q = q * w + 1.0 / 27.0
-    q = q * w + 1.0 / 25.0
-    q = q * w + 1.0 / 23.0
-    q = q * w + 1.0 / 21.0
-    q = q * w + 1.0 / 19.0
-    q = q * w + 1.0 / 17.0
-    q = q * w + 1.0 / 15.0
-    q = q * w + 1.0 / 13.0
-    q = q * w + 1.0 / 11.0
-    q = q * w + 1.0 / 9.0
-    q = q * w + 1.0 / 7.0
-    q = q * w + 1.0 / 5.0
-    q = q * w + 1.0 / 3.0
-    q = q * w + 1.0
-    return 2.0 * s * q
-
-
-@njit("float64(float64)", **JIT)
-def _sigmoid(x):
-    # exp of a non-positive argument only, so it never overflows.
-    e = exp_nonpositive(-abs(x))
-    s = 1.0 / (1.0 + e)
-    return s if x >= 0 else e * s
-
-
-@njit("float64(float64)", **JIT)
-def _softplus(x):
-    return max(x, 0.0) + log1p_unit(exp_nonpositive(-abs(x)))
 
 
 # _activate_vector and _scale_vector_by_derivative have one call site each: inlined there at
@@ -172,7 +54,7 @@ def _activate_vector(code, z, a):
             a[j] = z[j] if z[j] > zero else slope * z[j]
     elif code == SIGMOID:
         for j in range(z.shape[0]):
-            a[j] = _sigmoid(z[j])
+            a[j] = sigmoid(z[j])
     # tanh, ELU and softplus in passes over the vector, so that the loop holding the long
     # polynomial (expm1, exp) is compiled once, not once per activation.
     elif code == TANH:  # tanh|z| = -m / (2 + m), m = expm1(-2|z|): exact near 0, no overflow
@@ -292,7 +174,7 @@ def _scale_vector_by_derivative(code, z, a, delta):
             delta[j] *= one if z[j] > zero else a[j] + one
     elif code == SOFTPLUS:
         for j in range(z.shape[0]):
-            delta[j] *= _sigmoid(z[j])
+            delta[j] *= sigmoid(z[j])
     else:  # GELU: Phi(z) + z * phi(z)
         for j in range(z.shape[0]):
             x = z[j]
@@ -349,7 +231,7 @@ def output_error(loss_code, code, z, a, y, w, delta):
         elif loss_code == BINARY_CROSS_ENTROPY:
             for j in range(m):
                 delta[i, j] = a[i, j] - y[i, j]
-                sample += _softplus(z[i, j]) - y[i, j] * z[i, j]
+                sample += softplus(z[i, j]) - y[i, j] * z[i, j]
                 correct += (z[i, j] > 0) == (y[i, j] >= 0.5)
         else:  # MSE: delta = J_sigma(z)^T (a - y)
             projection = 0.0
@@ -369,3 +251,50 @@ def output_error(loss_code, code, z, a, y, w, delta):
             for j in range(m):
                 delta[i, j] *= w[i]
     return loss, correct
+
+
+@njit(**JIT)
+def non_finite_rows(z):
+    """How many rows of z hold a NaN or an infinity."""
+    count = 0
+    for i in range(z.shape[0]):
+        probe = 0.0
+        for j in range(z.shape[1]):  # inf * 0 and NaN * 0 are NaN: one branch-free sum
+            probe += z[i, j] * 0.0
+        if probe != probe:
+            count += 1
+    return count
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(**JIT)
+def keep_scale(seed, step, l, i, j, rate):
+    """Inverted-dropout multiplier of unit j of layer l for batch row i at update ``step``:
+    0 with probability ``rate``, else 1 / (1 - rate).
+
+    A counter-based hash (SplitMix64's finaliser) of (seed, step, l, i, j): the forward and
+    backward passes recompute the same mask without storing it, and it does not depend on
+    threads or on how the epoch is cut into chunks.
+    """
+    h = np.uint64(seed) ^ (np.uint64(step) * _GOLDEN)
+    h ^= (np.uint64(l) << np.uint64(48)) ^ (np.uint64(i) << np.uint64(24)) ^ np.uint64(j)
+    h = (h ^ (h >> np.uint64(30))) * _MIX1
+    h = (h ^ (h >> np.uint64(27))) * _MIX2
+    h ^= h >> np.uint64(31)
+    u = (h >> np.uint64(11)) * (1.0 / 9007199254740992.0)  # 53 random bits in [0, 1)
+    return 0.0 if u < rate else 1.0 / (1.0 - rate)
+
+
+@njit(**JIT)
+def apply_dropout(values, out, noise, step, l, row0, col0):
+    """out = values * keep_scale for each element of a block of layer l's units whose first
+    element is unit col0 of batch row row0, at update ``step``; noise = (rates per layer,
+    seed)."""
+    rates, seed = noise
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            out[i, j] = values[i, j] * keep_scale(seed, step, l, row0 + i, col0 + j, rates[l])

@@ -11,10 +11,9 @@ read-only install) Numba's user-wide cache folder.
 import hashlib
 from pathlib import Path
 
-from numba.core import caching, config
-from numba.misc.appdirs import AppDirs
+from .numba_ext import cache_candidates
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent  # all of fastbp: kernels call across it
 _STAMP_NAME = "fastbp-sources.sha256"
 
 
@@ -25,25 +24,6 @@ def sources_digest():
         digest.update(path.relative_to(_PACKAGE).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
-
-
-def _user_wide_root():
-    """Numba's user-wide cache folder, used when a package's __pycache__ is not writable."""
-    return Path(AppDirs(appname="numba", appauthor=False).user_cache_dir)
-
-
-def cache_candidates(folder):
-    """The folders Numba may cache the kernels of a source folder in, in its order of
-    preference (it takes the first it can write to)."""
-    # Numba's own rule for the sub-folder under a cache root: a private helper, so with a
-    # Numba that lacks it only the in-tree folder is checked.
-    subpath = getattr(getattr(caching, "_CacheLocator", None), "get_suitable_cache_subpath", None)
-    if subpath is None:
-        return [folder / "__pycache__"]
-    sub = subpath(str(folder / "__init__.py"))
-    if config.CACHE_DIR:
-        return [Path(config.CACHE_DIR) / sub]
-    return [folder / "__pycache__", _user_wide_root() / sub]
 
 
 def _refresh(directory, digest):

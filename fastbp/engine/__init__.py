@@ -1,0 +1,24 @@
+"""fastbp's engine: every compiled kernel, and nothing else above it compiles.
+
+    codes.py        activation, loss and optimizer codes (no Numba import)
+    config.py       compilation flags and every tuning constant, with its reason
+    numba_ext.py    every use of Numba's internals (intrinsics, BLAS symbol, cache paths)
+    cache.py        drops cached kernels compiled from other sources
+    layout.py       where each layer lives in the flat parameter and workspace buffers
+    scalar.py       scalar math written to vectorise (exp, expm1, log1p, sigmoid, softplus)
+    elementwise.py  activations, derivatives, output error and dropout over blocks
+    gemm.py         matrix products
+    update.py       optimizer steps over the flat buffers
+    parallel.py     parts onto threads, the barrier, who owns the cores
+    step.py         ONE training step, as phases over (part, parts)
+    loops.py        compiled loops: a chunk of training, inference, one gradient
+    model.py        the object the Python layers above talk to
+"""
+
+from .cache import invalidate_stale_cache
+
+invalidate_stale_cache()  # before any kernel loads code cached by an older version
+
+from .model import Model  # noqa: E402
+
+__all__ = ["Model"]

@@ -1,0 +1,73 @@
+"""Compilation flags and every tuning constant of the engine, each with its reason.
+
+The measurements behind each number are in bench/perf_log.md.
+"""
+
+# fastmath without "nnan"/"ninf": the divergence checks must still see NaN and inf.
+# "reassoc" lets LLVM vectorise reductions; the order it picks is fixed at compile time, so
+# results stay independent of the thread count.
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+# Every kernel: nopython, cached on disk, GIL released (two networks may train at once in two
+# Python threads; the parts of a step run on Python threads). error_model="numpy": a float
+# division by zero gives inf/NaN, caught by the divergence check, instead of a Python
+# exception check in every division, which kept LLVM from vectorising the optimizer loops.
+JIT = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+
+# Kernels that only other kernels call and that call many others themselves (the phases of a
+# step), and helpers with a single call site, are inlined into their callers at Numba IR
+# level instead of compiled on their own: Numba emits machine code for a compiled function
+# together with its whole callee tree, so a separately compiled driver emitted most of the
+# library once more (a first fit: ~20 s -> ~15 s). Small helpers called from many places stay
+# separate: Numba re-reads an inlined function at every call site.
+DRIVER = dict(JIT, inline="always")
+
+# expm1 is marked for LLVM to always inline (LLVM's own inliner found it too big, and a loop
+# still holding a call does not vectorise: 10.9 -> 2.7 ns per value). It keeps its own
+# fastmath flags (no reassociation: its series are summed in the order written).
+SCALAR_EXACT = dict(JIT, fastmath={"contract"}, forceinline=True)
+
+# Matrix products (gemm.py) ---------------------------------------------------------------
+
+# OpenBLAS cuts a long inner dimension K into blocks whose sizes depend on its thread count,
+# which changes the summation order (1 vs 2 threads differ for K = 16 mod 32 above 384).
+# gemm cuts K into blocks of at most this many, multiples of 32, summed in a fixed order.
+K_BLOCK = 384
+# For 9 to 32 rows, layers wider than 32 units whose 8-row product stays on OpenBLAS's
+# small-matrix path (rows x n_in x n_out <= SMALL_PRODUCT) run their row-wise products 8 rows
+# per call: 784 -> 128 at 10 rows, 71.5 us in one call, 29.4 us in 8-row calls. Narrower or
+# wider layers lose with the split.
+FAST_ROWS = 8
+SPLIT_MAX_ROWS = 32
+SPLIT_MIN_UNITS = 33
+SMALL_PRODUCT = 1e6
+
+# Parts and threads (parallel.py) ---------------------------------------------------------
+
+# A training step is cut into parts (step.py) when a batch holds between PARTS_FLOP[0] and
+# PARTS_FLOP[1] floating-point operations: below, the per-phase barrier costs more than the
+# second core gives (nielsen, batch 10: 9.6e5); above, one part with BLAS threading each
+# product is as fast or faster (784-128-10 at 256, 784-256-128-10 at 96: 0.8-0.9x in parts).
+# Inside: 1.09-1.61x (784-128-10 at 10-32, 784-256-128-10 at 32).
+PARTS_FLOP = (4e6, 3.5e7)
+# Fits with an optimizer step apart from the gradient product also split that memory-bound
+# step, so parts pay up to twice that work (784-256-128-10 with Adam at 64: 69k vs 63k
+# samples/s).
+STEP_WIDENS_PARTS = 2.0
+# How many parts, where parts pay: measured on 2-core machines only (bench/README.md has the
+# model of what more cores would gain).
+TRAINING_PARTS = 2
+# Batches with less work than this keep BLAS on one thread even in one part: OpenBLAS's
+# threading of such products costs more than it saves (784-128-10 at 12-16: 56-74k samples/s
+# with 2 BLAS threads, 87-93k with 1).
+SERIAL_BLAS_FLOP = 2e7
+
+# Inference cuts each chunk of INFERENCE_ROWS rows into SLABS slabs of rows, run on Numba's
+# threads with BLAS on one thread (the two thread pools fighting: 20x slower). A fixed
+# number, never the thread count: the per-slab loss sums are added in slab order.
+INFERENCE_ROWS = 1024
+SLABS = 2
+
+# The spin barrier between phases spins this many rounds (~1 us), then yields the core each
+# round, so that more runnable threads than cores slow down instead of starving each other.
+SPINS_BEFORE_YIELD = 2000

@@ -1,0 +1,122 @@
+"""Where each layer lives in the flat buffers.
+
+Parameters: for each layer l, W[l] (n_out x n_in, row-major) then b[l] (n_out), back to back
+in one 1-D array. Workspace (per batch capacity B): the gathered batch inputs x (B x n_0),
+targets y (B x n_L) and sample weights w (B), then four (B x units) blocks holding, for every
+non-input layer, z, a, delta and "fed" (a after dropout, what the next layer reads when the
+layer has dropout). Kernels read both from the int64 table built here, one row per layer.
+
+Kernels address the workspace through one tuple, ``space = (ws, table, capacity, tallies)``:
+the flat workspace, the layer table, the batch capacity it was sized for, and a float64
+array with one row per part of a step (or slab of inference) in which each adds up its
+(weighted loss sum, correct count, weight sum, gradient sum of squares).
+"""
+
+import numpy as np
+from numba import njit
+
+from .config import JIT
+
+# Columns of the layer table.
+N_IN, N_OUT, W_OFF, B_OFF, UNIT_OFF, ACT = range(6)
+# The per-layer workspace blocks. NumPy integers rather than Python ints: Numba compiles a
+# function once per distinct literal int argument, so passing Z, A, DELTA and FED as
+# literals compiled layer_block once per block (4 times) in a first fit.
+Z, A, DELTA, FED = (np.int64(k) for k in range(4))
+
+
+def layer_table(sizes, activation_codes):
+    """Return the (L, 6) int64 table: n_in, n_out, W offset, b offset, unit offset, activation."""
+    table = np.zeros((len(sizes) - 1, 6), dtype=np.int64)
+    offset = 0
+    units = 0
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        table[l] = (n_in, n_out, offset, offset + n_in * n_out, units, activation_codes[l])
+        offset += n_in * n_out + n_out
+        units += n_out
+    return table
+
+
+def n_params(sizes):
+    """Number of weights and biases of a network with these layer sizes."""
+    return sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+
+
+def workspace_size(sizes, capacity):
+    """Length of the flat workspace for batches of up to ``capacity`` samples."""
+    return capacity * (sizes[0] + sizes[-1] + 1 + 4 * sum(sizes[1:]))
+
+
+def parameter_views(params, table):
+    """Lists of reshaped views (W[l], b[l]) into the flat ``params`` buffer."""
+    weights, biases = [], []
+    for n_in, n_out, w_off, b_off, _, _ in table:
+        weights.append(params[w_off:w_off + n_out * n_in].reshape(n_out, n_in))
+        biases.append(params[b_off:b_off + n_out])
+    return weights, biases
+
+
+# Views, inside kernels: they cost no allocation. ----------------------------------------
+
+
+@njit(**JIT)
+def _block(buf, start, rows, cols):
+    """(rows, cols) C-contiguous view of buf[start:start + rows * cols]."""
+    return buf[start:start + rows * cols].reshape((rows, cols))
+
+
+@njit(**JIT)
+def weight(params, table, l):
+    """View of W[l], shape (n_out, n_in), in params or any buffer laid out like it."""
+    return _block(params, table[l, W_OFF], table[l, N_OUT], table[l, N_IN])
+
+
+@njit(**JIT)
+def bias(params, table, l):
+    """View of b[l], shape (n_out,)."""
+    return params[table[l, B_OFF]:table[l, B_OFF] + table[l, N_OUT]]
+
+
+@njit(**JIT)
+def batch_x(space, n):
+    """View of the gathered inputs of an n-row batch, shape (n, n_0)."""
+    ws, table, capacity, _ = space
+    return ws[:n * table[0, N_IN]].reshape((n, table[0, N_IN]))
+
+
+@njit(**JIT)
+def batch_y(space, n):
+    """View of the gathered targets, shape (n, n_L)."""
+    ws, table, capacity, _ = space
+    return _block(ws, capacity * table[0, N_IN], n, table[-1, N_OUT])
+
+
+@njit(**JIT)
+def batch_w(space, n):
+    """View of the gathered sample weights, shape (n,)."""
+    ws, table, capacity, _ = space
+    start = capacity * (table[0, N_IN] + table[-1, N_OUT])
+    return ws[start:start + n]
+
+
+@njit(**JIT)
+def layer_block(space, n, l, which):
+    """View of block ``which`` (Z, A, DELTA or FED) of layer l for an n-row batch, shape
+    (n, n_out)."""
+    ws, table, capacity, _ = space
+    units = table[-1, UNIT_OFF] + table[-1, N_OUT]
+    start = capacity * (table[0, N_IN] + table[-1, N_OUT] + 1 + which * units
+                        + table[l, UNIT_OFF])
+    return _block(ws, start, n, table[l, N_OUT])
+
+
+@njit(**JIT)
+def layer_input(x, space, l, noise):
+    """What layer l reads from the batch x: x itself for the first layer, else layer l - 1's
+    activations, after dropout (its FED block) when that layer has dropout; noise is None (no
+    dropout) or (rates per layer, seed)."""
+    if l == 0:
+        return x
+    if noise is not None and noise[0][l - 1] > 0:
+        return layer_block(space, x.shape[0], l - 1, FED)
+    return layer_block(space, x.shape[0], l - 1, A)

@@ -1,0 +1,117 @@
+"""Parts of the work onto threads: how many parts a shape gets, which thread runs which
+parts, the barrier between phases, and who owns the cores.
+
+The number of parts of a training step (and of slabs of an inference chunk) comes from the
+shapes, never from the thread count; each thread runs a fixed, contiguous set of parts and
+the parts' sums are added in part order, so results are bitwise the same on any number of
+threads. Threads are Python threads running compiled code with the GIL released (one thread
+start per chunk of batches: a parallel region per product measured slower, and Numba's
+parallel lowering of the step doubled the first compile). Where Numba's threads run
+(inference slabs) BLAS is held to one thread: the two pools fighting over the cores was 20x
+slower (bench/perf_log.md).
+"""
+
+import contextlib
+import threading
+
+import numba
+import numpy as np
+from numba import njit
+from threadpoolctl import ThreadpoolController
+
+from .config import (JIT, PARTS_FLOP, SERIAL_BLAS_FLOP, SPINS_BEFORE_YIELD, STEP_WIDENS_PARTS,
+                     TRAINING_PARTS)
+from .numba_ext import atomic_increment, atomic_read, sched_yield
+
+COUNT, ABORT = 0, 1  # the slots of a team's int64 sync array
+
+
+@njit(**JIT)
+def share(t, parts, n, align=1):
+    """The range [lo, hi) of range(n) that part t of parts works on; inner bounds are
+    multiples of align."""
+    lo = t * n // parts // align * align
+    hi = n if t == parts - 1 else (t + 1) * n // parts // align * align
+    return lo, hi
+
+
+@njit(**JIT)
+def barrier(sync, k, parties):
+    """The k-th barrier (k = 1, 2, ...) of ``parties`` threads sharing sync, whose slots start
+    at 0: returns once every party has arrived, or at once when sync[ABORT] is set (a party
+    failed and will never arrive). Spins briefly, then yields the core on every check."""
+    atomic_increment(sync, COUNT)
+    target = k * parties
+    spins = 0
+    while atomic_read(sync, COUNT) < target and atomic_read(sync, ABORT) == 0:
+        spins += 1
+        if spins > SPINS_BEFORE_YIELD:
+            sched_yield()
+
+
+def training_parts(flop_per_batch, with_step):
+    """Parts of a training step for batches of this much work (config.PARTS_FLOP); with_step:
+    the fit has an optimizer step apart from the gradient product."""
+    low, high = PARTS_FLOP
+    if low <= flop_per_batch <= high * (STEP_WIDENS_PARTS if with_step else 1.0):
+        return TRAINING_PARTS
+    return 1
+
+
+def run_team(kernel, parts, args):
+    """Run kernel(team, *args) for every part, on min(Numba's thread count, parts) threads:
+    thread i (the calling thread is 0) takes parts [i * parts // threads, (i + 1) * parts //
+    threads) and passes team = (first part, end part, parts, threads, sync).
+
+    A thread that raises sets the abort slot, so the others leave their barriers instead of
+    waiting forever; the first error is raised here once all have stopped.
+    """
+    threads = max(1, min(numba.get_num_threads(), parts))
+    sync = np.zeros(2, dtype=np.int64)  # barrier count, abort
+    errors = []
+
+    def run(i):
+        team = (i * parts // threads, (i + 1) * parts // threads, parts, threads, sync)
+        try:
+            kernel(team, *args)
+        except BaseException as error:
+            errors.append(error)
+            sync[ABORT] = 1
+
+    helpers = [threading.Thread(target=run, args=(i,), name=f"fastbp-part-{i}", daemon=True)
+               for i in range(1, threads)]
+    for helper in helpers:
+        helper.start()
+    run(0)
+    interrupted = None
+    for helper in helpers:
+        while helper.is_alive():
+            try:
+                helper.join()
+            except KeyboardInterrupt as stop:  # the parts write the parameters: let them end
+                interrupted = stop
+    if errors:
+        raise errors[0]
+    if interrupted is not None:
+        raise interrupted
+
+
+_controller = None
+_lock = threading.Lock()
+
+
+def blas_single_threaded():
+    """Context manager that holds every loaded BLAS to one thread."""
+    global _controller
+    with _lock:
+        if _controller is None:  # scanning the loaded libraries costs ~ms: do it once
+            _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
+
+
+def blas_threads_for_training(flop_per_batch, parts):
+    """Context manager for fit: BLAS on one thread for small batches and when a step runs in
+    parts (the parts are the threads), untouched otherwise."""
+    if parts > 1 or flop_per_batch < SERIAL_BLAS_FLOP:
+        return blas_single_threaded()
+    return contextlib.nullcontext()

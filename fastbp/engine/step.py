@@ -1,0 +1,197 @@
+"""One training step, written once, as phases over (part, parts).
+
+A step on a batch of n rows runs these phases in order. In each, part t of ``parts`` does
+its share, cut so that no two parts write the same memory; when the parts run on several
+threads a barrier separates the phases (loops.train_chunk, parallel.py).
+
+    gather       rows of the batch: x, y and the sample weights into the workspace
+    layer l      units of hidden layer l: z = a_prev @ W[units].T + b[units], a = sigma(z),
+                 and the dropout mask of those units (one phase per hidden layer)
+    output       rows of the output layer (softmax and the loss need whole rows), and their
+                 output error delta^L = w_i * dloss_i/dz (seed eq. 1)
+    delta l-1    units of layer l - 1: delta[l-1] = (delta[l] @ W[l][:, units]) * sigma'(z)
+                 (eq. 7), times the mask; one phase per layer from the top down to layer 1
+    gradient     units of every layer: T_W = beta * T_W + alpha * delta.T @ a_prev and the
+                 same for b (eq. 3, 4): the fused SGD update (T = params), or the mean
+                 gradient (T = grads) and its sum of squares for clipping
+    optimizer    a share of the flat buffers: clipping, then the optimizer's update (only
+                 when there is one apart from plain SGD)
+
+With parts == 1 this is the plain serial step. Each share depends only on (t, parts) and the
+shapes, so every matrix element is computed by the same call whichever thread runs its part.
+
+Arguments travel in a few tuples: ``model = (params, table, loss code)``, ``space`` (the
+workspace, layout.py), ``batch = (data, rows)`` with data = (X, Y, sample weights) and rows
+the batch's indices into them, ``run = (lr, update number)``; ``opt`` is None for plain SGD
+(no optimizer step is compiled) or (code, hyper, grads, state, clip_norm), ``noise`` None
+without dropout or (rates per layer, seed). opt and noise stay arguments of their own: Numba
+prunes a branch on ``x is None`` only for an argument.
+"""
+
+import math
+
+from numba import njit
+
+from .config import DRIVER, JIT
+from .elementwise import activate, apply_dropout, output_error, scale_by_derivative
+from .gemm import affine, error_back, outer_update
+from .layout import (A, ACT, DELTA, FED, N_IN, N_OUT, Z, batch_w, batch_x, batch_y, bias,
+                     layer_block, layer_input, weight)
+from .parallel import share
+from .update import clip_to_norm, step, sum_of_squares
+
+LOSS, CORRECT, WEIGHT, SQUARES = range(4)  # the columns of space's tallies
+
+
+@njit(**JIT)
+def gather(data, rows, space, lo, hi):
+    """Copy X[rows[i]], Y[rows[i]], weights[rows[i]] into row i of the batch x, y and w
+    blocks of the workspace, for i in [lo, hi); data = (X, Y, weights)."""
+    X, Y, weights = data
+    n = rows.shape[0]
+    x, y, w = batch_x(space, n), batch_y(space, n), batch_w(space, n)
+    # Explicit loops: Numba's slice assignment goes through generic broadcasting code that
+    # cost 3x more here (bench/perf_log.md).
+    for i in range(lo, hi):
+        src, dst = X[rows[i]], x[i]
+        for k in range(src.shape[0]):
+            dst[k] = src[k]
+        src, dst = Y[rows[i]], y[i]
+        for k in range(src.shape[0]):
+            dst[k] = src[k]
+        w[i] = weights[rows[i]]
+
+
+@njit(**JIT)
+def forward_block(model, space, a_prev, l, rows, units, noise, step_number):
+    """Forward pass of a block of layer l: for rows (r0, r1) and units (u0, u1),
+    z = a_prev @ W[l].T + b[l] and a = sigma(z) (softmax needs all units of a row), then
+    a * mask into FED when layer l has dropout. a_prev is the whole (n, n_in) input of the
+    layer. Writes that block of z, a (and FED)."""
+    params, table, _ = model
+    r0, r1 = rows
+    u0, u1 = units
+    n = a_prev.shape[0]
+    z = layer_block(space, n, l, Z)[r0:r1, u0:u1]
+    a = layer_block(space, n, l, A)[r0:r1, u0:u1]
+    affine(a_prev[r0:r1], weight(params, table, l)[u0:u1], bias(params, table, l)[u0:u1], z)
+    activate(table[l, ACT], z, a)
+    if noise is not None and noise[0][l] > 0:
+        apply_dropout(a, layer_block(space, n, l, FED)[r0:r1, u0:u1], noise, step_number, l,
+                      r0, u0)
+
+
+@njit(**JIT)
+def output_block(model, space, n, rows, y, w):
+    """Output error (seed eq. 1) of rows (r0, r1) of the output layer of an n-row batch after
+    their forward pass, with their targets y and sample weights w; returns (weighted loss
+    sum, correct count). Writes those rows of the output layer's delta."""
+    _, table, loss_code = model
+    top = table.shape[0] - 1
+    r0, r1 = rows
+    m = table[top, N_OUT]
+    return output_error(loss_code, table[top, ACT], layer_block(space, n, top, Z)[r0:r1, 0:m],
+                        layer_block(space, n, top, A)[r0:r1, 0:m], y, w,
+                        layer_block(space, n, top, DELTA)[r0:r1, 0:m])
+
+
+@njit(**JIT)
+def error_back_block(model, space, n, l, units, noise, step_number):
+    """delta[l-1][:, units] = (delta[l] @ W[l][:, units]) * sigma'(z[l-1][:, units]) (eq. 7)
+    for an n-row batch, times the dropout mask of those units when layer l - 1 has dropout.
+    Writes that column block of delta[l-1]."""
+    params, table, _ = model
+    u0, u1 = units
+    delta_prev = layer_block(space, n, l - 1, DELTA)[0:n, u0:u1]
+    error_back(layer_block(space, n, l, DELTA), weight(params, table, l)[:, u0:u1], delta_prev)
+    scale_by_derivative(table[l - 1, ACT], layer_block(space, n, l - 1, Z)[0:n, u0:u1],
+                        layer_block(space, n, l - 1, A)[0:n, u0:u1], delta_prev)
+    if noise is not None and noise[0][l - 1] > 0:
+        apply_dropout(delta_prev, delta_prev, noise, step_number, l - 1, 0, u0)
+
+
+@njit(**JIT)
+def gradient_block(alpha, delta, a_prev, beta, W, b):
+    """W = beta * W + alpha * delta.T @ a_prev and b = beta * b + alpha * sum over rows of
+    delta (eq. 3, 4), for delta (n, m), a_prev (n, n_in), W (m, n_in), b (m,): all units of
+    a layer or a block of them (delta a column block, W and b the matching rows)."""
+    outer_update(alpha, delta, a_prev, beta, W)
+    for j in range(b.shape[0]):  # beta = 0 overwrites, as BLAS does: the buffer may hold NaN
+        b[j] = beta * b[j] if beta != 0 else 0.0
+    for i in range(delta.shape[0]):  # rows in order: a fixed summation order, along units
+        for j in range(b.shape[0]):
+            b[j] += alpha * delta[i, j]
+
+
+@njit(**DRIVER)
+def n_phases(table, opt):
+    """Phases of one step: gather, one per layer forward, one per layer but the first
+    backward, the gradient, and the optimizer's unless opt is None."""
+    return 2 * table.shape[0] + (1 if opt is None else 2)
+
+
+@njit(**DRIVER)
+def phase(p, part, model, space, batch, run, opt, noise):
+    """Part t's share of phase p (module doc) of a training step; part = (t, parts).
+    Adds part t's weighted loss sum and correct count (output phase) and the batch's weight
+    sum (part 0, gradient phase) to its row of space's tallies, and sets its gradient sum of
+    squares there."""
+    t, parts = part
+    params, table, _ = model
+    tallies = space[3]
+    data, rows = batch
+    lr, step_number = run
+    top = table.shape[0] - 1
+    n = rows.shape[0]
+    x = batch_x(space, n)
+    if p == 0:
+        lo, hi = share(t, parts, n)
+        gather(data, rows, space, lo, hi)
+    elif p <= top + 1:  # layer l forward: units of a hidden layer, rows of the output layer
+        l = p - 1
+        if l < top:
+            rows_of, units_of = (0, n), share(t, parts, table[l, N_OUT])
+        else:
+            rows_of, units_of = share(t, parts, n), (0, table[l, N_OUT])
+        forward_block(model, space, layer_input(x, space, l, noise), l, rows_of, units_of,
+                      noise, step_number)
+        if l == top:
+            lo, hi = rows_of
+            loss, correct = output_block(model, space, n, rows_of, batch_y(space, n)[lo:hi],
+                                         batch_w(space, n)[lo:hi])
+            tallies[t, LOSS] += loss
+            tallies[t, CORRECT] += correct
+    elif p <= 2 * top + 1:  # delta of layer l - 1, from the top layer down to layer 1
+        l = 2 * top + 2 - p
+        error_back_block(model, space, n, l, share(t, parts, table[l, N_IN]), noise,
+                         step_number)
+    elif p == 2 * top + 2:
+        # Plain SGD (opt None): W[units] += (-lr / weight sum) * gradient, in place; else the
+        # mean gradient of the part's units into grads, for the optimizer phase.
+        w = batch_w(space, n)
+        weight_sum = 0.0
+        for i in range(n):  # in row order: every part gets the same sum
+            weight_sum += w[i]
+        if t == 0:
+            tallies[t, WEIGHT] += weight_sum
+        target = params if opt is None else opt[2]
+        alpha = -lr / weight_sum if opt is None else 1.0 / weight_sum
+        squares = 0.0
+        for l in range(top + 1):
+            lo, hi = share(t, parts, table[l, N_OUT])
+            W, b = weight(target, table, l)[lo:hi], bias(target, table, l)[lo:hi]
+            gradient_block(alpha, layer_block(space, n, l, DELTA)[0:n, lo:hi],
+                           layer_input(x, space, l, noise), 1.0 if opt is None else 0.0, W, b)
+            if opt is not None and opt[4] > 0:  # clipping; rows lo:hi of W[l] are contiguous
+                squares += sum_of_squares(W.reshape(-1)) + sum_of_squares(b)
+        tallies[t, SQUARES] = squares
+    elif opt is not None:  # the optimizer's step on the part's share of the flat buffers
+        code, hyper, grads, state, clip_norm = opt
+        lo, hi = share(t, parts, params.shape[0], 16)  # 16 elements: parts never share a line
+        if clip_norm > 0:  # the parts' sums of squares, added in part order
+            total = 0.0
+            for u in range(parts):
+                total += tallies[u, SQUARES]
+            clip_to_norm(grads[lo:hi], math.sqrt(total), clip_norm)
+        step(code, hyper, params[lo:hi], grads[lo:hi], state[0][lo:hi], state[-1][lo:hi],
+             step_number, lr)

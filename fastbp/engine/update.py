@@ -1,0 +1,104 @@
+"""Optimizer steps over the flat parameter buffer, or any contiguous piece of it.
+
+The update rules are PyTorch's (fastbp.optimizers documents them). The state rows (momentum
+buffer or moments) are laid out like the parameters, so a piece of the buffer can be
+stepped on its own: the parts of a training step each step their share.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .codes import (ADAM, H_ALPHA, H_BETA1, H_BETA2, H_DECOUPLED, H_EPS, H_MOMENTUM,
+                    H_NESTEROV, H_WEIGHT_DECAY, SGD)
+from .config import JIT
+
+
+@njit(**JIT)
+def step(code, hyper, params, grads, first, second, t, lr):
+    """One update of the flat params from the mean batch gradient grads at step t (from 1).
+
+    Writes params and the state rows first (momentum buffer or first moment) and second
+    (second moment; unused by SGD), all laid out like params. Arithmetic runs in the
+    parameters' dtype, and every case is one branch-free loop so that LLVM vectorises it.
+    """
+    dt = params.dtype.type
+    one, wd, lr_ = dt(1.0), dt(hyper[H_WEIGHT_DECAY]), dt(lr)
+    if code == SGD:
+        _sgd(params, grads, first, t, lr_, dt(hyper[H_MOMENTUM]), hyper[H_NESTEROV] != 0, wd)
+    elif code == ADAM:
+        beta1, beta2, eps = dt(hyper[H_BETA1]), dt(hyper[H_BETA2]), dt(hyper[H_EPS])
+        step_size = dt(lr / (1.0 - hyper[H_BETA1] ** t))
+        inv_sqrt_bc2 = dt(1.0 / math.sqrt(1.0 - hyper[H_BETA2] ** t))
+        m, v = first, second
+        if hyper[H_DECOUPLED] != 0:
+            shrink = one - lr_ * wd
+            for i in range(params.shape[0]):
+                params[i] *= shrink
+            wd = dt(0.0)
+        for i in range(params.shape[0]):
+            g = grads[i] + wd * params[i]
+            m[i] = beta1 * m[i] + (one - beta1) * g
+            v[i] = beta2 * v[i] + (one - beta2) * g * g
+            params[i] -= step_size * m[i] / (np.sqrt(v[i]) * inv_sqrt_bc2 + eps)
+    else:  # RMSPROP
+        alpha, eps, momentum = dt(hyper[H_ALPHA]), dt(hyper[H_EPS]), dt(hyper[H_MOMENTUM])
+        buf, v = first, second
+        for i in range(params.shape[0]):
+            g = grads[i] + wd * params[i]
+            v[i] = alpha * v[i] + (one - alpha) * g * g
+            grads[i] = g / (np.sqrt(v[i]) + eps)  # the step direction, in place
+        if momentum != 0:
+            for i in range(params.shape[0]):
+                buf[i] = momentum * buf[i] + grads[i]
+                params[i] -= lr_ * buf[i]
+        else:
+            for i in range(params.shape[0]):
+                params[i] -= lr_ * grads[i]
+
+
+@njit(**JIT)
+def _sgd(params, grads, buf, t, lr, momentum, nesterov, wd):
+    """SGD with optional weight decay and (Nesterov) momentum; writes params and buf."""
+    n = params.shape[0]
+    if wd != 0:
+        for i in range(n):
+            grads[i] += wd * params[i]
+    if momentum == 0:
+        for i in range(n):
+            params[i] -= lr * grads[i]
+        return
+    if t == 1:
+        for i in range(n):
+            buf[i] = grads[i]
+    else:
+        for i in range(n):
+            buf[i] = momentum * buf[i] + grads[i]
+    if nesterov:
+        for i in range(n):
+            params[i] -= lr * (grads[i] + momentum * buf[i])
+    else:
+        for i in range(n):
+            params[i] -= lr * buf[i]
+
+
+@njit(**JIT)
+def sum_of_squares(v):
+    """Sum of v[i]**2 in float64, in index order (a fixed order: the same result with any
+    thread count)."""
+    total = 0.0
+    for i in range(v.shape[0]):
+        total += float(v[i]) * float(v[i])
+    return total
+
+
+@njit(**JIT)
+def clip_to_norm(grads, norm, max_norm):
+    """Scale grads (whose global 2-norm, over all of them, is norm) so that the norm is at
+    most max_norm, as PyTorch's clip_grad_norm_ does. grads may be any part of the gradient."""
+    scale = max_norm / (norm + 1e-6)
+    if scale < 1.0:
+        s = grads.dtype.type(scale)
+        for i in range(grads.shape[0]):
+            grads[i] *= s

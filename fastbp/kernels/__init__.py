@@ -1,1 +1,0 @@
-"""Compiled kernels: BLAS access, forward pass, backward pass and the training loop."""
