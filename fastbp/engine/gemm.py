@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from .config import FAST_ROWS, JIT, K_BLOCK, SMALL_PRODUCT, SPLIT_MAX_ROWS, SPLIT_MIN_UNITS
-from .numba_ext import any_layout, xxgemm
+from .numba_ext import any_layout, as_vector, xxgemm
 
 _NO_TRANS, _TRANS = ord("n"), ord("t")
 # Transpose flags as NumPy booleans and arrays typed 'A': Numba compiles a function once per
@@ -71,8 +71,9 @@ def affine(x, W, b, z):
     """z = x @ W.T + b for x (n, n_in), W (n_out, n_in), b (n_out,); writes z (n, n_out)."""
     n = x.shape[0]
     for i in range(n):  # bias first, then the product accumulates onto it (beta = 1)
+        row = as_vector(z[i:i + 1])  # typed contiguous, so LLVM vectorises the copy
         for j in range(b.shape[0]):  # explicit loop: cheaper than Numba's slice assignment
-            z[i, j] = b[j]
+            row[j] = b[j]
     rows = _row_step(n, W.shape[0], W.shape[1])
     for i in range(0, n, rows):
         gemm(_NO, _YES, 1.0, any_layout(x[i:i + rows]), any_layout(W), 1.0,

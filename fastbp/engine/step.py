@@ -35,6 +35,7 @@ from numba import njit
 from .config import DRIVER, JIT
 from .elementwise import activate, apply_dropout, output_error, scale_by_derivative
 from .gemm import affine, error_back, outer_update
+from .numba_ext import as_vector
 from .layout import (A, ACT, DELTA, FED, N_IN, N_OUT, Z, batch_w, batch_x, batch_y, bias,
                      layer_block, layer_input, weight)
 from .parallel import share
@@ -62,7 +63,7 @@ def gather(data, rows, space, lo, hi):
         w[i] = weights[rows[i]]
 
 
-@njit(**JIT)
+@njit(**DRIVER)
 def forward_block(model, space, a_prev, l, rows, units, noise, step_number):
     """Forward pass of a block of layer l: for rows (r0, r1) and units (u0, u1),
     z = a_prev @ W[l].T + b[l] and a = sigma(z) (softmax needs all units of a row), then
@@ -81,7 +82,7 @@ def forward_block(model, space, a_prev, l, rows, units, noise, step_number):
                       r0, u0)
 
 
-@njit(**JIT)
+@njit(**DRIVER)
 def output_block(model, space, n, rows, y, w):
     """Output error (seed eq. 1) of rows (r0, r1) of the output layer of an n-row batch after
     their forward pass, with their targets y and sample weights w; returns (weighted loss
@@ -89,13 +90,14 @@ def output_block(model, space, n, rows, y, w):
     _, table, loss_code = model
     top = table.shape[0] - 1
     r0, r1 = rows
-    m = table[top, N_OUT]
-    return output_error(loss_code, table[top, ACT], layer_block(space, n, top, Z)[r0:r1, 0:m],
-                        layer_block(space, n, top, A)[r0:r1, 0:m], y, w,
-                        layer_block(space, n, top, DELTA)[r0:r1, 0:m])
+    # Row slices stay typed C-contiguous: output_error's loops over short rows vectorise then
+    # (typed 'A', nielsen's output phase took 1.3 us instead of 1.0).
+    return output_error(loss_code, table[top, ACT], layer_block(space, n, top, Z)[r0:r1],
+                        layer_block(space, n, top, A)[r0:r1], y, w,
+                        layer_block(space, n, top, DELTA)[r0:r1])
 
 
-@njit(**JIT)
+@njit(**DRIVER)
 def error_back_block(model, space, n, l, units, noise, step_number):
     """delta[l-1][:, units] = (delta[l] @ W[l][:, units]) * sigma'(z[l-1][:, units]) (eq. 7)
     for an n-row batch, times the dropout mask of those units when layer l - 1 has dropout.
@@ -110,7 +112,7 @@ def error_back_block(model, space, n, l, units, noise, step_number):
         apply_dropout(delta_prev, delta_prev, noise, step_number, l - 1, 0, u0)
 
 
-@njit(**JIT)
+@njit(**DRIVER)
 def gradient_block(alpha, delta, a_prev, beta, W, b):
     """W = beta * W + alpha * delta.T @ a_prev and b = beta * b + alpha * sum over rows of
     delta (eq. 3, 4), for delta (n, m), a_prev (n, n_in), W (m, n_in), b (m,): all units of
@@ -119,8 +121,9 @@ def gradient_block(alpha, delta, a_prev, beta, W, b):
     for j in range(b.shape[0]):  # beta = 0 overwrites, as BLAS does: the buffer may hold NaN
         b[j] = beta * b[j] if beta != 0 else 0.0
     for i in range(delta.shape[0]):  # rows in order: a fixed summation order, along units
+        row = as_vector(delta[i:i + 1])  # typed contiguous, so LLVM vectorises the sum
         for j in range(b.shape[0]):
-            b[j] += alpha * delta[i, j]
+            b[j] += alpha * row[j]
 
 
 @njit(**DRIVER)
