@@ -62,11 +62,14 @@ TRAINING_PARTS = 2
 # with 2 BLAS threads, 87-93k with 1).
 SERIAL_BLAS_FLOP = 2e7
 
-# Inference cuts each chunk of INFERENCE_ROWS rows into SLABS slabs of rows, run on Numba's
-# threads with BLAS on one thread (the two thread pools fighting: 20x slower). A fixed
-# number, never the thread count: the per-slab loss sums are added in slab order.
+# Inference cuts each chunk of INFERENCE_ROWS rows into SLABS slabs of rows (fewer when a
+# slab would have under MIN_SLAB_ROWS rows: a thread start costs more than such a slab),
+# each run on its own thread with BLAS on one thread (the two thread pools fighting: 20x
+# slower). A number from the shapes, never the thread count: the per-slab loss sums are
+# added in slab order.
 INFERENCE_ROWS = 1024
 SLABS = 2
+MIN_SLAB_ROWS = 64
 
 # The spin barrier between phases spins this many rounds (~1 us), then yields the core each
 # round, so that more runnable threads than cores slow down instead of starving each other.

@@ -6,11 +6,11 @@ Tuples as in step.py: ``model = (params, table, loss code)``, ``space`` the work
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .config import JIT
 from .elementwise import non_finite_rows
-from .layout import A, N_OUT, Z, layer_block
+from .layout import A, N_OUT, Z, layer_block, layer_input
 from .parallel import barrier, share
 from .step import CORRECT, LOSS, forward_block, n_phases, output_block, phase
 
@@ -59,11 +59,13 @@ def gradient(model, space, data, grads, noise, step_number):
         phase(p, (0, 1), model, space, (data, rows), (0.0, step_number), opt, noise)
 
 
-@njit(parallel=True, **JIT)
-def infer(model, space, data, out):
+@njit(**JIT)
+def infer(team, model, space, data, out):
     """Forward pass over every row of data = (X, Y, weights), capacity rows at a time, each
-    chunk cut into as many slabs as space's tallies have rows (one per Numba thread);
-    parameters untouched.
+    chunk cut into as many slabs as space's tallies have rows; parameters untouched. team =
+    (first slab, end slab, slabs, threads, sync) as in train_chunk: this thread runs slabs
+    [s0, s1) of every chunk, and the threads meet at a barrier after each chunk (the next
+    one reuses the workspace).
 
     When out has rows, out = the network's outputs. When Y has rows, adds to tallies[s] the
     weighted loss sum and the correct count of slab s. Always adds to tallies[s, 2] the rows
@@ -71,21 +73,21 @@ def infer(model, space, data, out):
     of X makes its whole row of z[0] NaN or inf, so the caller checks X for non-finite values
     only when this count is non-zero, instead of reading all of X once more.
     """
+    s0, s1, n_slabs, threads, sync = team
     _, table, _ = model
     tallies = space[3]
     X, Y, weights = data
     top = table.shape[0] - 1
-    n_slabs = tallies.shape[0]
     capacity = space[2]
+    k = 0
     for first in range(0, X.shape[0], capacity):
         n = min(capacity, X.shape[0] - first)
         x = X[first:first + n]
-        for s in prange(n_slabs):
+        for s in range(s0, s1):
             lo, hi = share(s, n_slabs, n)
-            a_prev = x
             for l in range(top + 1):
-                forward_block(model, space, a_prev, l, (lo, hi), (0, table[l, N_OUT]), None, 0)
-                a_prev = layer_block(space, n, l, A)
+                forward_block(model, space, layer_input(x, space, l, None), l, (lo, hi),
+                              (0, table[l, N_OUT]), None, 0)
             tallies[s, 2] += non_finite_rows(layer_block(space, n, 0, Z)[lo:hi])
             a = layer_block(space, n, top, A)
             if out.shape[0] > 0:
@@ -97,3 +99,6 @@ def infer(model, space, data, out):
                                              weights[first + lo:first + hi])
                 tallies[s, LOSS] += loss
                 tallies[s, CORRECT] += correct
+        if threads > 1:
+            k += 1
+            barrier(sync, k, threads)

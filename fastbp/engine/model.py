@@ -5,10 +5,10 @@ infer, a gradient, snapshot, restore). Arrays reach it validated (validation.py)
 
 import numpy as np
 
-from .config import INFERENCE_ROWS, SLABS
+from .config import INFERENCE_ROWS
 from .layout import layer_table, n_params, parameter_views, workspace_size
 from .loops import gradient, infer, train_chunk
-from .parallel import blas_single_threaded, run_team
+from .parallel import blas_single_threaded, inference_slabs, run_team
 from .step import CORRECT, LOSS, WEIGHT
 
 
@@ -75,9 +75,9 @@ class Model:
         has rows the weighted loss sum and correct count, returned with the number of rows
         whose first-layer pre-activations are not finite."""
         capacity = min(X.shape[0], INFERENCE_ROWS)
-        space = self.space(capacity, SLABS)
+        space = self.space(capacity, inference_slabs(capacity))
         with blas_single_threaded():
-            infer(self._kernel_model, space, (X, Y, weights), out)
+            run_team(infer, space[3].shape[0], (self._kernel_model, space, (X, Y, weights), out))
         tallies = space[3]
         return tallies[:, LOSS].sum(), int(tallies[:, CORRECT].sum()), int(tallies[:, 2].sum())
 

@@ -4,11 +4,11 @@ parts, the barrier between phases, and who owns the cores.
 The number of parts of a training step (and of slabs of an inference chunk) comes from the
 shapes, never from the thread count; each thread runs a fixed, contiguous set of parts and
 the parts' sums are added in part order, so results are bitwise the same on any number of
-threads. Threads are Python threads running compiled code with the GIL released (one thread
-start per chunk of batches: a parallel region per product measured slower, and Numba's
-parallel lowering of the step doubled the first compile). Where Numba's threads run
-(inference slabs) BLAS is held to one thread: the two pools fighting over the cores was 20x
-slower (bench/perf_log.md).
+threads. Threads are Python threads running compiled code with the GIL released, as many as
+Numba's thread count allows (numba.set_num_threads, NUMBA_NUM_THREADS), started once per
+chunk of work: a parallel region per product measured slower, and Numba's parallel lowering
+cost seconds of compilation. While parts run on several threads, BLAS is held to one
+thread: the two pools fighting over the cores was 20x slower (bench/perf_log.md).
 """
 
 import contextlib
@@ -19,8 +19,8 @@ import numpy as np
 from numba import njit
 from threadpoolctl import ThreadpoolController
 
-from .config import (JIT, PARTS_FLOP, SERIAL_BLAS_FLOP, SPINS_BEFORE_YIELD, STEP_WIDENS_PARTS,
-                     TRAINING_PARTS)
+from .config import (JIT, MIN_SLAB_ROWS, PARTS_FLOP, SERIAL_BLAS_FLOP, SLABS,
+                     SPINS_BEFORE_YIELD, STEP_WIDENS_PARTS, TRAINING_PARTS)
 from .numba_ext import atomic_increment, atomic_read, sched_yield
 
 COUNT, ABORT = 0, 1  # the slots of a team's int64 sync array
@@ -56,6 +56,11 @@ def training_parts(flop_per_batch, with_step):
     if low <= flop_per_batch <= high * (STEP_WIDENS_PARTS if with_step else 1.0):
         return TRAINING_PARTS
     return 1
+
+
+def inference_slabs(rows):
+    """Slabs of an inference chunk of this many rows (config.SLABS, fewer for few rows)."""
+    return max(1, min(SLABS, rows // MIN_SLAB_ROWS))
 
 
 def run_team(kernel, parts, args):
