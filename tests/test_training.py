@@ -99,20 +99,34 @@ def test_same_seed_gives_identical_parameters(digits, dtype):
 
 _THREADS_SCRIPT = textwrap.dedent("""
     import hashlib, numpy as np, fastbp
+    def digest(*arrays):
+        return hashlib.sha256(b"".join(a.tobytes() for a in arrays)).hexdigest()[:16]
     rng = np.random.default_rng(0)
     X = rng.random((2048, 784), dtype=np.float32)
     y = rng.integers(0, 10, 2048)
+    results = []
+    # The library's own choice of parts: one part with BLAS threading each product (batch
+    # 256), two parts (batch 7, and the 784-256-128-10 fits at 32), one part with Adam.
     net = fastbp.Network([784, 512, 256, 10], seed=0, dropout=[0.2, 0.1])
     net.fit(X, y, epochs=1, batch_size=256, lr=0.05)
     net.fit(X, y, epochs=1, batch_size=7, lr=0.05)
     net.fit(X[:512], y[:512], epochs=1, batch_size=64, optimizer="adam", clip_norm=1.0,
             sample_weight=np.arange(512) % 3)
-    plain = fastbp.Network([784, 256, 128, 10], seed=1)  # trains in parts
+    results += [digest(net.params), digest(net.forward(X)), net.evaluate(X, y)["loss"]]
+    plain = fastbp.Network([784, 256, 128, 10], seed=1)
     plain.fit(X, y, epochs=1, batch_size=32, lr=0.05, sample_weight=1 + np.arange(2048) % 3)
     plain.fit(X, y, epochs=1, batch_size=32, optimizer="adam", clip_norm=0.5)
-    print(hashlib.sha256(net.params.tobytes()).hexdigest(),
-          hashlib.sha256(net.forward(X).tobytes()).hexdigest(), net.evaluate(X, y)["loss"],
-          hashlib.sha256(plain.params.tobytes()).hexdigest())
+    results.append(digest(plain.params))
+    # More parts and slabs than this machine has cores: 4 parts on 1 to 4 threads.
+    fastbp.training.training_parts = lambda *args, **kwargs: 4
+    fastbp.engine.parallel.SLABS = 4
+    opt = fastbp.optimizers.Adam(lr=1e-3)
+    net.fit(X, y, epochs=2, batch_size=48, optimizer=opt, clip_norm=0.5,
+            sample_weight=1 + np.arange(2048) % 4)
+    results += [digest(net.params, opt.state), digest(net.forward(X)), net.evaluate(X, y)["loss"]]
+    plain.fit(X, y, epochs=1, batch_size=20, lr=0.01)
+    results.append(digest(plain.params))
+    print(*results)
 """)
 
 
@@ -125,9 +139,12 @@ def _run(script, threads):
     return done.stdout.strip()
 
 
-def test_bitwise_identical_with_one_and_two_threads():
-    """Shuffling, dropout, Adam, clipping, weights, inference and evaluation all included."""
-    assert _run(_THREADS_SCRIPT, 1) == _run(_THREADS_SCRIPT, 2)
+def test_bitwise_identical_on_one_to_four_threads():
+    """Numba and BLAS threads 1, 2, 3 and 4 (more threads than this machine's cores is fine
+    for a correctness test): shuffling, dropout, Adam, clipping, sample weights, inference
+    and evaluation, with the library's own parts and with 4 parts and slabs."""
+    runs = {threads: _run(_THREADS_SCRIPT, threads) for threads in (1, 2, 3, 4)}
+    assert len(set(runs.values())) == 1, runs
 
 
 @pytest.mark.parametrize("sizes,activation,fit_kwargs", [
