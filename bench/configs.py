@@ -1,4 +1,4 @@
-"""The four standard configurations of shared/benchmarks.md."""
+"""The four standard configurations the benchmarks measure (bench/README.md)."""
 
 from dataclasses import dataclass
 

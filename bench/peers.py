@@ -5,7 +5,7 @@
 
 Every peer trains the same network from the same initial parameters on the same data with
 the same batch size and learning rate, each in its own subprocess; runs are interleaved over
-rounds and the best epoch of each peer is kept (shared/benchmarks.md). Peers that are not
+rounds and the best epoch of each peer is kept (bench/README.md). Peers that are not
 installed are skipped with a note.
 """
 

@@ -1,10 +1,13 @@
-"""Command line: train a network on a real dataset and report accuracy and speed.
+"""Command line: train a network on a real dataset and report accuracy and speed; compile
+ahead.
 
     python -m fastbp                      # scikit-learn's digits (no download)
     python -m fastbp --dataset fashion-mnist --hidden 256 128 --epochs 20
+    python -m fastbp warmup --activation relu --optimizer sgd adam   # fill the kernel cache
 """
 
 import argparse
+import sys
 import time
 
 from .datasets import find_fashion_mnist, load_digits, load_fashion_mnist
@@ -41,6 +44,10 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["warmup"]:
+        from . import warmup
+        return warmup.main(argv[1:])
     args = parse_args(argv)
     if args.dataset == "digits":
         X_train, y_train, X_test, y_test = load_digits(seed=args.seed)

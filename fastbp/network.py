@@ -7,7 +7,7 @@ from .callbacks import as_list
 from .engine import Model
 from .engine.codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOSSES,
                            RELU_FAMILY)
-from .engine.layout import DELTA, layer_block
+from .engine.layout import DELTA
 from .schedules import Schedule
 from .training import Trainer, epoch_logs, make_progress, train
 from .validation import (check_activations, check_dropout, check_dtype, check_init,
@@ -220,7 +220,7 @@ class Network:
         grad_W, grad_b = self._model.views(grads)
         if not return_deltas:
             return grad_W, grad_b
-        deltas = [layer_block(space, n, l, DELTA).copy() for l in range(len(self.sizes) - 1)]
+        deltas = [self._model.block(space, l, DELTA) for l in range(len(self.sizes) - 1)]
         return grad_W, grad_b, deltas
 
     def fit(self, X, y, epochs=1, batch_size=32, lr=None, optimizer="sgd", momentum=0.0,

@@ -56,7 +56,8 @@ class Diverged(FloatingPointError):
 
 
 def flop_per_sample(sizes):
-    """Floating-point operations of one training step per sample (design.md, section 1)."""
+    """Floating-point operations of one training step per sample: 6 per weight (forward,
+    delta and gradient products, 2 each) less the first layer's delta product."""
     pairs = sum(n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
     return 6 * pairs - 2 * sizes[0] * sizes[1]
 

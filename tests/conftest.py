@@ -37,6 +37,17 @@ def oracle(name):
     return pytest.importorskip(name)
 
 
+@pytest.fixture(autouse=True)
+def every_activation_in_one_kernel_set(request, monkeypatch):
+    """The suite builds networks of every activation and loss; compiling the kernels for each
+    set of codes on its own would take minutes, so tests share one kernel set per loss and
+    optimizer (fastbp.engine.config.SPECIALISE = False): the same source, with no branch
+    pruned. Tests marked ``specialised`` run the per-network kernels users get by default,
+    and tests/test_specialised.py checks that those give the same bits."""
+    if "specialised" not in request.keywords:
+        monkeypatch.setattr(fastbp.engine.config, "SPECIALISE", False)
+
+
 @pytest.fixture
 def train_mode(monkeypatch):
     """set(parts=None, chunk_batches=None): cut every training step into this many parts

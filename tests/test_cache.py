@@ -57,7 +57,7 @@ def test_an_edited_helper_reaches_cached_kernels_in_other_folders(tmp_path):
     assert _probe(copies) == [pytest.approx(-0.02, rel=1e-12)] * 2
     cached = [_cache_files(root) for root in roots]
     for files in cached:  # the inference loop was cached
-        assert any(p.name.startswith("loops.infer-") for p in files)
+        assert any(p.name.startswith("loops.infer.") for p in files)
     assert _probe(copies) == [pytest.approx(-0.02, rel=1e-12)] * 2
     assert [_cache_files(root) for root in roots] == cached  # loaded, not compiled again
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fastbp
-from fastbp.engine.layout import A, FED, layer_block
+from fastbp.engine.layout import A, FED
 
 
 def _training_pass(net, X, Y, seed, step):
@@ -20,8 +20,8 @@ def test_dropout_mask_statistics():
     net = fastbp.Network([20, 400, 3], activation="sigmoid", dropout=0.3, dtype=np.float64)
     X = rng.normal(size=(50, 20))
     space, _, _ = _training_pass(net, X, np.eye(3)[rng.integers(0, 3, 50)], seed=7, step=1)
-    a = layer_block(space, 50, 0, A)
-    fed = layer_block(space, 50, 0, FED)
+    a = net._model.block(space, 0, A)
+    fed = net._model.block(space, 0, FED)
     scale = fed / a  # sigmoid outputs are never 0
     dropped = np.isclose(scale, 0)
     assert np.allclose(scale[~dropped], 1 / 0.7)
@@ -29,9 +29,9 @@ def test_dropout_mask_statistics():
     assert abs(dropped.mean() - 0.3) < 5 * np.sqrt(0.3 * 0.7 / dropped.size)
     # Another step, another mask; the same step, the same mask.
     space2, _, _ = _training_pass(net, X, np.zeros((50, 3)), seed=7, step=2)
-    assert not np.array_equal(np.isclose(layer_block(space2, 50, 0, FED), 0), dropped)
+    assert not np.array_equal(np.isclose(net._model.block(space2, 0, FED), 0), dropped)
     space3, _, _ = _training_pass(net, X, np.zeros((50, 3)), seed=7, step=1)
-    np.testing.assert_array_equal(layer_block(space3, 50, 0, FED), fed)
+    np.testing.assert_array_equal(net._model.block(space3, 0, FED), fed)
 
 
 def test_dropout_gradient_matches_finite_differences_for_a_fixed_mask():

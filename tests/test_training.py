@@ -235,12 +235,15 @@ def test_a_failing_part_releases_the_others_and_restores_the_parameters(digits, 
     # The thread of part 0 runs the real kernel; the thread of part 1 fails at once. Without
     # the abort slot, part 0 would wait at its first barrier forever.
     train_mode(parts=2)
-    real = fastbp.engine.model.train_chunk
+    real_run_team = fastbp.engine.model.run_team
 
-    def part_1_fails(team, *args):
-        if team[0] == 1:
-            raise MemoryError("simulated failure of part 1")
-        real(team, *args)
+    def run_team(kernel, parts, args):
+        def part_1_fails(team, *rest):
+            if team[0] == 1:
+                raise MemoryError("simulated failure of part 1")
+            kernel(team, *rest)
+
+        real_run_team(part_1_fails, parts, args)
 
     monkeypatch.setattr(fastbp.engine.parallel.numba, "get_num_threads", lambda: 2)
     X_train, y_train, _, _ = digits
@@ -248,7 +251,7 @@ def test_a_failing_part_releases_the_others_and_restores_the_parameters(digits, 
     adam = fastbp.optimizers.Adam()
     net.fit(X_train[:64], y_train[:64], batch_size=16, optimizer=adam)
     before, state_before = net.params.copy(), adam.state.copy()
-    monkeypatch.setattr(fastbp.engine.model, "train_chunk", part_1_fails)
+    monkeypatch.setattr(fastbp.engine.model, "run_team", run_team)
     with pytest.raises(MemoryError, match="simulated"):
         net.fit(X_train, y_train, batch_size=16, optimizer=adam)
     np.testing.assert_array_equal(net.params, before)

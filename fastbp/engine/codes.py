@@ -19,3 +19,36 @@ SGD, ADAM, RMSPROP = range(3)
 # Slots of the float64 hyper-parameter vector the optimizer step reads.
 H_MOMENTUM, H_NESTEROV, H_WEIGHT_DECAY, H_BETA1, H_BETA2, H_EPS, H_ALPHA, H_DECOUPLED = range(8)
 N_HYPER = 8
+
+# Kernels are compiled for the codes one network uses: ``kinds`` is the set of them as one
+# int, a compile-time constant of the kernels (loops.py): bit c for each activation code c
+# used, bit LOSS_BIT + the loss code, and bit OPTIMIZER_BIT + the optimizer code when the
+# training step has one apart from plain SGD fused into the gradient product.
+LOSS_BIT = 16
+OPTIMIZER_BIT = 24
+
+
+def kinds(activation_codes, loss_code, optimizer_code=None):
+    """The int naming the activation codes, the loss and the optimizer a kernel serves."""
+    value = 1 << (LOSS_BIT + loss_code)
+    for code in set(activation_codes):
+        value |= 1 << code
+    if optimizer_code is not None:
+        value |= 1 << (OPTIMIZER_BIT + optimizer_code)
+    return value
+
+
+def uses(kinds_value, activation_code):
+    """Whether kinds_value includes this activation code."""
+    return bool(kinds_value >> activation_code & 1)
+
+
+def loss_of(kinds_value):
+    """The loss code of kinds_value."""
+    return next(code for code in range(len(LOSSES)) if kinds_value >> (LOSS_BIT + code) & 1)
+
+
+def optimizer_of(kinds_value):
+    """The optimizer code of kinds_value, or None (plain SGD fused into the gradient)."""
+    return next((code for code in (SGD, ADAM, RMSPROP)
+                 if kinds_value >> (OPTIMIZER_BIT + code) & 1), None)

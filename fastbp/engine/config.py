@@ -14,6 +14,10 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 # exception check in every division, which kept LLVM from vectorising the optimizer loops.
 JIT = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 
+# Kernels that only other kernels call get no wrappers for calls from Python or C: each
+# wrapper (unboxing the arguments, tuples of arrays here) is code compiled in a first run.
+INTERNAL = dict(JIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+
 # Kernels that only other kernels call and that call many others themselves (the phases of a
 # step), and helpers with a single call site, are inlined into their callers at Numba IR
 # level instead of compiled on their own: Numba emits machine code for a compiled function
@@ -21,6 +25,12 @@ JIT = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 # library once more (a first fit: ~20 s -> ~15 s). Small helpers called from many places stay
 # separate: Numba re-reads an inlined function at every call site.
 DRIVER = dict(JIT, inline="always")
+
+# Kernels are compiled for the activations one network uses (codes.kinds, loops.py): a first
+# fit compiles ~1.5 s less. False compiles every activation into one set of kernels per loss
+# and optimizer instead, which pays when one process builds networks of many activations (a
+# grid search over them, the test suite): each set costs a few seconds to compile.
+SPECIALISE = True
 
 # expm1 is marked for LLVM to always inline (LLVM's own inliner found it too big, and a loop
 # still holding a call does not vectorise: 10.9 -> 2.7 ns per value). It keeps its own

@@ -12,11 +12,12 @@ rows 6.5 -> 1.4 ns per element (bench/perf_log.md).
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
-from .codes import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, IDENTITY, LEAKY_RELU, MSE, RELU,
-                    SIGMOID, SOFTMAX, SOFTPLUS, TANH)
-from .config import DRIVER, JIT
+from .codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, GELU, IDENTITY,
+                    LEAKY_RELU, MSE, RELU, SIGMOID, SOFTMAX, SOFTPLUS, TANH, loss_of, uses)
+from .config import DRIVER, INTERNAL, JIT
 from .numba_ext import as_vector
 from .scalar import exp_nonpositive, expm1_nonpositive, log1p_unit, sigmoid, softplus
 
@@ -25,60 +26,13 @@ _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def is_dense(x):
     """Whether the elements of the 2-D array x follow each other in memory in row order."""
     n, m = x.shape
     return ((m <= 1 or x.strides[1] == x.itemsize)
             and (n <= 1 or x.strides[0] == m * x.itemsize))
 
-
-
-# _activate_vector and _scale_vector_by_derivative have one call site each: inlined there at
-# Numba IR level (config.DRIVER), their loops are not compiled once more as functions of
-# their own (with the one-line _rows: a first fit 43 -> 40 compiled functions).
-@njit(**DRIVER)
-def _activate_vector(code, z, a):
-    """a = sigma(z) elementwise for vectors z, a; any activation but softmax."""
-    zero = z.dtype.type(0.0)  # typed constants keep float32 loops in float32
-    slope = z.dtype.type(LEAKY_SLOPE)
-    # One straight loop per activation: LLVM vectorises each.
-    if code == IDENTITY:
-        for j in range(z.shape[0]):
-            a[j] = z[j]
-    elif code == RELU:
-        for j in range(z.shape[0]):
-            a[j] = max(z[j], zero)
-    elif code == LEAKY_RELU:
-        for j in range(z.shape[0]):
-            a[j] = z[j] if z[j] > zero else slope * z[j]
-    elif code == SIGMOID:
-        for j in range(z.shape[0]):
-            a[j] = sigmoid(z[j])
-    # tanh, ELU and softplus in passes over the vector, so that the loop holding the long
-    # polynomial (expm1, exp) is compiled once, not once per activation.
-    elif code == TANH:  # tanh|z| = -m / (2 + m), m = expm1(-2|z|): exact near 0, no overflow
-        for j in range(z.shape[0]):
-            a[j] = -2.0 * abs(z[j])
-        _expm1_in_place(a)
-        for j in range(z.shape[0]):
-            t = -a[j] / (2.0 + a[j])
-            a[j] = t if z[j] >= zero else -t
-    elif code == ELU:
-        for j in range(z.shape[0]):
-            a[j] = min(z[j], zero)
-        _expm1_in_place(a)
-        for j in range(z.shape[0]):
-            a[j] = z[j] if z[j] > zero else a[j]
-    elif code == SOFTPLUS:  # max(z, 0) + log(1 + exp(-|z|))
-        for j in range(z.shape[0]):
-            a[j] = -abs(z[j])
-        _exp_in_place(a)
-        for j in range(z.shape[0]):
-            a[j] = max(z[j], zero) + log1p_unit(a[j])
-    else:  # GELU, exact erf form
-        for j in range(z.shape[0]):
-            a[j] = 0.5 * z[j] * (1.0 + math.erf(z[j] * _INV_SQRT2))
 
 
 @njit(**DRIVER)
@@ -89,14 +43,14 @@ def _rows(dense, n, i):
     return (0, n) if dense else (i, i + 1)
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def _exp_in_place(t):
     """t = exp(t) elementwise for a vector t <= 0."""
     for j in range(t.shape[0]):
         t[j] = exp_nonpositive(t[j])
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def _expm1_in_place(t):
     """t = exp(t) - 1 elementwise for a vector t <= 0."""
     for j in range(t.shape[0]):
@@ -113,7 +67,7 @@ def _row_max(z, i):
     return z_max
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def _shifted_exp(z, e):
     """e = exp(z - the maximum of its row), for (n, m) arrays whose rows are contiguous:
     shifted so exp never overflows. The exps of all rows run in one loop when e is dense
@@ -129,131 +83,232 @@ def _shifted_exp(z, e):
         _exp_in_place(as_vector(e[lo:hi]))
 
 
-@njit(**JIT)
-def activate(code, z, a):
+# The three kernels below branch on activation and loss codes. Each is compiled for the
+# codes one network uses (``kinds``, a compile-time constant: codes.kinds): the overload
+# returns an implementation whose branches on unused codes test a constant False and are
+# pruned before typing, so a first fit compiles only its own activations and loss (bench/
+# perf_log.md). The branches test the constant first, then the code, in plain ``if`` blocks.
+
+
+def _constant(kinds):
+    """The value of a compile-time kinds argument."""
+    if not isinstance(kinds, types.IntegerLiteral):
+        raise TypeError("kinds must be a compile-time constant (see codes.kinds)")
+    return kinds.literal_value
+
+
+def activate(kinds, code, z, a):
     """a = sigma(z) for (n, m) arrays whose rows are contiguous; softmax is taken along each
-    row. Writes a only."""
-    n, m = z.shape
-    if code != SOFTMAX:
+    row. Writes a only. Compiled code only (the overload below)."""
+    raise TypeError("activate runs inside compiled kernels only")
+
+
+@overload(activate, prefer_literal=True, jit_options=INTERNAL)
+def _activate(kinds, code, z, a):
+    identity, sigmoid_, tanh, relu, leaky_relu, elu, softplus_, gelu, softmax = (
+        uses(_constant(kinds), c) for c in range(len(ACTIVATIONS)))
+
+    def impl(kinds, code, z, a):
+        n, m = z.shape
+        if softmax:
+            if code == SOFTMAX:
+                _shifted_exp(z, a)
+                for i in range(n):
+                    total = 0.0
+                    for j in range(m):
+                        total += a[i, j]
+                    inv = 1.0 / total
+                    for j in range(m):
+                        a[i, j] *= inv
+                return
+        zero = z.dtype.type(0.0)  # typed constants keep float32 loops in float32
+        slope = z.dtype.type(LEAKY_SLOPE)
         dense = is_dense(z) and is_dense(a)
         for i in range(1 if dense else n):
             lo, hi = _rows(dense, n, i)
-            _activate_vector(code, as_vector(z[lo:hi]), as_vector(a[lo:hi]))
-        return
-    _shifted_exp(z, a)  # softmax
-    for i in range(n):
-        total = 0.0
-        for j in range(m):
-            total += a[i, j]
-        inv = 1.0 / total
-        for j in range(m):
-            a[i, j] *= inv
+            zv, av = as_vector(z[lo:hi]), as_vector(a[lo:hi])
+            # One straight loop per activation: LLVM vectorises each.
+            if identity:
+                if code == IDENTITY:
+                    for j in range(zv.shape[0]):
+                        av[j] = zv[j]
+            if relu:
+                if code == RELU:
+                    for j in range(zv.shape[0]):
+                        av[j] = max(zv[j], zero)
+            if leaky_relu:
+                if code == LEAKY_RELU:
+                    for j in range(zv.shape[0]):
+                        av[j] = zv[j] if zv[j] > zero else slope * zv[j]
+            if sigmoid_:
+                if code == SIGMOID:
+                    for j in range(zv.shape[0]):
+                        av[j] = sigmoid(zv[j])
+            # tanh, ELU and softplus in passes over the vector, so that the loop holding the
+            # long polynomial (expm1, exp) is compiled once, not once per activation.
+            if tanh:
+                if code == TANH:  # tanh|z| = -m / (2 + m), m = expm1(-2|z|): exact near 0
+                    for j in range(zv.shape[0]):
+                        av[j] = -2.0 * abs(zv[j])
+                    _expm1_in_place(av)
+                    for j in range(zv.shape[0]):
+                        t = -av[j] / (2.0 + av[j])
+                        av[j] = t if zv[j] >= zero else -t
+            if elu:
+                if code == ELU:
+                    for j in range(zv.shape[0]):
+                        av[j] = min(zv[j], zero)
+                    _expm1_in_place(av)
+                    for j in range(zv.shape[0]):
+                        av[j] = zv[j] if zv[j] > zero else av[j]
+            if softplus_:
+                if code == SOFTPLUS:  # max(z, 0) + log(1 + exp(-|z|))
+                    for j in range(zv.shape[0]):
+                        av[j] = -abs(zv[j])
+                    _exp_in_place(av)
+                    for j in range(zv.shape[0]):
+                        av[j] = max(zv[j], zero) + log1p_unit(av[j])
+            if gelu:
+                if code == GELU:  # exact erf form
+                    for j in range(zv.shape[0]):
+                        av[j] = 0.5 * zv[j] * (1.0 + math.erf(zv[j] * _INV_SQRT2))
+
+    return impl
 
 
-@njit(**DRIVER)
-def _scale_vector_by_derivative(code, z, a, delta):
-    """delta *= sigma'(z) elementwise for vectors with a = sigma(z); not for identity or
-    softmax."""
-    zero = z.dtype.type(0.0)
-    one = z.dtype.type(1.0)
-    slope = z.dtype.type(LEAKY_SLOPE)
-    if code == SIGMOID:
-        for j in range(z.shape[0]):
-            delta[j] *= a[j] * (one - a[j])
-    elif code == TANH:
-        for j in range(z.shape[0]):
-            delta[j] *= one - a[j] * a[j]
-    elif code == RELU:
-        for j in range(z.shape[0]):
-            delta[j] = delta[j] if z[j] > zero else zero
-    elif code == LEAKY_RELU:
-        for j in range(z.shape[0]):
-            delta[j] *= one if z[j] > zero else slope
-    elif code == ELU:
-        for j in range(z.shape[0]):
-            delta[j] *= one if z[j] > zero else a[j] + one
-    elif code == SOFTPLUS:
-        for j in range(z.shape[0]):
-            delta[j] *= sigmoid(z[j])
-    else:  # GELU: Phi(z) + z * phi(z)
-        for j in range(z.shape[0]):
-            x = z[j]
-            cdf = 0.5 * (1.0 + math.erf(x * _INV_SQRT2))
-            pdf = _INV_SQRT_2PI * exp_nonpositive(-0.5 * x * x)
-            delta[j] *= cdf + x * pdf
-
-
-@njit(**JIT)
-def scale_by_derivative(code, z, a, delta):
+def scale_by_derivative(kinds, code, z, a, delta):
     """delta *= sigma'(z) elementwise, for (n, m) arrays whose rows are contiguous, with
-    a = sigma(z); not for softmax."""
-    if code == IDENTITY:
-        return
-    n = z.shape[0]
-    dense = is_dense(z) and is_dense(a) and is_dense(delta)
-    for i in range(1 if dense else n):
-        lo, hi = _rows(dense, n, i)
-        _scale_vector_by_derivative(code, as_vector(z[lo:hi]), as_vector(a[lo:hi]),
-                                    as_vector(delta[lo:hi]))
+    a = sigma(z); not for softmax. Compiled code only (the overload below)."""
+    raise TypeError("scale_by_derivative runs inside compiled kernels only")
 
 
-@njit(**JIT)
-def output_error(loss_code, code, z, a, y, w, delta):
-    """delta = w_i * dloss_i/dz for each sample row i (seed eq. 1); returns (sum of w_i times
-    the per-sample losses, number of correct predictions). Writes delta only.
+@overload(scale_by_derivative, prefer_literal=True, jit_options=INTERNAL)
+def _scale_by_derivative(kinds, code, z, a, delta):
+    _, sigmoid_, tanh, relu, leaky_relu, elu, softplus_, gelu, _ = (
+        uses(_constant(kinds), c) for c in range(len(ACTIVATIONS)))
+
+    def impl(kinds, code, z, a, delta):
+        zero = z.dtype.type(0.0)
+        one = z.dtype.type(1.0)
+        slope = z.dtype.type(LEAKY_SLOPE)
+        n = z.shape[0]
+        dense = is_dense(z) and is_dense(a) and is_dense(delta)
+        for i in range(1 if dense else n):
+            lo, hi = _rows(dense, n, i)
+            zv, av, dv = as_vector(z[lo:hi]), as_vector(a[lo:hi]), as_vector(delta[lo:hi])
+            if sigmoid_:
+                if code == SIGMOID:
+                    for j in range(zv.shape[0]):
+                        dv[j] *= av[j] * (one - av[j])
+            if tanh:
+                if code == TANH:
+                    for j in range(zv.shape[0]):
+                        dv[j] *= one - av[j] * av[j]
+            if relu:
+                if code == RELU:
+                    for j in range(zv.shape[0]):
+                        dv[j] = dv[j] if zv[j] > zero else zero
+            if leaky_relu:
+                if code == LEAKY_RELU:
+                    for j in range(zv.shape[0]):
+                        dv[j] *= one if zv[j] > zero else slope
+            if elu:
+                if code == ELU:
+                    for j in range(zv.shape[0]):
+                        dv[j] *= one if zv[j] > zero else av[j] + one
+            if softplus_:
+                if code == SOFTPLUS:
+                    for j in range(zv.shape[0]):
+                        dv[j] *= sigmoid(zv[j])
+            if gelu:
+                if code == GELU:  # Phi(z) + z * phi(z)
+                    for j in range(zv.shape[0]):
+                        x = zv[j]
+                        cdf = 0.5 * (1.0 + math.erf(x * _INV_SQRT2))
+                        pdf = _INV_SQRT_2PI * exp_nonpositive(-0.5 * x * x)
+                        dv[j] *= cdf + x * pdf
+        # identity: sigma' = 1, nothing to do
+
+    return impl
+
+
+def output_error(kinds, code, z, a, y, w, delta):
+    """delta = w_i * dloss_i/dz for each sample row i (seed eq. 1), for the loss in kinds and
+    the output activation code; returns (sum of w_i times the per-sample losses, number of
+    correct predictions). Writes delta only. Compiled code only (the overload below).
 
     cross_entropy (softmax) and binary_cross_entropy (sigmoid) use delta = a - y, exact and
     stable; their losses come from z (log-sum-exp, softplus) so no log(0) is ever taken.
     Correct counts (unweighted): argmax match for cross_entropy, element-wise 0.5 threshold
     for binary cross-entropy, 0 for mse.
     """
-    n, m = z.shape
-    loss = 0.0
-    correct = 0
-    if loss_code == CROSS_ENTROPY:
-        _shifted_exp(z, delta)  # delta holds exp(z - row max) until each row's loss is taken
-    for i in range(n):
-        sample = 0.0
-        if loss_code == CROSS_ENTROPY:
-            total = 0.0
-            for j in range(m):
-                total += delta[i, j]
-            log_sum_exp = _row_max(z, i) + math.log(total)
-            best_a, best_y = 0, 0
-            for j in range(m):
-                delta[i, j] = a[i, j] - y[i, j]
-                sample += y[i, j] * (log_sum_exp - z[i, j])
-                if a[i, j] > a[i, best_a]:
-                    best_a = j
-                if y[i, j] > y[i, best_y]:
-                    best_y = j
-            correct += best_a == best_y
-        elif loss_code == BINARY_CROSS_ENTROPY:
-            for j in range(m):
-                delta[i, j] = a[i, j] - y[i, j]
-                sample += softplus(z[i, j]) - y[i, j] * z[i, j]
-                correct += (z[i, j] > 0) == (y[i, j] >= 0.5)
-        else:  # MSE: delta = J_sigma(z)^T (a - y)
-            projection = 0.0
-            for j in range(m):
-                diff = a[i, j] - y[i, j]
-                delta[i, j] = diff
-                sample += 0.5 * diff * diff
-                projection += a[i, j] * diff
-            if code == SOFTMAX:  # softmax Jacobian: diag(a) - a a^T
+    raise TypeError("output_error runs inside compiled kernels only")
+
+
+@overload(output_error, prefer_literal=True, jit_options=INTERNAL)
+def _output_error(kinds, code, z, a, y, w, delta):
+    loss_code = loss_of(_constant(kinds))
+    cross_entropy = loss_code == CROSS_ENTROPY
+    binary = loss_code == BINARY_CROSS_ENTROPY
+    mse = loss_code == MSE
+    softmax = uses(_constant(kinds), SOFTMAX)
+
+    def impl(kinds, code, z, a, y, w, delta):
+        n, m = z.shape
+        loss = 0.0
+        correct = 0
+        if cross_entropy:
+            _shifted_exp(z, delta)  # delta holds exp(z - row max) until each row's loss
+            for i in range(n):
+                sample = 0.0
+                total = 0.0
                 for j in range(m):
-                    delta[i, j] = a[i, j] * (delta[i, j] - projection)
-        loss += w[i] * sample
-    if loss_code == MSE and code != SOFTMAX:
-        scale_by_derivative(code, z, a, delta)
-    for i in range(n):
-        if w[i] != 1:
-            for j in range(m):
-                delta[i, j] *= w[i]
-    return loss, correct
+                    total += delta[i, j]
+                log_sum_exp = _row_max(z, i) + math.log(total)
+                best_a, best_y = 0, 0
+                for j in range(m):
+                    delta[i, j] = a[i, j] - y[i, j]
+                    sample += y[i, j] * (log_sum_exp - z[i, j])
+                    if a[i, j] > a[i, best_a]:
+                        best_a = j
+                    if y[i, j] > y[i, best_y]:
+                        best_y = j
+                correct += best_a == best_y
+                loss += w[i] * sample
+        if binary:
+            for i in range(n):
+                sample = 0.0
+                for j in range(m):
+                    delta[i, j] = a[i, j] - y[i, j]
+                    sample += softplus(z[i, j]) - y[i, j] * z[i, j]
+                    correct += (z[i, j] > 0) == (y[i, j] >= 0.5)
+                loss += w[i] * sample
+        if mse:  # delta = J_sigma(z)^T (a - y)
+            for i in range(n):
+                sample = 0.0
+                projection = 0.0
+                for j in range(m):
+                    diff = a[i, j] - y[i, j]
+                    delta[i, j] = diff
+                    sample += 0.5 * diff * diff
+                    projection += a[i, j] * diff
+                if softmax:
+                    if code == SOFTMAX:  # softmax Jacobian: diag(a) - a a^T
+                        for j in range(m):
+                            delta[i, j] = a[i, j] * (delta[i, j] - projection)
+                loss += w[i] * sample
+            if code != SOFTMAX:
+                scale_by_derivative(kinds, code, z, a, delta)
+        for i in range(n):
+            if w[i] != 1:
+                for j in range(m):
+                    delta[i, j] *= w[i]
+        return loss, correct
+
+    return impl
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def non_finite_rows(z):
     """How many rows of z hold a NaN or an infinity."""
     count = 0
@@ -271,7 +326,7 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def keep_scale(seed, step, l, i, j, rate):
     """Inverted-dropout multiplier of unit j of layer l for batch row i at update ``step``:
     0 with probability ``rate``, else 1 / (1 - rate).
@@ -289,7 +344,7 @@ def keep_scale(seed, step, l, i, j, rate):
     return 0.0 if u < rate else 1.0 / (1.0 - rate)
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def apply_dropout(values, out, noise, step, l, row0, col0):
     """out = values * keep_scale for each element of a block of layer l's units whose first
     element is unit col0 of batch row row0, at update ``step``; noise = (rates per layer,

@@ -16,7 +16,8 @@ shape (bench/perf_log.md).
 import numpy as np
 from numba import njit
 
-from .config import FAST_ROWS, JIT, K_BLOCK, SMALL_PRODUCT, SPLIT_MAX_ROWS, SPLIT_MIN_UNITS
+from .config import (FAST_ROWS, INTERNAL, JIT, K_BLOCK, SMALL_PRODUCT, SPLIT_MAX_ROWS,
+                     SPLIT_MIN_UNITS)
 from .numba_ext import any_layout, as_vector, xxgemm
 
 _NO_TRANS, _TRANS = ord("n"), ord("t")
@@ -26,7 +27,7 @@ _NO_TRANS, _TRANS = ord("n"), ord("t")
 _NO, _YES = np.bool_(False), np.bool_(True)
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def _leading(M):
     """Leading dimension of a 2-D view with unit column stride (row stride in elements)."""
     return M.strides[0] // M.itemsize
@@ -55,7 +56,7 @@ def gemm(trans_a, trans_b, alpha, A, B, beta, C):
                beta if k0 == 0 else 1.0, C, _leading(C))
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def _row_step(n, n_out, n_in):
     """Rows per BLAS call for a row-wise product of n rows with (n_out, n_in) layer weights
     (config.FAST_ROWS). Takes the shape, not W: W comes in two layouts, and a function is

@@ -15,7 +15,7 @@ array with one row per part of a step (or slab of inference) in which each adds 
 import numpy as np
 from numba import njit
 
-from .config import JIT
+from .config import DRIVER, INTERNAL
 
 # Columns of the layer table.
 N_IN, N_OUT, W_OFF, B_OFF, UNIT_OFF, ACT = range(6)
@@ -59,39 +59,39 @@ def parameter_views(params, table):
 # Views, inside kernels: they cost no allocation. ----------------------------------------
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def _block(buf, start, rows, cols):
     """(rows, cols) C-contiguous view of buf[start:start + rows * cols]."""
     return buf[start:start + rows * cols].reshape((rows, cols))
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def weight(params, table, l):
     """View of W[l], shape (n_out, n_in), in params or any buffer laid out like it."""
     return _block(params, table[l, W_OFF], table[l, N_OUT], table[l, N_IN])
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def bias(params, table, l):
     """View of b[l], shape (n_out,)."""
     return params[table[l, B_OFF]:table[l, B_OFF] + table[l, N_OUT]]
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def batch_x(space, n):
     """View of the gathered inputs of an n-row batch, shape (n, n_0)."""
     ws, table, capacity, _ = space
     return ws[:n * table[0, N_IN]].reshape((n, table[0, N_IN]))
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def batch_y(space, n):
     """View of the gathered targets, shape (n, n_L)."""
     ws, table, capacity, _ = space
     return _block(ws, capacity * table[0, N_IN], n, table[-1, N_OUT])
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def batch_w(space, n):
     """View of the gathered sample weights, shape (n,)."""
     ws, table, capacity, _ = space
@@ -99,18 +99,25 @@ def batch_w(space, n):
     return ws[start:start + n]
 
 
-@njit(**JIT)
+def block_start(table, capacity, l, which):
+    """Offset in the workspace of block ``which`` (Z, A, DELTA or FED) of layer l."""
+    units = table[-1, UNIT_OFF] + table[-1, N_OUT]
+    return capacity * (table[0, N_IN] + table[-1, N_OUT] + 1 + which * units
+                       + table[l, UNIT_OFF])
+
+
+_block_start = njit(**DRIVER)(block_start)  # the same formula inside kernels
+
+
+@njit(**INTERNAL)
 def layer_block(space, n, l, which):
     """View of block ``which`` (Z, A, DELTA or FED) of layer l for an n-row batch, shape
     (n, n_out)."""
     ws, table, capacity, _ = space
-    units = table[-1, UNIT_OFF] + table[-1, N_OUT]
-    start = capacity * (table[0, N_IN] + table[-1, N_OUT] + 1 + which * units
-                        + table[l, UNIT_OFF])
-    return _block(ws, start, n, table[l, N_OUT])
+    return _block(ws, _block_start(table, capacity, l, which), n, table[l, N_OUT])
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def layer_input(x, space, l, noise):
     """What layer l reads from the batch x: x itself for the first layer, else layer l - 1's
     activations, after dropout (its FED block) when that layer has dropout; noise is None (no

@@ -5,9 +5,11 @@ infer, a gradient, snapshot, restore). Arrays reach it validated (validation.py)
 
 import numpy as np
 
+from . import config, loops
+from .codes import ACTIVATIONS, N_HYPER, kinds
 from .config import INFERENCE_ROWS
-from .layout import layer_table, n_params, parameter_views, workspace_size
-from .loops import gradient, infer, train_chunk
+from .layout import (N_OUT, block_start, layer_table, n_params, parameter_views,
+                     workspace_size)
 from .parallel import blas_single_threaded, inference_slabs, run_team
 from .step import CORRECT, LOSS, WEIGHT
 
@@ -28,7 +30,10 @@ class Model:
         self.loss_code = loss_code
         self.table = layer_table(self.sizes, activation_codes)
         self.params = np.zeros(n_params(self.sizes), dtype=dtype)
-        self._kernel_model = (self.params, self.table, loss_code)
+        # What the kernels are compiled for (config.SPECIALISE).
+        used = activation_codes if config.SPECIALISE else range(len(ACTIVATIONS))
+        self.kinds = kinds(used, loss_code)
+        self._kernel_model = (self.params, self.table)
 
     def views(self, buffer=None):
         """Lists of views (W[l], b[l]) into params, or into a buffer laid out like it."""
@@ -41,13 +46,20 @@ class Model:
 
     # Training ----------------------------------------------------------------------------
 
-    def train_chunk(self, space, batches, run, opt, noise):
+    def train_chunk(self, space, batches, run, optimizer, noise):
         """Train on one chunk of batches (loops.train_chunk) in as many parts as space has
-        tallies rows; returns the chunk's (weighted loss sum, correct count, weight sum)."""
+        tallies rows; optimizer is None for plain SGD fused into the gradient, else (code,
+        hyper, grads, state, clip_norm). Returns the chunk's (weighted loss sum, correct
+        count, weight sum)."""
         tallies = space[3]
         tallies[:] = 0
-        run_team(train_chunk, tallies.shape[0], (self._kernel_model, space, batches, run, opt,
-                                                 noise))
+        if optimizer is None:
+            kernel, opt = loops.train_chunk(self.kinds), None
+        else:
+            code, *opt = optimizer
+            kernel = loops.train_chunk(self.kinds | kinds((), self.loss_code, code))
+            opt = tuple(opt)
+        run_team(kernel, tallies.shape[0], (self._kernel_model, space, batches, run, opt, noise))
         totals = np.zeros(3)
         for part in tallies:  # in part order: the same sums on any number of threads
             totals += part[:3]
@@ -77,18 +89,32 @@ class Model:
         capacity = min(X.shape[0], INFERENCE_ROWS)
         space = self.space(capacity, inference_slabs(capacity))
         with blas_single_threaded():
-            run_team(infer, space[3].shape[0], (self._kernel_model, space, (X, Y, weights), out))
+            run_team(loops.infer(self.kinds), space[3].shape[0],
+                     (self._kernel_model, space, (X, Y, weights), out))
         tallies = space[3]
         return tallies[:, LOSS].sum(), int(tallies[:, CORRECT].sum()), int(tallies[:, 2].sum())
 
-    def gradient(self, X, Y, weights, noise=None, step_number=0):
-        """The gradient of the weighted mean loss over all rows (loops.gradient), as a buffer
-        laid out like params, and the workspace that holds each layer's z, a and delta; with
-        noise = (dropout rates, seed), the masks of update step_number."""
-        space = self.space(X.shape[0], 1)
+    def gradient(self, X, Y, weights, noise=None, step_number=1):
+        """The gradient of the weighted mean loss over all rows, as a buffer laid out like
+        params, and the workspace that holds each layer's z, a and delta: the training step
+        on one batch of every row, with no optimizer to apply it (parameters untouched).
+        With noise = (dropout rates, seed), the masks of update number step_number."""
+        n = X.shape[0]
+        space = self.space(n, 1)
         grads = np.empty_like(self.params)
-        gradient(self._kernel_model, space, (X, Y, weights), grads, noise, step_number)
+        no_step = (np.zeros(N_HYPER), grads, np.empty((1, 1), self.params.dtype), 0.0)
+        team = (0, 1, 1, 1, np.zeros(2, np.int64))
+        loops.train_chunk(self.kinds)(team, self._kernel_model, space,
+                                      ((X, Y, weights), np.arange(n), 0, n, n),
+                                      (np.zeros(1), step_number - 1), no_step, noise)
         return grads, space
+
+    def block(self, space, l, which):
+        """A copy of block which (layout.Z, A, DELTA or FED) of layer l of the batch held in a
+        gradient's workspace."""
+        ws, table, n, _ = space  # a gradient's workspace holds exactly its batch
+        start = block_start(table, n, l, which)
+        return ws[start:start + n * table[l, N_OUT]].reshape(n, table[l, N_OUT]).copy()
 
     def loss_sum(self, space):
         """Weighted loss sum and weight sum tallied in a gradient's workspace."""

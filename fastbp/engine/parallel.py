@@ -19,14 +19,14 @@ import numpy as np
 from numba import njit
 from threadpoolctl import ThreadpoolController
 
-from .config import (JIT, MIN_SLAB_ROWS, PARTS_FLOP, SERIAL_BLAS_FLOP, SLABS,
+from .config import (INTERNAL, MIN_SLAB_ROWS, PARTS_FLOP, SERIAL_BLAS_FLOP, SLABS,
                      SPINS_BEFORE_YIELD, STEP_WIDENS_PARTS, TRAINING_PARTS)
 from .numba_ext import atomic_increment, atomic_read, sched_yield
 
 COUNT, ABORT = 0, 1  # the slots of a team's int64 sync array
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def share(t, parts, n, align=1):
     """The range [lo, hi) of range(n) that part t of parts works on; inner bounds are
     multiples of align."""
@@ -35,7 +35,7 @@ def share(t, parts, n, align=1):
     return lo, hi
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def barrier(sync, k, parties):
     """The k-th barrier (k = 1, 2, ...) of ``parties`` threads sharing sync, whose slots start
     at 0: returns once every party has arrived, or at once when sync[ABORT] is set (a party

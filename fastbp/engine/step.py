@@ -20,19 +20,22 @@ threads a barrier separates the phases (loops.train_chunk, parallel.py).
 With parts == 1 this is the plain serial step. Each share depends only on (t, parts) and the
 shapes, so every matrix element is computed by the same call whichever thread runs its part.
 
-Arguments travel in a few tuples: ``model = (params, table, loss code)``, ``space`` (the
-workspace, layout.py), ``batch = (data, rows)`` with data = (X, Y, sample weights) and rows
-the batch's indices into them, ``run = (lr, update number)``; ``opt`` is None for plain SGD
-(no optimizer step is compiled) or (code, hyper, grads, state, clip_norm), ``noise`` None
-without dropout or (rates per layer, seed). opt and noise stay arguments of their own: Numba
-prunes a branch on ``x is None`` only for an argument.
+Arguments travel in a few tuples: ``model = (params, table)``, ``space`` (the workspace,
+layout.py), ``batch = (data, rows)`` with data = (X, Y, sample weights) and rows the batch's
+indices into them, ``run = (lr, update number)``; ``opt`` is None for plain SGD (no optimizer
+step is compiled) or (hyper, grads, state, clip_norm), ``noise`` None without dropout or
+(rates per layer, seed). opt and noise stay arguments of their own: Numba prunes a branch on
+``x is None`` only for an argument. ``kinds`` (codes.kinds) is the compile-time set of
+activation, loss and optimizer codes the kernels are compiled for; the functions here are
+inlined into the loops (config.DRIVER), so it reaches the kernels that branch on codes as
+the constant it is.
 """
 
 import math
 
 from numba import njit
 
-from .config import DRIVER, JIT
+from .config import DRIVER, INTERNAL, JIT
 from .elementwise import activate, apply_dropout, output_error, scale_by_derivative
 from .gemm import affine, error_back, outer_update
 from .numba_ext import as_vector
@@ -44,7 +47,7 @@ from .update import clip_to_norm, step, sum_of_squares
 LOSS, CORRECT, WEIGHT, SQUARES = range(4)  # the columns of space's tallies
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def gather(data, rows, space, lo, hi):
     """Copy X[rows[i]], Y[rows[i]], weights[rows[i]] into row i of the batch x, y and w
     blocks of the workspace, for i in [lo, hi); data = (X, Y, weights)."""
@@ -64,51 +67,50 @@ def gather(data, rows, space, lo, hi):
 
 
 @njit(**DRIVER)
-def forward_block(model, space, a_prev, l, rows, units, noise, step_number):
-    """Forward pass of a block of layer l: for rows (r0, r1) and units (u0, u1),
+def forward_block(kinds, model, space, a_prev, l, block, noise, step_number):
+    """Forward pass of a block of layer l, block = (r0, r1, u0, u1) its rows and units:
     z = a_prev @ W[l].T + b[l] and a = sigma(z) (softmax needs all units of a row), then
     a * mask into FED when layer l has dropout. a_prev is the whole (n, n_in) input of the
     layer. Writes that block of z, a (and FED)."""
-    params, table, _ = model
-    r0, r1 = rows
-    u0, u1 = units
+    params, table = model
+    r0, r1, u0, u1 = block
     n = a_prev.shape[0]
     z = layer_block(space, n, l, Z)[r0:r1, u0:u1]
     a = layer_block(space, n, l, A)[r0:r1, u0:u1]
     affine(a_prev[r0:r1], weight(params, table, l)[u0:u1], bias(params, table, l)[u0:u1], z)
-    activate(table[l, ACT], z, a)
+    activate(kinds, table[l, ACT], z, a)
     if noise is not None and noise[0][l] > 0:
         apply_dropout(a, layer_block(space, n, l, FED)[r0:r1, u0:u1], noise, step_number, l,
                       r0, u0)
 
 
 @njit(**DRIVER)
-def output_block(model, space, n, rows, y, w):
+def output_block(kinds, model, space, n, rows, y, w):
     """Output error (seed eq. 1) of rows (r0, r1) of the output layer of an n-row batch after
     their forward pass, with their targets y and sample weights w; returns (weighted loss
     sum, correct count). Writes those rows of the output layer's delta."""
-    _, table, loss_code = model
+    table = model[1]
     top = table.shape[0] - 1
     r0, r1 = rows
     m = table[top, N_OUT]
     # Blocks typed 'A' like the hidden layers' column blocks: output_error's callees compile
     # once for both (C-typed rows compiled them twice, ~1 s more in a first fit, and ran no
     # faster).
-    return output_error(loss_code, table[top, ACT], layer_block(space, n, top, Z)[r0:r1, 0:m],
+    return output_error(kinds, table[top, ACT], layer_block(space, n, top, Z)[r0:r1, 0:m],
                         layer_block(space, n, top, A)[r0:r1, 0:m], y, w,
                         layer_block(space, n, top, DELTA)[r0:r1, 0:m])
 
 
 @njit(**DRIVER)
-def error_back_block(model, space, n, l, units, noise, step_number):
+def error_back_block(kinds, model, space, n, l, units, noise, step_number):
     """delta[l-1][:, units] = (delta[l] @ W[l][:, units]) * sigma'(z[l-1][:, units]) (eq. 7)
     for an n-row batch, times the dropout mask of those units when layer l - 1 has dropout.
     Writes that column block of delta[l-1]."""
-    params, table, _ = model
+    params, table = model
     u0, u1 = units
     delta_prev = layer_block(space, n, l - 1, DELTA)[0:n, u0:u1]
     error_back(layer_block(space, n, l, DELTA), weight(params, table, l)[:, u0:u1], delta_prev)
-    scale_by_derivative(table[l - 1, ACT], layer_block(space, n, l - 1, Z)[0:n, u0:u1],
+    scale_by_derivative(kinds, table[l - 1, ACT], layer_block(space, n, l - 1, Z)[0:n, u0:u1],
                         layer_block(space, n, l - 1, A)[0:n, u0:u1], delta_prev)
     if noise is not None and noise[0][l - 1] > 0:
         apply_dropout(delta_prev, delta_prev, noise, step_number, l - 1, 0, u0)
@@ -136,13 +138,13 @@ def n_phases(table, opt):
 
 
 @njit(**DRIVER)
-def phase(p, part, model, space, batch, run, opt, noise):
-    """Part t's share of phase p (module doc) of a training step; part = (t, parts).
+def phase(kinds, where, model, space, batch, run, opt, noise):
+    """Part t's share of phase p (module doc) of a training step; where = (p, t, parts).
     Adds part t's weighted loss sum and correct count (output phase) and the batch's weight
     sum (part 0, gradient phase) to its row of space's tallies, and sets its gradient sum of
     squares there."""
-    t, parts = part
-    params, table, _ = model
+    p, t, parts = where
+    params, table = model
     tallies = space[3]
     data, rows = batch
     lr, step_number = run
@@ -155,20 +157,21 @@ def phase(p, part, model, space, batch, run, opt, noise):
     elif p <= top + 1:  # layer l forward: units of a hidden layer, rows of the output layer
         l = p - 1
         if l < top:
-            rows_of, units_of = (0, n), share(t, parts, table[l, N_OUT])
+            lo, hi = 0, n
+            u0, u1 = share(t, parts, table[l, N_OUT])
         else:
-            rows_of, units_of = share(t, parts, n), (0, table[l, N_OUT])
-        forward_block(model, space, layer_input(x, space, l, noise), l, rows_of, units_of,
+            lo, hi = share(t, parts, n)
+            u0, u1 = 0, table[l, N_OUT]
+        forward_block(kinds, model, space, layer_input(x, space, l, noise), l, (lo, hi, u0, u1),
                       noise, step_number)
         if l == top:
-            lo, hi = rows_of
-            loss, correct = output_block(model, space, n, rows_of, batch_y(space, n)[lo:hi],
-                                         batch_w(space, n)[lo:hi])
+            loss, correct = output_block(kinds, model, space, n, (lo, hi),
+                                         batch_y(space, n)[lo:hi], batch_w(space, n)[lo:hi])
             tallies[t, LOSS] += loss
             tallies[t, CORRECT] += correct
     elif p <= 2 * top + 1:  # delta of layer l - 1, from the top layer down to layer 1
         l = 2 * top + 2 - p
-        error_back_block(model, space, n, l, share(t, parts, table[l, N_IN]), noise,
+        error_back_block(kinds, model, space, n, l, share(t, parts, table[l, N_IN]), noise,
                          step_number)
     elif p == 2 * top + 2:
         # Plain SGD (opt None): W[units] += (-lr / weight sum) * gradient, in place; else the
@@ -179,7 +182,7 @@ def phase(p, part, model, space, batch, run, opt, noise):
             weight_sum += w[i]
         if t == 0:
             tallies[t, WEIGHT] += weight_sum
-        target = params if opt is None else opt[2]
+        target = params if opt is None else opt[1]
         alpha = -lr / weight_sum if opt is None else 1.0 / weight_sum
         squares = 0.0
         for l in range(top + 1):
@@ -187,16 +190,16 @@ def phase(p, part, model, space, batch, run, opt, noise):
             W, b = weight(target, table, l)[lo:hi], bias(target, table, l)[lo:hi]
             gradient_block(alpha, layer_block(space, n, l, DELTA)[0:n, lo:hi],
                            layer_input(x, space, l, noise), 1.0 if opt is None else 0.0, W, b)
-            if opt is not None and opt[4] > 0:  # clipping; rows lo:hi of W[l] are contiguous
+            if opt is not None and opt[3] > 0:  # clipping; rows lo:hi of W[l] are contiguous
                 squares += sum_of_squares(W.reshape(-1)) + sum_of_squares(b)
         tallies[t, SQUARES] = squares
     elif opt is not None:  # the optimizer's step on the part's share of the flat buffers
-        code, hyper, grads, state, clip_norm = opt
+        hyper, grads, state, clip_norm = opt
         lo, hi = share(t, parts, params.shape[0], 16)  # 16 elements: parts never share a line
         if clip_norm > 0:  # the parts' sums of squares, added in part order
             total = 0.0
             for u in range(parts):
                 total += tallies[u, SQUARES]
             clip_to_norm(grads[lo:hi], math.sqrt(total), clip_norm)
-        step(code, hyper, params[lo:hi], grads[lo:hi], state[0][lo:hi], state[-1][lo:hi],
+        step(kinds, hyper, params[lo:hi], grads[lo:hi], state[0][lo:hi], state[-1][lo:hi],
              step_number, lr)

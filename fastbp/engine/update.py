@@ -8,57 +8,72 @@ stepped on its own: the parts of a training step each step their share.
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from .codes import (ADAM, H_ALPHA, H_BETA1, H_BETA2, H_DECOUPLED, H_EPS, H_MOMENTUM,
-                    H_NESTEROV, H_WEIGHT_DECAY, SGD)
-from .config import JIT
+                    H_NESTEROV, H_WEIGHT_DECAY, RMSPROP, SGD, optimizer_of)
+from .config import INTERNAL, JIT
 
 
-@njit(**JIT)
-def step(code, hyper, params, grads, first, second, t, lr):
-    """One update of the flat params from the mean batch gradient grads at step t (from 1).
+def step(kinds, hyper, params, grads, first, second, t, lr):
+    """One update of the flat params from the mean batch gradient grads at step t (from 1),
+    by the optimizer in kinds (codes.kinds; none: nothing to do). Compiled code only.
 
     Writes params and the state rows first (momentum buffer or first moment) and second
     (second moment; unused by SGD), all laid out like params. Arithmetic runs in the
     parameters' dtype, and every case is one branch-free loop so that LLVM vectorises it.
     """
-    dt = params.dtype.type
-    one, wd, lr_ = dt(1.0), dt(hyper[H_WEIGHT_DECAY]), dt(lr)
-    if code == SGD:
-        _sgd(params, grads, first, t, lr_, dt(hyper[H_MOMENTUM]), hyper[H_NESTEROV] != 0, wd)
-    elif code == ADAM:
-        beta1, beta2, eps = dt(hyper[H_BETA1]), dt(hyper[H_BETA2]), dt(hyper[H_EPS])
-        step_size = dt(lr / (1.0 - hyper[H_BETA1] ** t))
-        inv_sqrt_bc2 = dt(1.0 / math.sqrt(1.0 - hyper[H_BETA2] ** t))
-        m, v = first, second
-        if hyper[H_DECOUPLED] != 0:
-            shrink = one - lr_ * wd
-            for i in range(params.shape[0]):
-                params[i] *= shrink
-            wd = dt(0.0)
-        for i in range(params.shape[0]):
-            g = grads[i] + wd * params[i]
-            m[i] = beta1 * m[i] + (one - beta1) * g
-            v[i] = beta2 * v[i] + (one - beta2) * g * g
-            params[i] -= step_size * m[i] / (np.sqrt(v[i]) * inv_sqrt_bc2 + eps)
-    else:  # RMSPROP
-        alpha, eps, momentum = dt(hyper[H_ALPHA]), dt(hyper[H_EPS]), dt(hyper[H_MOMENTUM])
-        buf, v = first, second
-        for i in range(params.shape[0]):
-            g = grads[i] + wd * params[i]
-            v[i] = alpha * v[i] + (one - alpha) * g * g
-            grads[i] = g / (np.sqrt(v[i]) + eps)  # the step direction, in place
-        if momentum != 0:
-            for i in range(params.shape[0]):
-                buf[i] = momentum * buf[i] + grads[i]
-                params[i] -= lr_ * buf[i]
-        else:
-            for i in range(params.shape[0]):
-                params[i] -= lr_ * grads[i]
+    raise TypeError("step runs inside compiled kernels only")
 
 
-@njit(**JIT)
+@overload(step, prefer_literal=True, jit_options=INTERNAL)
+def _step(kinds, hyper, params, grads, first, second, t, lr):
+    if not isinstance(kinds, types.IntegerLiteral):
+        raise TypeError("kinds must be a compile-time constant (see codes.kinds)")
+    code = optimizer_of(kinds.literal_value)
+    sgd, adam, rmsprop = code == SGD, code == ADAM, code == RMSPROP
+
+    def impl(kinds, hyper, params, grads, first, second, t, lr):
+        dt = params.dtype.type
+        one, wd, lr_ = dt(1.0), dt(hyper[H_WEIGHT_DECAY]), dt(lr)
+        if sgd:
+            _sgd(params, grads, first, t, lr_, dt(hyper[H_MOMENTUM]), hyper[H_NESTEROV] != 0,
+                 wd)
+        if adam:
+            beta1, beta2, eps = dt(hyper[H_BETA1]), dt(hyper[H_BETA2]), dt(hyper[H_EPS])
+            step_size = dt(lr / (1.0 - hyper[H_BETA1] ** t))
+            inv_sqrt_bc2 = dt(1.0 / math.sqrt(1.0 - hyper[H_BETA2] ** t))
+            m, v = first, second
+            if hyper[H_DECOUPLED] != 0:
+                shrink = one - lr_ * wd
+                for i in range(params.shape[0]):
+                    params[i] *= shrink
+                wd = dt(0.0)
+            for i in range(params.shape[0]):
+                g = grads[i] + wd * params[i]
+                m[i] = beta1 * m[i] + (one - beta1) * g
+                v[i] = beta2 * v[i] + (one - beta2) * g * g
+                params[i] -= step_size * m[i] / (np.sqrt(v[i]) * inv_sqrt_bc2 + eps)
+        if rmsprop:
+            alpha, eps, momentum = dt(hyper[H_ALPHA]), dt(hyper[H_EPS]), dt(hyper[H_MOMENTUM])
+            buf, v = first, second
+            for i in range(params.shape[0]):
+                g = grads[i] + wd * params[i]
+                v[i] = alpha * v[i] + (one - alpha) * g * g
+                grads[i] = g / (np.sqrt(v[i]) + eps)  # the step direction, in place
+            if momentum != 0:
+                for i in range(params.shape[0]):
+                    buf[i] = momentum * buf[i] + grads[i]
+                    params[i] -= lr_ * buf[i]
+            else:
+                for i in range(params.shape[0]):
+                    params[i] -= lr_ * grads[i]
+
+    return impl
+
+
+@njit(**INTERNAL)
 def _sgd(params, grads, buf, t, lr, momentum, nesterov, wd):
     """SGD with optional weight decay and (Nesterov) momentum; writes params and buf."""
     n = params.shape[0]
@@ -83,7 +98,7 @@ def _sgd(params, grads, buf, t, lr, momentum, nesterov, wd):
             params[i] -= lr * buf[i]
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def sum_of_squares(v):
     """Sum of v[i]**2 in float64, in index order (a fixed order: the same result with any
     thread count)."""
@@ -93,7 +108,7 @@ def sum_of_squares(v):
     return total
 
 
-@njit(**JIT)
+@njit(**INTERNAL)
 def clip_to_norm(grads, norm, max_norm):
     """Scale grads (whose global 2-norm, over all of them, is norm) so that the norm is at
     most max_norm, as PyTorch's clip_grad_norm_ does. grads may be any part of the gradient."""
