@@ -27,10 +27,14 @@ from fastbp.engine.step import n_phases, phase  # noqa: E402
 from fastbp.training import flop_per_sample  # noqa: E402
 
 
-@njit
-def _repeat(p, part, reps, model, space, batch, run):
-    for _ in range(reps):
-        phase(p, part, model, space, batch, run, None, None)  # None: fused plain SGD
+def _repeater(kinds):
+    """A compiled loop running phase p of part t of parts reps times, for kinds."""
+    @njit
+    def repeat(p, t, parts, reps, model, space, batch, run):
+        for _ in range(reps):
+            phase(kinds, (p, t, parts), model, space, batch, run, None, None)  # plain SGD
+
+    return repeat
 
 
 def phase_names(L):
@@ -47,13 +51,14 @@ def profile(cfg, dtype, X, Y, reps, parts):
     batch = (data, np.arange(B))
     run = (1e-9, 1)
     times = {}
+    repeat = _repeater(model.kinds)
     with blas_single_threaded():
         for P in parts:
             space = model.space(B, P)
             for p, name in enumerate(phase_names(len(net.sizes) - 1)):
-                _repeat(p, (0, P), 2, model._kernel_model, space, batch, run)
-                best = min(timed(lambda: _repeat(p, (0, P), reps, model._kernel_model, space,
-                                                 batch, run)) for _ in range(3))
+                repeat(p, 0, P, 2, model._kernel_model, space, batch, run)
+                best = min(timed(lambda: repeat(p, 0, P, reps, model._kernel_model, space,
+                                                batch, run)) for _ in range(3))
                 times.setdefault(name, {})[P] = best / reps * 1e6
     n_batches = max(1, len(X) // B)
     flop = flop_per_sample(net.sizes) * B

@@ -55,17 +55,17 @@ SMALL_PRODUCT = 1e6
 # Parts and threads (parallel.py) ---------------------------------------------------------
 
 # A training step is cut into parts (step.py) when a batch holds between PARTS_FLOP[0] and
-# PARTS_FLOP[1] floating-point operations: below, the per-phase barrier costs more than the
-# second core gives (nielsen, batch 10: 9.6e5); above, one part with BLAS threading each
-# product is as fast or faster (784-128-10 at 256, 784-256-128-10 at 96: 0.8-0.9x in parts).
-# Inside: 1.09-1.61x (784-128-10 at 10-32, 784-256-128-10 at 32).
-PARTS_FLOP = (4e6, 3.5e7)
+# PARTS_FLOP[1] floating-point operations. Fit-level A/B on Fashion-MNIST, 2 parts against
+# 1, 3 rounds (bench/perf_log.md, session 5): nielsen at batch 10 (9.6e5 FLOP) +14%
+# (524-607k vs 509-526k samples/s), medium at 64 (6.4e7) +3%, large at 256 (2.9e9) even,
+# where one part lets BLAS thread each product.
+PARTS_FLOP = (5e5, 1e8)
 # Fits with an optimizer step apart from the gradient product also split that memory-bound
 # step, so parts pay up to twice that work (784-256-128-10 with Adam at 64: 69k vs 63k
-# samples/s).
+# samples/s with the earlier window's upper bound of 3.5e7).
 STEP_WIDENS_PARTS = 2.0
-# How many parts, where parts pay: measured on 2-core machines only (bench/README.md has the
-# model of what more cores would gain).
+# How many parts, where parts pay: measured on 2-core machines only. bench/README.md's model
+# of more cores (bench/tools/thread_scaling.py) says which configurations should take more.
 TRAINING_PARTS = 2
 # Batches with less work than this keep BLAS on one thread even in one part: OpenBLAS's
 # threading of such products costs more than it saves (784-128-10 at 12-16: 56-74k samples/s
