@@ -1,6 +1,6 @@
 """fastbp: fast CPU training of multilayer perceptrons by backpropagation."""
 
-from . import callbacks, datasets, engine, optimizers, schedules
+from . import callbacks, datasets, optimizers, schedules
 from .network import Network, load
 from .training import History
 

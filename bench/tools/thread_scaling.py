@@ -94,7 +94,7 @@ def main():
     Y = np.eye(10, dtype=np.float32)[y]
     crossing = barrier_seconds()
     print(f"barrier, 2 threads: {crossing * 1e6:.2f} us")
-    print(f"\n| config | phases | 1 part here | 2 parts here | side by side, per phase | "
+    print("\n| config | phases | 1 part here | 2 parts here | side by side, per phase | "
           + " | ".join(f"{p} cores" for p in args.cores) + " |")
     print("|---" * (5 + len(args.cores)) + "|")
     for name in args.configs:

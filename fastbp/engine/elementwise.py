@@ -17,7 +17,7 @@ from numba.extending import overload
 
 from .codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, GELU, IDENTITY,
                     LEAKY_RELU, MSE, RELU, SIGMOID, SOFTMAX, SOFTPLUS, TANH, loss_of, uses)
-from .config import DRIVER, INTERNAL, JIT
+from .config import DRIVER, INTERNAL
 from .numba_ext import as_vector
 from .scalar import exp_nonpositive, expm1_nonpositive, log1p_unit, sigmoid, softplus
 

@@ -11,7 +11,7 @@ from .config import INFERENCE_ROWS
 from .layout import (N_OUT, block_start, layer_table, n_params, parameter_views,
                      workspace_size)
 from .parallel import blas_single_threaded, inference_slabs, run_team
-from .step import CORRECT, LOSS, WEIGHT
+from .step import CORRECT, LOSS
 
 
 class Model:
@@ -115,7 +115,3 @@ class Model:
         ws, table, n, _ = space  # a gradient's workspace holds exactly its batch
         start = block_start(table, n, l, which)
         return ws[start:start + n * table[l, N_OUT]].reshape(n, table[l, N_OUT]).copy()
-
-    def loss_sum(self, space):
-        """Weighted loss sum and weight sum tallied in a gradient's workspace."""
-        return space[3][0, LOSS], space[3][0, WEIGHT]

@@ -35,7 +35,7 @@ import math
 
 from numba import njit
 
-from .config import DRIVER, INTERNAL, JIT
+from .config import DRIVER, INTERNAL
 from .elementwise import activate, apply_dropout, output_error, scale_by_derivative
 from .gemm import affine, error_back, outer_update
 from .numba_ext import as_vector

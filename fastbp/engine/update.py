@@ -13,7 +13,7 @@ from numba.extending import overload
 
 from .codes import (ADAM, H_ALPHA, H_BETA1, H_BETA2, H_DECOUPLED, H_EPS, H_MOMENTUM,
                     H_NESTEROV, H_WEIGHT_DECAY, RMSPROP, SGD, optimizer_of)
-from .config import INTERNAL, JIT
+from .config import INTERNAL
 
 
 def step(kinds, hyper, params, grads, first, second, t, lr):
