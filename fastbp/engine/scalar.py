@@ -114,7 +114,7 @@ def log1p_unit(u):
 
 @njit("float64(float64)", **JIT)
 def sigmoid(x):
-    # exp of a non-positive argument only, so it never overflows.
+    """1 / (1 + exp(-x)), from exp of a non-positive argument only, so it never overflows."""
     e = exp_nonpositive(-abs(x))
     s = 1.0 / (1.0 + e)
     return s if x >= 0 else e * s
@@ -122,4 +122,5 @@ def sigmoid(x):
 
 @njit("float64(float64)", **JIT)
 def softplus(x):
+    """log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): no overflow, exact for large |x|."""
     return max(x, 0.0) + log1p_unit(exp_nonpositive(-abs(x)))

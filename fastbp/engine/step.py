@@ -38,9 +38,9 @@ from numba import njit
 from .config import DRIVER, INTERNAL
 from .elementwise import activate, apply_dropout, output_error, scale_by_derivative
 from .gemm import affine, error_back, outer_update
-from .numba_ext import as_vector
 from .layout import (A, ACT, DELTA, FED, N_IN, N_OUT, Z, batch_w, batch_x, batch_y, bias,
                      layer_block, layer_input, weight)
+from .numba_ext import as_vector
 from .parallel import share
 from .update import clip_to_norm, step, sum_of_squares
 
