@@ -10,6 +10,8 @@ import json
 import math
 from pathlib import Path
 
+from .validation import CALLBACK_RULES, check, check_callbacks, check_monitored
+
 
 class Callback:
     """Base class: every hook does nothing."""
@@ -55,11 +57,8 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto",
                  restore_best=True):
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-        if not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
-        self.monitor, self.patience, self.min_delta = monitor, patience, abs(float(min_delta))
+        mode, self.patience = check(CALLBACK_RULES, mode=mode, patience=patience)
+        self.monitor, self.min_delta = monitor, abs(float(min_delta))
         self.higher_is_better = mode == "max" or (mode == "auto" and "accuracy" in monitor)
         self.restore_best = restore_best
 
@@ -75,10 +74,7 @@ class EarlyStopping(Callback):
         return value < self.best - self.min_delta
 
     def on_epoch_end(self, epoch, logs):
-        if self.monitor not in logs:
-            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which the epoch logs "
-                             f"lack (they have {sorted(logs)}); pass validation_data or "
-                             f"validation_split to fit, or monitor='loss'")
+        check_monitored(self.monitor, logs)
         value = logs[self.monitor]
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
@@ -103,9 +99,7 @@ class ModelCheckpoint(Callback):
     """
 
     def __init__(self, path, every=1):
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive integer, got {every!r}")
-        self.path, self.every = str(path), every
+        self.path, self.every = str(path), check(CALLBACK_RULES, every=every)
 
     def on_epoch_end(self, epoch, logs):
         if (epoch + 1) % self.every == 0:
@@ -183,13 +177,6 @@ class ProgressBar(Callback):
 
 def as_list(callbacks):
     """Validate and return the user's callbacks as a list."""
-    if callbacks is None:
-        return []
-    callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
-    for cb in callbacks:
-        if not isinstance(cb, Callback):
-            raise TypeError(f"callbacks must be fastbp.callbacks.Callback instances, got "
-                            f"{type(cb).__name__}")
-    return callbacks
+    return check_callbacks(callbacks, Callback)
 
 

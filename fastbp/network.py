@@ -8,11 +8,10 @@ from .engine import Model
 from .engine.codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOSSES,
                            RELU_FAMILY)
 from .engine.layout import DELTA
-from .schedules import Schedule
 from .training import Trainer, epoch_logs, make_progress, train
-from .validation import (check_activations, check_dropout, check_dtype, check_init,
-                         check_finite_X, check_positive, check_sizes, check_targets, check_weights,
-                         check_X)
+from .validation import (FIT_RULES, check, check_activations, check_dropout, check_dtype,
+                         check_finite_X, check_init, check_params, check_sizes, check_targets,
+                         check_validation_data, check_weights, check_X, validation_rows)
 
 
 class Network:
@@ -104,12 +103,7 @@ class Network:
 
     @params.setter
     def params(self, values):
-        values = np.asarray(values)
-        if values.shape != self.params.shape:
-            raise ValueError(f"params must have shape {self.params.shape}, got {values.shape}")
-        if not np.isfinite(values).all():
-            raise ValueError("params must be finite (no NaN or inf)")
-        self.params[:] = values
+        self.params[:] = check_params(values, self.params.shape)
 
     @property
     def weights(self):
@@ -288,17 +282,11 @@ class Network:
         History
         """
         X, Y = self._XY(X, y)
-        epochs = check_positive(epochs, "epochs", integer=True)
-        batch_size = check_positive(batch_size, "batch_size", integer=True)
-        if lr is not None:
-            lr = float(check_positive(lr, "lr"))
-        if on_divergence not in ("raise", "warn"):
-            raise ValueError(f"on_divergence must be 'raise' or 'warn', got {on_divergence!r}")
-        if clip_norm is not None:
-            clip_norm = float(check_positive(clip_norm, "clip_norm"))
-        if schedule is not None and not isinstance(schedule, Schedule):
-            raise TypeError(f"schedule must be a fastbp.schedules.Schedule, got {schedule!r}")
-        opt = optimizers.make(optimizer, lr, momentum, nesterov, weight_decay)
+        check(FIT_RULES, epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm,
+              schedule=schedule, validation_split=validation_split, verbose=verbose,
+              on_divergence=on_divergence)
+        opt = optimizers.make(optimizer, None if lr is None else float(lr), momentum, nesterov,
+                              weight_decay)
         callbacks = as_list(callbacks)
         weights = check_weights(sample_weight, class_weight, Y, self._loss_code, self.dtype)
         X, Y, weights, validation_data = self._split_validation(X, Y, weights, validation_data,
@@ -311,28 +299,18 @@ class Network:
             return self._evaluate_arrays(*validation_data, prefix="val_")
 
         trainer = Trainer(self._model, self._rates, (X, Y, weights), min(batch_size, X.shape[0]),
-                          opt, schedule, clip_norm, order_rng, shuffle, validate,
+                          opt, schedule, None if clip_norm is None else float(clip_norm),
+                          order_rng, shuffle, validate,
                           make_progress(verbose, epochs, X.shape[0]))
         return train(self, trainer, epochs, callbacks, on_divergence)
 
     def _split_validation(self, X, Y, weights, validation_data, validation_split):
         if validation_data is not None:
-            if validation_split:
-                raise ValueError("give validation_data or validation_split, not both")
-            try:
-                X_val, y_val = validation_data
-            except (TypeError, ValueError):
-                raise ValueError("validation_data must be a pair (X_val, y_val)") from None
-            return X, Y, weights, self._XY(X_val, y_val)
+            return X, Y, weights, self._XY(*check_validation_data(validation_data,
+                                                                  validation_split))
         if not validation_split:
             return X, Y, weights, None
-        if not 0 < validation_split < 1:
-            raise ValueError(f"validation_split must lie in (0, 1), got {validation_split!r}")
-        n_val = int(round(X.shape[0] * validation_split))
-        if not 0 < n_val < X.shape[0]:
-            raise ValueError(f"validation_split={validation_split} of {X.shape[0]} samples "
-                             f"leaves {n_val} for validation and {X.shape[0] - n_val} for "
-                             f"training; both need at least one")
+        n_val = validation_rows(validation_split, X.shape[0])
         return X[:-n_val], Y[:-n_val], weights[:-n_val], (X[-n_val:], Y[-n_val:])
 
     def save(self, path):

@@ -16,13 +16,13 @@ Update rules (g is the mean gradient of the batch, p the parameters, t the step 
   with momentum, buf = momentum * buf + d and p -= lr * buf, else p -= lr * d.
 """
 
-import math
-
 import numpy as np
 
 from .engine import codes
 from .engine.codes import (H_ALPHA, H_BETA1, H_BETA2, H_DECOUPLED, H_EPS, H_MOMENTUM,
                            H_NESTEROV, H_WEIGHT_DECAY, N_HYPER)
+from .validation import (OPTIMIZER_RULES, check_betas, check_nesterov, check_optimizer_choice,
+                         check_state)
 
 
 class Optimizer:
@@ -42,7 +42,7 @@ class Optimizer:
     n_state = 0
 
     def __init__(self, lr):
-        self.lr = _positive(lr, "lr")
+        self.lr = _rule("lr", lr)
         self.steps = 0
         self.epochs = 0
         self.state = None
@@ -56,10 +56,8 @@ class Optimizer:
         shape = (max(self.n_state, 1), params.size)
         if self.state is None:
             self.state = np.zeros(shape, dtype=params.dtype)
-        elif self.state.shape != shape or self.state.dtype != params.dtype:
-            raise ValueError(f"this {type(self).__name__} holds state for {self.state.shape[1]} "
-                             f"{self.state.dtype} parameters; the network has {params.size} "
-                             f"{params.dtype}: use a new optimizer object for another network")
+        else:
+            check_state(self.state, shape, params.dtype, type(self).__name__)
 
     @property
     def fuses_into_gradient(self):
@@ -72,19 +70,9 @@ class Optimizer:
         return f"{type(self).__name__}({fields})"
 
 
-def _positive(value, name, allow_zero=False):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} "
-                         f"number, got {value!r}")
-    return float(value)
-
-
-def _fraction(value, name):
-    value = _positive(value, name, allow_zero=True)
-    if value >= 1:
-        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
-    return value
+def _rule(name, value):
+    """The hyper-parameter as a float, checked by its rule (validation.OPTIMIZER_RULES)."""
+    return float(OPTIMIZER_RULES[name](name, value))
 
 
 class SGD(Optimizer):
@@ -95,11 +83,9 @@ class SGD(Optimizer):
 
     def __init__(self, lr=1e-3, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(lr)
-        self.momentum = _fraction(momentum, "momentum")
-        self.nesterov = bool(nesterov)
-        self.weight_decay = _positive(weight_decay, "weight_decay", allow_zero=True)
-        if self.nesterov and self.momentum == 0:
-            raise ValueError("nesterov=True needs a momentum > 0")
+        self.momentum = _rule("momentum", momentum)
+        self.weight_decay = _rule("weight_decay", weight_decay)
+        self.nesterov = check_nesterov(nesterov, self.momentum)
 
     def hyper(self):
         h = np.zeros(N_HYPER)
@@ -121,13 +107,9 @@ class Adam(Optimizer):
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(lr)
-        try:
-            beta1, beta2 = betas
-        except (TypeError, ValueError):
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
-        self.betas = (_fraction(beta1, "betas[0]"), _fraction(beta2, "betas[1]"))
-        self.eps = _positive(eps, "eps")
-        self.weight_decay = _positive(weight_decay, "weight_decay", allow_zero=True)
+        self.betas = check_betas(betas)
+        self.eps = _rule("eps", eps)
+        self.weight_decay = _rule("weight_decay", weight_decay)
 
     def hyper(self):
         h = np.zeros(N_HYPER)
@@ -153,10 +135,10 @@ class RMSprop(Optimizer):
 
     def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0):
         super().__init__(lr)
-        self.alpha = _fraction(alpha, "alpha")
-        self.eps = _positive(eps, "eps")
-        self.weight_decay = _positive(weight_decay, "weight_decay", allow_zero=True)
-        self.momentum = _fraction(momentum, "momentum")
+        self.alpha = _rule("alpha", alpha)
+        self.eps = _rule("eps", eps)
+        self.weight_decay = _rule("weight_decay", weight_decay)
+        self.momentum = _rule("momentum", momentum)
 
     def hyper(self):
         h = np.zeros(N_HYPER)
@@ -173,23 +155,11 @@ DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-2}
 
 def make(optimizer, lr, momentum, nesterov, weight_decay):
     """The optimizer object fit uses, from a name or an object (see Network.fit)."""
-    if isinstance(optimizer, Optimizer):
-        if lr is not None:
-            raise ValueError("give lr either to fit or to the optimizer object, not both: the "
-                             f"object's lr={optimizer.lr} rules")
-        if momentum or nesterov or weight_decay is not None:
-            raise ValueError("momentum, nesterov and weight_decay belong to the optimizer "
-                             "object when one is given")
+    name = check_optimizer_choice(optimizer, NAMES, lr, momentum, nesterov, weight_decay)
+    if name is None:
         return optimizer
-    if not isinstance(optimizer, str) or optimizer.lower() not in NAMES:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(NAMES)} "
-                         f"or pass an object from fastbp.optimizers")
-    name = optimizer.lower()
     lr = DEFAULT_LR[name] if lr is None else lr
     decay = {} if weight_decay is None else {"weight_decay": weight_decay}
     if name == "sgd":
         return SGD(lr, momentum=momentum, nesterov=nesterov, **decay)
-    if momentum or nesterov:
-        raise ValueError(f"momentum/nesterov are SGD's; for {name} build the object, e.g. "
-                         f"fastbp.optimizers.RMSprop(momentum=0.9)")
     return NAMES[name](lr, **decay)

@@ -7,19 +7,14 @@ from the optimizer object, reusing the object in another ``fit`` continues the s
 
 import math
 
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+from .validation import SCHEDULE_RULES, check, check_same_interval
 
 
 class Schedule:
     """Base class; ``factor(t)`` is the multiplier of the base learning rate at time t."""
 
     def __init__(self, interval="epoch"):
-        if interval not in ("epoch", "step"):
-            raise ValueError(f"interval must be 'epoch' or 'step', got {interval!r}")
-        self.interval = interval
+        self.interval = check(SCHEDULE_RULES, interval=interval)
 
     def factor(self, t):
         raise NotImplementedError
@@ -41,8 +36,8 @@ class StepLR(Schedule):
 
     def __init__(self, step_size, gamma=0.1, interval="epoch"):
         super().__init__(interval)
-        _check_positive_int(step_size, "step_size")
-        self.step_size, self.gamma = step_size, float(gamma)
+        self.step_size, gamma = check(SCHEDULE_RULES, step_size=step_size, gamma=gamma)
+        self.gamma = float(gamma)
 
     def factor(self, t):
         return self.gamma ** (t // self.step_size)
@@ -53,7 +48,7 @@ class ExponentialLR(Schedule):
 
     def __init__(self, gamma, interval="epoch"):
         super().__init__(interval)
-        self.gamma = float(gamma)
+        self.gamma = float(check(SCHEDULE_RULES, gamma=gamma))
 
     def factor(self, t):
         return self.gamma ** t
@@ -64,8 +59,9 @@ class CosineAnnealingLR(Schedule):
 
     def __init__(self, T_max, eta_min_factor=0.0, interval="epoch"):
         super().__init__(interval)
-        _check_positive_int(T_max, "T_max")
-        self.T_max, self.eta_min_factor = T_max, float(eta_min_factor)
+        self.T_max, eta_min_factor = check(SCHEDULE_RULES, T_max=T_max,
+                                           eta_min_factor=eta_min_factor)
+        self.eta_min_factor = float(eta_min_factor)
 
     def factor(self, t):
         t = min(t, self.T_max)
@@ -79,11 +75,9 @@ class Warmup(Schedule):
 
     def __init__(self, warmup, after=None, interval="step"):
         super().__init__(interval)
-        _check_positive_int(warmup, "warmup")
-        self.warmup = warmup
+        self.warmup = check(SCHEDULE_RULES, warmup=warmup)
         self.after = after if after is not None else Constant(interval)
-        if self.after.interval != interval:
-            raise ValueError("the schedule after a warm-up must use the same interval")
+        check_same_interval(self.after, interval)
 
     def factor(self, t):
         if t < self.warmup:

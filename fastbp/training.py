@@ -216,8 +216,6 @@ def _run_epochs(net, trainer, epochs, on_divergence, callbacks, history):
 
 def make_progress(verbose, epochs, n_samples):
     """The progress reporter for fit's verbose level (0: none, 1: bar, 2: a line per epoch)."""
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
     if verbose == 0:
         return None
     return ProgressBar(epochs, n_samples, bar=verbose == 1)

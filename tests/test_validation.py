@@ -115,3 +115,31 @@ def test_other_methods_validate_too(net):
         net.evaluate(X, y + 5)
     with pytest.raises(ValueError, match="NaN"):
         net.backprop(np.full((2, 4), np.nan), [0, 1])
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: fastbp.schedules.StepLR(2, gamma=-0.5), "gamma must be a positive number"),
+    (lambda: fastbp.schedules.CosineAnnealingLR(3, eta_min_factor=-1),
+     "eta_min_factor must be a non-negative number"),
+    (lambda: fastbp.callbacks.EarlyStopping(patience=-1), "patience must be an integer >= 0"),
+    (lambda: fastbp.callbacks.EarlyStopping(mode="up"), "mode must be 'auto', 'min' or 'max'"),
+    (lambda: fastbp.callbacks.ModelCheckpoint("x.npz", every=0), "every must be a positive"),
+    (lambda: fastbp.optimizers.Adam(betas=(0.9, 1.0)), r"betas\[1\] must lie in \[0, 1\)"),
+])
+def test_bad_object_arguments_follow_the_rules(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(verbose=True), ValueError, "verbose must be 0, 1 or 2, got True"),
+    (dict(verbose=3), ValueError, "verbose must be 0, 1 or 2"),
+    (dict(validation_split=-0.1), ValueError, r"validation_split must lie in \(0, 1\)"),
+    (dict(on_divergence=None), ValueError, "on_divergence must be 'raise' or 'warn'"),
+    (dict(schedule="cosine"), TypeError, "schedule must be a fastbp.schedules.Schedule"),
+])
+def test_fit_options_follow_the_rules_and_change_nothing(net, kwargs, error, match):
+    before = net.params.copy()
+    with pytest.raises(error, match=match):
+        net.fit(X, y, **kwargs)
+    np.testing.assert_array_equal(net.params, before)
