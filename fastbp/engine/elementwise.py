@@ -47,14 +47,14 @@ def _rows(dense, n, i):
 def _exp_in_place(t):
     """t = exp(t) elementwise for a vector t <= 0."""
     for j in range(t.shape[0]):
-        t[j] = exp_nonpositive(t[j])
+        t[j] = exp_nonpositive(float(t[j]))
 
 
 @njit(**INTERNAL)
 def _expm1_in_place(t):
     """t = exp(t) - 1 elementwise for a vector t <= 0."""
     for j in range(t.shape[0]):
-        t[j] = expm1_nonpositive(t[j])
+        t[j] = expm1_nonpositive(float(t[j]))
 
 
 @njit(**DRIVER)
@@ -143,7 +143,7 @@ def _activate(kinds, code, z, a):
             if sigmoid_:
                 if code == SIGMOID:
                     for j in range(zv.shape[0]):
-                        av[j] = sigmoid(zv[j])
+                        av[j] = sigmoid(float(zv[j]))
             # tanh, ELU and softplus in passes over the vector, so that the loop holding the
             # long polynomial (expm1, exp) is compiled once, not once per activation.
             if tanh:
@@ -167,7 +167,7 @@ def _activate(kinds, code, z, a):
                         av[j] = -abs(zv[j])
                     _exp_in_place(av)
                     for j in range(zv.shape[0]):
-                        av[j] = max(zv[j], zero) + log1p_unit(av[j])
+                        av[j] = max(zv[j], zero) + log1p_unit(float(av[j]))
             if gelu:
                 if code == GELU:  # exact erf form
                     for j in range(zv.shape[0]):
@@ -219,7 +219,7 @@ def _scale_by_derivative(kinds, code, z, a, delta):
             if softplus_:
                 if code == SOFTPLUS:
                     for j in range(zv.shape[0]):
-                        dv[j] *= sigmoid(zv[j])
+                        dv[j] *= sigmoid(float(zv[j]))
             if gelu:
                 if code == GELU:  # Phi(z) + z * phi(z)
                     for j in range(zv.shape[0]):
@@ -280,7 +280,7 @@ def _output_error(kinds, code, z, a, y, w, delta):
                 sample = 0.0
                 for j in range(m):
                     delta[i, j] = a[i, j] - y[i, j]
-                    sample += softplus(z[i, j]) - y[i, j] * z[i, j]
+                    sample += softplus(float(z[i, j])) - y[i, j] * z[i, j]
                     correct += (z[i, j] > 0) == (y[i, j] >= 0.5)
                 loss += w[i] * sample
         if mse:  # delta = J_sigma(z)^T (a - y)

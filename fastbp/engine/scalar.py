@@ -18,13 +18,13 @@ _LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that k * _LN2_HI is exact
 _LN2_LO = 1.90821492927058770002e-10
 
 
-# The scalar functions below take and return float64 only (explicit signatures): float32
-# arguments are converted at the call, so each is compiled once, not once per argument
-# type (a first fit: 40 -> 37 compiled functions); they compute in float64 either way.
+# The scalar functions below compute in float64: their callers pass float(x), so each is
+# compiled once, not once per argument type (a first fit: 40 -> 37 compiled functions), and
+# only when a network uses it (explicit signatures compiled all five at import).
 
 # Without reassociation: LLVM would otherwise fold the two-part ln 2 back into one constant
 # (relative error 2.4e-14 near t = -707 instead of ~2e-16).
-@njit("float64(float64)", **dict(JIT, fastmath={"contract"}))
+@njit(**dict(JIT, fastmath={"contract"}))
 def exp_nonpositive(t):
     """exp(t) in float64 for t <= 0, within a few ulp of np.exp (exp(-708) below -708).
 
@@ -53,7 +53,7 @@ def exp_nonpositive(t):
     return p * bits_to_float64((np.int64(k) + 1023) << 52)
 
 
-@njit("float64(float64)", **SCALAR_EXACT)
+@njit(**SCALAR_EXACT)
 def expm1_nonpositive(t):
     """exp(t) - 1 in float64 for t <= 0, within a few ulp of np.expm1; vectorises, unlike
     math.expm1 (a scalar libm call: 14 ns per ELU element against ~2)."""
@@ -81,7 +81,7 @@ def expm1_nonpositive(t):
     return far if t < -0.5 else t * p
 
 
-@njit("float64(float64)", **dict(JIT, fastmath={"contract"}))
+@njit(**dict(JIT, fastmath={"contract"}))
 def log1p_unit(u):
     """log(1 + u) in float64 for 0 <= u <= 1, within a few ulp of np.log1p; vectorises,
     unlike math.log1p (softplus: 40 ns per element against ~3).
@@ -112,7 +112,7 @@ def log1p_unit(u):
     return 2.0 * s * q
 
 
-@njit("float64(float64)", **JIT)
+@njit(**JIT)
 def sigmoid(x):
     """1 / (1 + exp(-x)), from exp of a non-positive argument only, so it never overflows."""
     e = exp_nonpositive(-abs(x))
@@ -120,7 +120,7 @@ def sigmoid(x):
     return s if x >= 0 else e * s
 
 
-@njit("float64(float64)", **JIT)
+@njit(**JIT)
 def softplus(x):
     """log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): no overflow, exact for large |x|."""
     return max(x, 0.0) + log1p_unit(exp_nonpositive(-abs(x)))
