@@ -10,8 +10,9 @@ from .engine.codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOS
 from .engine.layout import DELTA
 from .training import Trainer, epoch_logs, make_progress, train
 from .validation import (FIT_RULES, check, check_activations, check_dropout, check_dtype,
-                         check_finite_X, check_init, check_params, check_sizes, check_targets,
-                         check_validation_data, check_weights, check_X, validation_rows)
+                         check_finite_X, check_init, check_output_width, check_params,
+                         check_sizes, check_targets, check_validation_data, check_weights,
+                         check_X, validation_rows)
 
 
 class Network:
@@ -65,6 +66,7 @@ class Network:
                  dtype=np.float32, init="auto", seed=None, dropout=0.0):
         self.sizes = check_sizes(sizes)
         self._loss_code, codes = check_activations(activation, output, loss, len(self.sizes) - 1)
+        check_output_width(codes[-1], self.sizes[-1])
         self.loss_name = LOSSES[self._loss_code]
         self.activations = [ACTIVATIONS[c] for c in codes]
         self.dtype = check_dtype(dtype)

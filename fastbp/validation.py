@@ -79,6 +79,14 @@ def check_activations(activation, output, loss, n_layers):
     return loss_code, codes + [out_code]
 
 
+def check_output_width(output_code, n_outputs):
+    """A softmax over one unit is always 1: such a network cannot learn."""
+    if output_code == SOFTMAX and n_outputs == 1:
+        raise ValueError("a softmax output over one unit is always 1, so the network cannot "
+                         "learn: for two classes use one sigmoid output with "
+                         "loss='binary_cross_entropy', or two outputs (sizes[-1] = 2)")
+
+
 def check_init(init):
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")

@@ -38,7 +38,7 @@ def test_same_seed_same_parameters_and_dtypes():
     np.testing.assert_array_equal(a.params, b.params)
     assert not np.array_equal(a.params, c.params)
     assert a.params.dtype == np.float32
-    assert fastbp.Network([2, 1], dtype="float64").params.dtype == np.float64
+    assert fastbp.Network([2, 2], dtype="float64").params.dtype == np.float64
 
 
 @pytest.mark.parametrize("init,activation,std", [

@@ -29,6 +29,9 @@ def net():
     (dict(sizes=[4, 3], dtype=np.int32), TypeError, "float32"),
     (dict(sizes=[4, 3], dtype="float16"), TypeError, "float32"),
     (dict(sizes=[4, 3], init="orthogonal"), ValueError, "unknown init"),
+    (dict(sizes=[784, 1], loss="cross_entropy"), ValueError,
+     "softmax output over one unit is always 1.*binary_cross_entropy"),
+    (dict(sizes=[4, 1], loss="mse", output="softmax"), ValueError, "always 1"),
 ])
 def test_bad_network_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
