@@ -397,3 +397,26 @@ def test_batch_sizes_from_one_to_4096(batch_size):
     history = net.fit(X, y, epochs=2, batch_size=batch_size, lr=0.05)
     assert np.isfinite(net.params).all()
     assert history.history["loss"][1] < history.history["loss"][0]
+
+
+def _train_in_child(queue, X, y):
+    net = fastbp.Network([64, 48, 10], seed=0)
+    net.fit(X, y, epochs=2, batch_size=40)
+    queue.put(net.params)
+
+
+def test_a_forked_process_trains_after_the_parent_did(digits):
+    """No Numba threading layer is started, so fork is safe: a child forked after the
+    parent trained (in 2 parts, on threads) trains to the parent's bits."""
+    import multiprocessing
+    X_train, y_train, _, _ = digits
+    parent = fastbp.Network([64, 48, 10], seed=0)
+    parent.fit(X_train, y_train, epochs=2, batch_size=40)  # 6e5 FLOP per batch: 2 parts
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_train_in_child, args=(queue, X_train, y_train))
+    child.start()
+    params = queue.get(timeout=120)
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    np.testing.assert_array_equal(params, parent.params)
