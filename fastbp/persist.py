@@ -18,6 +18,7 @@ def read(path):
     """The (spec without its format number, parameters) written by write."""
     with np.load(path, allow_pickle=False) as data:
         spec = json.loads(str(data["spec"]))
-        if spec.pop("format", None) != FORMAT:
-            raise ValueError(f"{path} was written by an unknown fastbp format")
+        written = spec.pop("format", None)
+        if written != FORMAT:
+            raise ValueError(f"{path} was written by an unknown fastbp format {written!r}")
         return spec, data["params"]

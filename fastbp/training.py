@@ -106,9 +106,9 @@ class Trainer:
         fused = optimizer.fuses_into_gradient and not clip_norm
         # None for plain SGD (its update is fused into the gradient product): the compiled
         # loops then compile no optimizer step.
-        self._opt = None if fused else (optimizer.code, optimizer.hyper(),
-                                        np.empty_like(model.params), optimizer.state,
-                                        float(clip_norm or 0.0))
+        self._opt = None if fused else (optimizer.hyper(), np.empty_like(model.params),
+                                        optimizer.state, float(clip_norm or 0.0))
+        self._optimizer_code = None if fused else optimizer.code
         self.flop_per_batch = flop_per_sample(model.sizes) * batch_size
         self.parts = training_parts(self.flop_per_batch, with_step=not fused)
         self._space = model.space(batch_size, self.parts)
@@ -138,7 +138,7 @@ class Trainer:
             try:
                 stats += model.train_chunk(
                     self._space, (self.data, self._order, start, stop, self.batch_size),
-                    (lrs, opt.steps), self._opt, self._noise)
+                    (lrs, opt.steps), self._opt, self._noise, self._optimizer_code)
             except KeyboardInterrupt:  # the chunk completed: keep it
                 raise
             except BaseException:  # the chunk is unusable: back to its start

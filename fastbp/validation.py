@@ -289,22 +289,19 @@ def check_optimizer_choice(optimizer, names, lr, momentum, nesterov, weight_deca
     """fit's optimizer argument: an object (then lr, momentum, nesterov and weight_decay are
     its own), or one of names (momentum and nesterov only for "sgd"). Returns the name, or
     None for an object."""
-    if not isinstance(optimizer, str):
-        if not all(hasattr(optimizer, a) for a in ("lr", "hyper", "bind")):
-            raise ValueError(f"unknown optimizer {optimizer!r}; choose one of "
-                             f"{', '.join(names)} or pass an object from fastbp.optimizers")
+    name = optimizer.lower() if isinstance(optimizer, str) else None
+    is_object = name is None and all(hasattr(optimizer, a) for a in ("lr", "hyper", "bind"))
+    if not is_object and name not in names:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(names)} "
+                         f"or pass an object from fastbp.optimizers")
+    if is_object:
         if lr is not None:
             raise ValueError("give lr either to fit or to the optimizer object, not both: the "
                              f"object's lr={optimizer.lr} rules")
         if momentum or nesterov or weight_decay is not None:
             raise ValueError("momentum, nesterov and weight_decay belong to the optimizer "
                              "object when one is given")
-        return None
-    name = optimizer.lower()
-    if name not in names:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(names)} "
-                         f"or pass an object from fastbp.optimizers")
-    if name != "sgd" and (momentum or nesterov):
+    elif name != "sgd" and (momentum or nesterov):
         raise ValueError(f"momentum/nesterov are SGD's; for {name} build the object, e.g. "
                          f"fastbp.optimizers.RMSprop(momentum=0.9)")
     return name

@@ -28,14 +28,19 @@ LOSS_BIT = 16
 OPTIMIZER_BIT = 24
 
 
-def kinds(activation_codes, loss_code, optimizer_code=None):
-    """The int naming the activation codes, the loss and the optimizer a kernel serves."""
+def kinds(activation_codes, loss_code):
+    """The int naming the activation codes and the loss a kernel serves (no optimizer)."""
     value = 1 << (LOSS_BIT + loss_code)
     for code in set(activation_codes):
         value |= 1 << code
-    if optimizer_code is not None:
-        value |= 1 << (OPTIMIZER_BIT + optimizer_code)
     return value
+
+
+def with_optimizer(kinds_value, optimizer_code):
+    """kinds_value, also naming the optimizer (None: plain SGD fused into the gradient)."""
+    if optimizer_code is None:
+        return kinds_value
+    return kinds_value | 1 << (OPTIMIZER_BIT + optimizer_code)
 
 
 def uses(kinds_value, activation_code):

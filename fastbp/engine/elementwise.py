@@ -12,13 +12,13 @@ rows 6.5 -> 1.4 ns per element (bench/perf_log.md).
 import math
 
 import numpy as np
-from numba import njit, types
+from numba import njit
 from numba.extending import overload
 
 from .codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, GELU, IDENTITY,
                     LEAKY_RELU, MSE, RELU, SIGMOID, SOFTMAX, SOFTPLUS, TANH, loss_of, uses)
 from .config import DRIVER, INTERNAL
-from .numba_ext import as_vector
+from .numba_ext import as_vector, kinds_value
 from .scalar import exp_nonpositive, expm1_nonpositive, log1p_unit, sigmoid, softplus
 
 LEAKY_SLOPE = 0.01
@@ -32,7 +32,6 @@ def is_dense(x):
     n, m = x.shape
     return ((m <= 1 or x.strides[1] == x.itemsize)
             and (n <= 1 or x.strides[0] == m * x.itemsize))
-
 
 
 @njit(**DRIVER)
@@ -90,13 +89,6 @@ def _shifted_exp(z, e):
 # perf_log.md). The branches test the constant first, then the code, in plain ``if`` blocks.
 
 
-def _constant(kinds):
-    """The value of a compile-time kinds argument."""
-    if not isinstance(kinds, types.IntegerLiteral):
-        raise TypeError("kinds must be a compile-time constant (see codes.kinds)")
-    return kinds.literal_value
-
-
 def activate(kinds, code, z, a):
     """a = sigma(z) for (n, m) arrays whose rows are contiguous; softmax is taken along each
     row. Writes a only. Compiled code only (the overload below)."""
@@ -106,7 +98,7 @@ def activate(kinds, code, z, a):
 @overload(activate, prefer_literal=True, jit_options=INTERNAL)
 def _activate(kinds, code, z, a):
     identity, sigmoid_, tanh, relu, leaky_relu, elu, softplus_, gelu, softmax = (
-        uses(_constant(kinds), c) for c in range(len(ACTIVATIONS)))
+        uses(kinds_value(kinds), c) for c in range(len(ACTIVATIONS)))
 
     def impl(kinds, code, z, a):
         n, m = z.shape
@@ -185,7 +177,7 @@ def scale_by_derivative(kinds, code, z, a, delta):
 @overload(scale_by_derivative, prefer_literal=True, jit_options=INTERNAL)
 def _scale_by_derivative(kinds, code, z, a, delta):
     _, sigmoid_, tanh, relu, leaky_relu, elu, softplus_, gelu, _ = (
-        uses(_constant(kinds), c) for c in range(len(ACTIVATIONS)))
+        uses(kinds_value(kinds), c) for c in range(len(ACTIVATIONS)))
 
     def impl(kinds, code, z, a, delta):
         zero = z.dtype.type(0.0)
@@ -247,11 +239,11 @@ def output_error(kinds, code, z, a, y, w, delta):
 
 @overload(output_error, prefer_literal=True, jit_options=INTERNAL)
 def _output_error(kinds, code, z, a, y, w, delta):
-    loss_code = loss_of(_constant(kinds))
+    loss_code = loss_of(kinds_value(kinds))
     cross_entropy = loss_code == CROSS_ENTROPY
     binary = loss_code == BINARY_CROSS_ENTROPY
     mse = loss_code == MSE
-    softmax = uses(_constant(kinds), SOFTMAX)
+    softmax = uses(kinds_value(kinds), SOFTMAX)
 
     def impl(kinds, code, z, a, y, w, delta):
         n, m = z.shape

@@ -17,7 +17,7 @@ from .config import JIT
 from .elementwise import non_finite_rows
 from .layout import A, N_OUT, Z, layer_block, layer_input
 from .parallel import barrier, share
-from .step import CORRECT, LOSS, forward_block, n_phases, output_block, phase
+from .step import CORRECT, LOSS, NON_FINITE, forward_block, n_phases, output_block, phase
 
 _MADE = {}
 _FIRST_LAYER = np.int64(0)  # not a literal 0: that would compile layer_block once more
@@ -86,7 +86,8 @@ def infer(kinds):
         each chunk (the next one reuses the workspace).
 
         When out has rows, out = the network's outputs. When Y has rows, adds to tallies[s]
-        the weighted loss sum and the correct count of slab s. Always adds to tallies[s, 2]
+        the weighted loss sum and the correct count of slab s. Always adds to tallies[s,
+        NON_FINITE]
         the rows of slab s whose first-layer pre-activation is not finite: a NaN or inf
         anywhere in a row of X makes its whole row of z[0] NaN or inf, so the caller checks
         X for non-finite values only when this count is non-zero, instead of reading all of
@@ -107,7 +108,8 @@ def infer(kinds):
                 for l in range(top + 1):
                     forward_block(kinds, model, space, layer_input(x, space, l, None), l,
                                   (lo, hi, 0, table[l, N_OUT]), None, 0)
-                tallies[s, 2] += non_finite_rows(layer_block(space, n, _FIRST_LAYER, Z)[lo:hi])
+                tallies[s, NON_FINITE] += non_finite_rows(
+                    layer_block(space, n, _FIRST_LAYER, Z)[lo:hi])
                 a = layer_block(space, n, top, A)
                 if out.shape[0] > 0:
                     for i in range(lo, hi):

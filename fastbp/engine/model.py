@@ -6,12 +6,12 @@ infer, a gradient, snapshot, restore). Arrays reach it validated (validation.py)
 import numpy as np
 
 from . import config, loops
-from .codes import ACTIVATIONS, N_HYPER, kinds
+from .codes import ACTIVATIONS, N_HYPER, kinds, with_optimizer
 from .config import INFERENCE_ROWS
 from .layout import (N_OUT, block_start, layer_table, n_params, parameter_views,
                      workspace_size)
 from .parallel import blas_single_threaded, inference_slabs, run_team
-from .step import CORRECT, LOSS
+from .step import CORRECT, LOSS, NON_FINITE
 
 
 class Model:
@@ -46,19 +46,14 @@ class Model:
 
     # Training ----------------------------------------------------------------------------
 
-    def train_chunk(self, space, batches, run, optimizer, noise):
+    def train_chunk(self, space, batches, run, opt, noise, optimizer_code=None):
         """Train on one chunk of batches (loops.train_chunk) in as many parts as space has
-        tallies rows; optimizer is None for plain SGD fused into the gradient, else (code,
-        hyper, grads, state, clip_norm). Returns the chunk's (weighted loss sum, correct
-        count, weight sum)."""
+        tallies rows; opt is None for plain SGD fused into the gradient, else (hyper, grads,
+        state, clip_norm) for the optimizer of optimizer_code. Returns the chunk's (weighted
+        loss sum, correct count, weight sum)."""
         tallies = space[3]
         tallies[:] = 0
-        if optimizer is None:
-            kernel, opt = loops.train_chunk(self.kinds), None
-        else:
-            code, *opt = optimizer
-            kernel = loops.train_chunk(self.kinds | kinds((), self.loss_code, code))
-            opt = tuple(opt)
+        kernel = loops.train_chunk(with_optimizer(self.kinds, optimizer_code))
         run_team(kernel, tallies.shape[0], (self._kernel_model, space, batches, run, opt, noise))
         totals = np.zeros(3)
         for part in tallies:  # in part order: the same sums on any number of threads
@@ -92,7 +87,8 @@ class Model:
             run_team(loops.infer(self.kinds), space[3].shape[0],
                      (self._kernel_model, space, (X, Y, weights), out))
         tallies = space[3]
-        return tallies[:, LOSS].sum(), int(tallies[:, CORRECT].sum()), int(tallies[:, 2].sum())
+        return (tallies[:, LOSS].sum(), int(tallies[:, CORRECT].sum()),
+                int(tallies[:, NON_FINITE].sum()))
 
     def gradient(self, X, Y, weights, noise=None, step_number=1):
         """The gradient of the weighted mean loss over all rows, as a buffer laid out like

@@ -62,6 +62,14 @@ def any_layout(typingctx, array):
     return array.copy(layout="A")(array), codegen
 
 
+def kinds_value(kinds):
+    """The int a specialised kernel is compiled for, from the type of its compile-time
+    ``kinds`` argument (codes.kinds): an overload's typing function reads it here."""
+    if not isinstance(kinds, types.IntegerLiteral):
+        raise TypeError("kinds must be a compile-time constant (see codes.kinds)")
+    return kinds.literal_value
+
+
 # BLAS -------------------------------------------------------------------------------------
 
 _CHAR = ir.IntType(8)

@@ -45,6 +45,7 @@ from .parallel import share
 from .update import clip_to_norm, step, sum_of_squares
 
 LOSS, CORRECT, WEIGHT, SQUARES = range(4)  # the columns of space's tallies
+NON_FINITE = WEIGHT  # inference's use of that column: rows of non-finite first-layer z
 
 
 @njit(**INTERNAL)

@@ -8,12 +8,13 @@ stepped on its own: the parts of a training step each step their share.
 import math
 
 import numpy as np
-from numba import njit, types
+from numba import njit
 from numba.extending import overload
 
 from .codes import (ADAM, H_ALPHA, H_BETA1, H_BETA2, H_DECOUPLED, H_EPS, H_MOMENTUM,
                     H_NESTEROV, H_WEIGHT_DECAY, RMSPROP, SGD, optimizer_of)
 from .config import INTERNAL
+from .numba_ext import kinds_value
 
 
 def step(kinds, hyper, params, grads, first, second, t, lr):
@@ -29,9 +30,7 @@ def step(kinds, hyper, params, grads, first, second, t, lr):
 
 @overload(step, prefer_literal=True, jit_options=INTERNAL)
 def _step(kinds, hyper, params, grads, first, second, t, lr):
-    if not isinstance(kinds, types.IntegerLiteral):
-        raise TypeError("kinds must be a compile-time constant (see codes.kinds)")
-    code = optimizer_of(kinds.literal_value)
+    code = optimizer_of(kinds_value(kinds))
     sgd, adam, rmsprop = code == SGD, code == ADAM, code == RMSPROP
 
     def impl(kinds, hyper, params, grads, first, second, t, lr):
