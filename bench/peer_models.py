@@ -121,6 +121,38 @@ class TorchPeer:
         return out.numpy()
 
 
+class OnnxRuntimePeer(TorchPeer):
+    """Inference only: the PyTorch model (trained as TorchPeer trains it) exported with
+    torch.onnx.export and run by ONNX Runtime on 2 threads, as users deploy such models."""
+
+    inference_only = True
+
+    def __init__(self, cfg, init, seed):
+        super().__init__(cfg, init, seed)
+        self.session = None
+
+    def epoch(self, X, y, Y):
+        super().epoch(X, y, Y)
+        self.session = None  # new parameters: export again
+
+    def forward(self, X):
+        if self.session is None:
+            import io
+            import onnxruntime
+            torch = self.torch
+            output = torch.nn.Sigmoid() if self.cfg.output == "sigmoid" else torch.nn.Softmax(1)
+            exported = io.BytesIO()
+            torch.onnx.export(torch.nn.Sequential(self.model, output),
+                              (torch.zeros(1, self.cfg.sizes[0]),), exported,
+                              input_names=["x"], output_names=["p"],
+                              dynamic_axes={"x": {0: "rows"}, "p": {0: "rows"}}, dynamo=False)
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = 2
+            self.session = onnxruntime.InferenceSession(exported.getvalue(), options,
+                                                        providers=["CPUExecutionProvider"])
+        return self.session.run(None, {"x": X})[0]
+
+
 class JaxPeer:
     """jax.grad of the loss; a whole epoch inside one jax.jit, lax.scan over mini-batches."""
 
@@ -215,7 +247,7 @@ class SklearnPeer:
 
 
 PEERS = {"fastbp": FastbpPeer, "numpy": NumpyPeer, "torch": TorchPeer, "jax": JaxPeer,
-         "sklearn": SklearnPeer}
-# The module each peer needs, to skip it with a note when it is not installed.
-REQUIRES = {"fastbp": "fastbp", "numpy": "numpy", "torch": "torch", "jax": "jax",
-            "sklearn": "sklearn"}
+         "sklearn": SklearnPeer, "onnxruntime": OnnxRuntimePeer}
+# The modules each peer needs, to skip it with a note when one is not installed.
+REQUIRES = {"fastbp": ["fastbp"], "numpy": ["numpy"], "torch": ["torch"], "jax": ["jax"],
+            "sklearn": ["sklearn"], "onnxruntime": ["onnxruntime", "onnx", "torch"]}

@@ -74,7 +74,7 @@ def train_worker(peer, config, data_dir, epochs):
     first = time.perf_counter() - started
     accuracy = float((model.forward(X_test).argmax(axis=1) == y_test).mean())
     seconds = []
-    for _ in range(epochs):
+    for _ in range(0 if getattr(model, "inference_only", False) else epochs):
         started = time.perf_counter()
         model.epoch(X, y, Y)
         seconds.append(time.perf_counter() - started)
@@ -83,7 +83,7 @@ def train_worker(peer, config, data_dir, epochs):
         started = time.perf_counter()
         model.forward(X_test)
         inference.append(time.perf_counter() - started)
-    return {"first_epoch_s": first, "epoch_s": min(seconds), "accuracy": accuracy,
+    return {"first_epoch_s": first, "epoch_s": min(seconds, default=None), "accuracy": accuracy,
             "inference_s": min(inference), "n": len(X), "n_test": len(X_test),
             "peak_rss_mb": _memory_mb("VmHWM"), "training_rss_mb": _memory_mb("VmHWM") - baseline}
 
@@ -128,8 +128,9 @@ def _run_worker(args):
 def available_peers(names):
     present, notes = [], []
     for name in names:
-        if importlib.util.find_spec(REQUIRES[name]) is None:
-            notes.append(f"{name} skipped: not installed")
+        missing = [m for m in REQUIRES[name] if importlib.util.find_spec(m) is None]
+        if missing:
+            notes.append(f"{name} skipped: {', '.join(missing)} not installed")
         else:
             present.append(name)
     return present, notes
@@ -176,8 +177,9 @@ def summarize(results, gemm_flops):
         cfg = CONFIGS[c]
         row = {}
         for p, runs in by_peer.items():
-            best = min(runs, key=lambda r: r["epoch_s"])
-            row[p] = {"samples_per_s": best["n"] / best["epoch_s"],
+            trained = [r for r in runs if r["epoch_s"] is not None]  # none: inference only
+            best = min(trained or runs, key=lambda r: r["epoch_s"] or 0)
+            row[p] = {"samples_per_s": best["n"] / best["epoch_s"] if trained else None,
                       "inference_per_s": best["n_test"] / min(r["inference_s"] for r in runs),
                       "accuracy": best["accuracy"],
                       "first_epoch_s": min(r["first_epoch_s"] for r in runs),
@@ -190,7 +192,8 @@ def summarize(results, gemm_flops):
 
 def _ratio(rows, c, key):
     ours = rows[c]["fastbp"][key]
-    others = {p: v[key] for p, v in rows[c].items() if p not in ("fastbp", "_ceiling")}
+    others = {p: v[key] for p, v in rows[c].items()
+              if p not in ("fastbp", "_ceiling") and v[key] is not None}
     best = max(others.values()) if others else float("nan")
     return ours, others, best
 
@@ -198,17 +201,20 @@ def _ratio(rows, c, key):
 def markdown(rows, gemm_flops, startup, meta, notes):
     peers = [p for p in next(iter(rows.values())) if p != "_ceiling"]
     others = [p for p in peers if p != "fastbp"]
+    first = next(iter(rows.values()))
+    trainers = [p for p in peers if first[p]["samples_per_s"] is not None]
     lines = [f"Measured {meta['date']} on {meta['machine']}, commit {meta['commit']}, data: "
              f"{meta['source']} ({meta['samples']} training samples), float32, best epoch of "
              f"{meta['epochs']} after a warm-up epoch, {meta['rounds']} interleaved rounds.",
              f"Command: `{meta['command']}`", "",
              f"GEMM ceiling: {gemm_flops / 1e9:.0f} GFLOP/s (2048x2048 float32 through NumPy).",
              "", "Training samples/s (ratio = fastbp / peer):", "",
-             "| config | " + " | ".join(peers) + " | fastbp / best peer | fraction of ceiling |",
-             "|---" * (len(peers) + 3) + "|"]
+             "| config | " + " | ".join(trainers) + " | fastbp / best peer | fraction of ceiling |",
+             "|---" * (len(trainers) + 3) + "|"]
     for c, row in rows.items():
         ours, theirs, best = _ratio(rows, c, "samples_per_s")
-        cells = [f"{ours:,.0f}"] + [f"{theirs[p]:,.0f} ({ours / theirs[p]:.2f}x)" for p in others]
+        cells = [f"{ours:,.0f}"] + [f"{theirs[p]:,.0f} ({ours / theirs[p]:.2f}x)"
+                                    for p in trainers if p != "fastbp"]
         lines.append(f"| {c} | " + " | ".join(cells) +
                      f" | **{ours / best:.2f}x** | {ours / row['_ceiling']:.0%} |")
     lines += ["", "Inference samples/s, forward over the test images:", "",
@@ -220,10 +226,11 @@ def markdown(rows, gemm_flops, startup, meta, notes):
         lines.append(f"| {c} | " + " | ".join(cells) + f" | **{ours / best:.2f}x** |")
     lines += ["", "Test accuracy after one epoch from identical initial parameters (same "
               "function, different shuffles), and the first epoch's seconds (JIT included):", "",
-              "| config | " + " | ".join(peers) + " |", "|---" * (len(peers) + 1) + "|"]
+              "| config | " + " | ".join(trainers) + " |", "|---" * (len(trainers) + 1) + "|"]
     for c, row in rows.items():
         lines.append(f"| {c} | " + " | ".join(
-            f"{row[p]['accuracy']:.3f} ({row[p]['first_epoch_s']:.1f} s)" for p in peers) + " |")
+            f"{row[p]['accuracy']:.3f} ({row[p]['first_epoch_s']:.1f} s)" for p in trainers)
+            + " |")
     lines += ["", "Memory, MB: peak RSS of the worker process, and in parentheses its growth "
               "above the resident size once the data was loaded (library + model + training):",
               "", "| config | " + " | ".join(peers) + " |", "|---" * (len(peers) + 1) + "|"]
@@ -241,7 +248,8 @@ def chart(rows, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    peers = [p for p in next(iter(rows.values())) if p != "_ceiling"]
+    peers = [p for p, v in next(iter(rows.values())).items()
+             if p != "_ceiling" and v["samples_per_s"] is not None]
     configs = list(rows)
     width = 0.8 / len(peers)
     fig, ax = plt.subplots(figsize=(9, 4.5))

@@ -13,7 +13,7 @@ import numpy as np
 
 from .callbacks import ProgressBar
 from .engine.codes import BINARY_CROSS_ENTROPY, MSE
-from .engine.parallel import blas_threads_for_training, training_parts
+from .engine.parallel import training_parts
 from .schedules import batch_learning_rates
 
 # Floating-point work per compiled call; sets the chunk length (see module docstring).
@@ -110,7 +110,7 @@ class Trainer:
                                         optimizer.state, float(clip_norm or 0.0))
         self._optimizer_code = None if fused else optimizer.code
         self.flop_per_batch = flop_per_sample(model.sizes) * batch_size
-        self.parts = training_parts(self.flop_per_batch, with_step=not fused)
+        self.parts = training_parts(self.flop_per_batch)
         self._space = model.space(batch_size, self.parts)
         self._order = np.arange(data[0].shape[0])
         self._snapshot = model.empty_snapshot(optimizer.state)
@@ -185,8 +185,7 @@ def train(net, trainer, epochs, callbacks, on_divergence):
         cb.set_model(net)
         cb.on_train_begin({})
     try:
-        with blas_threads_for_training(trainer.flop_per_batch, trainer.parts):
-            _run_epochs(net, trainer, epochs, on_divergence, callbacks, history)
+        _run_epochs(net, trainer, epochs, on_divergence, callbacks, history)
     except KeyboardInterrupt:
         warnings.warn(f"fit interrupted: stopped after {len(history.epoch)} complete epochs; "
                       f"the parameters are those of the last completed mini-batch",

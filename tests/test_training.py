@@ -105,8 +105,8 @@ _THREADS_SCRIPT = textwrap.dedent("""
     X = rng.random((2048, 784), dtype=np.float32)
     y = rng.integers(0, 10, 2048)
     results = []
-    # The library's own choice of parts: one part with BLAS threading each product (batch
-    # 256), two parts (batch 7, and the 784-256-128-10 fits at 32), one part with Adam.
+    # The library's own choice of parts: two parts (batches 256 and 7, and the
+    # 784-256-128-10 fits at 32), one part with Adam at 64.
     net = fastbp.Network([784, 512, 256, 10], seed=0, dropout=[0.2, 0.1])
     net.fit(X, y, epochs=1, batch_size=256, lr=0.05)
     net.fit(X, y, epochs=1, batch_size=7, lr=0.05)
@@ -130,20 +130,24 @@ _THREADS_SCRIPT = textwrap.dedent("""
 """)
 
 
-def _run(script, threads):
+def _run(script, threads, library="auto"):
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
-               OMP_NUM_THREADS=str(threads))
+               OMP_NUM_THREADS=str(threads), FASTBP_GEMM=library)
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
 
-def test_bitwise_identical_on_one_to_four_threads():
-    """Numba and BLAS threads 1, 2, 3 and 4 (more threads than this machine's cores is fine
-    for a correctness test): shuffling, dropout, Adam, clipping, sample weights, inference
-    and evaluation, with the library's own parts and with 4 parts and slabs."""
-    runs = {threads: _run(_THREADS_SCRIPT, threads) for threads in (1, 2, 3, 4)}
+@pytest.mark.parametrize("library", ["openblas", "onednn"])
+def test_bitwise_identical_on_one_to_four_threads(library):
+    """Numba, BLAS and OpenMP threads 1, 2, 3 and 4 (more threads than this machine's cores
+    is fine for a correctness test): shuffling, dropout, Adam, clipping, sample weights,
+    inference and evaluation, with the library's own parts and with 4 parts and slabs; each
+    matrix-product library serving every product it can."""
+    if library == "onednn" and fastbp.engine.backends.onednn is None:
+        pytest.skip("oneDNN is not installed")
+    runs = {threads: _run(_THREADS_SCRIPT, threads, library) for threads in (1, 2, 3, 4)}
     assert len(set(runs.values())) == 1, runs
 
 

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout roo
 from bench.common import timed  # noqa: E402
 from bench.configs import CONFIGS  # noqa: E402
 from bench.data import synthetic  # noqa: E402
-from fastbp.engine.parallel import (blas_single_threaded, blas_threads_for_training,  # noqa: E402
-                                    training_parts)
+from fastbp.engine.backends import one_thread  # noqa: E402
+from fastbp.engine.parallel import training_parts  # noqa: E402
 from fastbp.engine.step import n_phases, phase  # noqa: E402
 from fastbp.training import flop_per_sample  # noqa: E402
 
@@ -52,7 +52,7 @@ def profile(cfg, dtype, X, Y, reps, parts):
     run = (1e-9, 1)
     times = {}
     repeat = _repeater(model.kinds)
-    with blas_single_threaded():
+    with one_thread():  # as the parts' threads run
         for P in parts:
             space = model.space(B, P)
             for p, name in enumerate(phase_names(len(net.sizes) - 1)):
@@ -62,7 +62,7 @@ def profile(cfg, dtype, X, Y, reps, parts):
                 times.setdefault(name, {})[P] = best / reps * 1e6
     n_batches = max(1, len(X) // B)
     flop = flop_per_sample(net.sizes) * B
-    own = training_parts(flop, with_step=False)
+    own = training_parts(flop)
     space = model.space(B, own)
     order = np.arange(len(X))
 
@@ -70,9 +70,8 @@ def profile(cfg, dtype, X, Y, reps, parts):
         model.train_chunk(space, (data, order, 0, stop, B), (np.full(n_batches, 1e-9), 0), None,
                           None)
 
-    with blas_threads_for_training(flop, own):  # as fit does
-        chunk(B * 4)
-        whole = min(timed(lambda: chunk(n_batches * B)) for _ in range(3)) / n_batches * 1e6
+    chunk(B * 4)
+    whole = min(timed(lambda: chunk(n_batches * B)) for _ in range(3)) / n_batches * 1e6
     assert n_phases(model.table, None) == len(times)
     return times, whole, own
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout roo
 from bench.common import timed  # noqa: E402
 from bench.configs import CONFIGS  # noqa: E402
 from bench.data import synthetic  # noqa: E402
-from fastbp.engine.parallel import barrier, blas_threads_for_training  # noqa: E402
+from fastbp.engine.parallel import barrier  # noqa: E402
 from fastbp.training import flop_per_sample  # noqa: E402
 
 MEASURED_PARTS = (1, 2, 4, 8)
@@ -70,10 +70,9 @@ def whole_step(cfg, X, Y, parts):
     n_batches = len(X) // B
     order = np.arange(len(X))
     run = (np.full(n_batches, 1e-9), 0)
-    with blas_threads_for_training(flop_per_sample(net.sizes) * B, parts):
-        model.train_chunk(space, (data, order, 0, 4 * B, B), run, None, None)
-        best = min(timed(lambda: model.train_chunk(space, (data, order, 0, n_batches * B, B), run,
-                                                   None, None)) for _ in range(3))
+    model.train_chunk(space, (data, order, 0, 4 * B, B), run, None, None)
+    best = min(timed(lambda: model.train_chunk(space, (data, order, 0, n_batches * B, B), run,
+                                               None, None)) for _ in range(3))
     return best / n_batches
 
 

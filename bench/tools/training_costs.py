@@ -1,5 +1,6 @@
-"""Cost of Adam, SGD momentum, per-epoch validation and dropout against plain SGD, on
-Fashion-MNIST (or its stand-in) subsets, interleaved, best of 4 epochs each.
+"""Cost of Adam, RMSprop, SGD momentum, per-epoch validation, dropout and float64 against
+plain float32 SGD, on Fashion-MNIST (or its stand-in) subsets, interleaved, best of 4 epochs
+each.
 
     python bench/tools/training_costs.py [config ...]
 
@@ -17,8 +18,9 @@ from bench.data import fashion_mnist_or_synthetic, one_hot  # noqa: E402
 
 # name: (Network keyword arguments, fit keyword arguments besides lr)
 VARIANTS = {"sgd": ({}, {}), "adam": ({}, {"optimizer": "adam"}),
-            "momentum": ({}, {"momentum": 0.9}), "validation": ({}, {"validation": True}),
-            "dropout": ({"dropout": 0.2}, {})}
+            "rmsprop": ({}, {"optimizer": "rmsprop"}), "momentum": ({}, {"momentum": 0.9}),
+            "validation": ({}, {"validation": True}), "dropout": ({"dropout": 0.2}, {}),
+            "float64": ({"dtype": "float64"}, {})}
 
 
 def main():
@@ -29,6 +31,7 @@ def main():
         n = 4000 if name == "large" else 20000
         target = one_hot(y[:n]) if cfg.loss == "mse" else y[:n]
         val_target = one_hot(y_test[:n // 6]) if cfg.loss == "mse" else y_test[:n // 6]
+        X64 = X[:n].astype("float64")
         runs = {}
         for variant, (net_kwargs, fit_kwargs) in VARIANTS.items():
             net = cfg.network(**net_kwargs)
@@ -42,7 +45,8 @@ def main():
         for _ in range(4):
             for net, kwargs, speeds in runs.values():
                 started = time.perf_counter()
-                net.fit(X[:n], target, epochs=1, batch_size=cfg.batch_size, **kwargs)
+                net.fit(X64 if net.dtype == X64.dtype else X[:n], target, epochs=1,
+                        batch_size=cfg.batch_size, **kwargs)
                 speeds.append(n / (time.perf_counter() - started))
         best = {k: max(v[2]) for k, v in runs.items()}
         print(name, "  ".join(f"{k} {v:,.0f} ({v / best['sgd']:.2f})" for k, v in best.items()),

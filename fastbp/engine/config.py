@@ -39,10 +39,14 @@ SCALAR_EXACT = dict(JIT, fastmath={"contract"}, forceinline=True)
 
 # Matrix products (gemm.py) ---------------------------------------------------------------
 
-# OpenBLAS cuts a long inner dimension K into blocks whose sizes depend on its thread count,
-# which changes the summation order (1 vs 2 threads differ for K = 16 mod 32 above 384).
-# gemm cuts K into blocks of at most this many, multiples of 32, summed in a fixed order.
-K_BLOCK = 384
+# Each product goes to OpenBLAS or oneDNN by a table measured on the running CPU
+# (backends.py), with a row per shape class: the transposition pattern and, for each of the
+# result's rows and columns and the inner dimension, the bucket of sizes it falls in (up to
+# 16, 64, 256, more). Each class is measured at one shape: these sizes for the buckets.
+# oneDNN serves a class only when faster there by GEMM_MARGIN: OpenBLAS is the default.
+GEMM_BUCKETS = (16, 64, 256)
+GEMM_REPRESENTATIVE = (10, 32, 128, 512)
+GEMM_MARGIN = 0.05
 # For 9 to 32 rows, layers wider than 32 units whose 8-row product stays on OpenBLAS's
 # small-matrix path (rows x n_in x n_out <= SMALL_PRODUCT) run their row-wise products 8 rows
 # per call: 784 -> 128 at 10 rows, 71.5 us in one call, 29.4 us in 8-row calls. Narrower or
@@ -54,24 +58,15 @@ SMALL_PRODUCT = 1e6
 
 # Parts and threads (parallel.py) ---------------------------------------------------------
 
-# A training step is cut into parts (step.py) when a batch holds between PARTS_FLOP[0] and
-# PARTS_FLOP[1] floating-point operations. Fit-level A/B on Fashion-MNIST, 2 parts against
-# 1, 3 rounds (bench/perf_log.md, session 5): nielsen at batch 10 (9.6e5 FLOP) +14%
-# (524-607k vs 509-526k samples/s), medium at 64 (6.4e7) +3%, large at 256 (2.9e9) even,
-# where one part lets BLAS thread each product.
-PARTS_FLOP = (5e5, 1e8)
-# Fits with an optimizer step apart from the gradient product also split that memory-bound
-# step, so parts pay up to twice that work (784-256-128-10 with Adam at 64: 69k vs 63k
-# samples/s with the earlier window's upper bound of 3.5e7).
-STEP_WIDENS_PARTS = 2.0
+# A training step is cut into parts (step.py) when a batch holds at least this many
+# floating-point operations. Fit-level A/B on Fashion-MNIST, 2 parts against 1 (bench/
+# perf_log.md, session 5): nielsen at batch 10 (9.6e5 FLOP) +14% (524-607k vs 509-526k
+# samples/s), medium at 64 (6.4e7) +3%. Every product runs on one thread (backends.py), so
+# above it parts are the only way to use a second core.
+PARTS_MIN_FLOP = 5e5
 # How many parts, where parts pay: measured on 2-core machines only. bench/README.md's model
 # of more cores (bench/tools/thread_scaling.py) says which configurations should take more.
 TRAINING_PARTS = 2
-# Batches with less work than this keep BLAS on one thread even in one part: OpenBLAS's
-# threading of such products costs more than it saves (784-128-10 at 12-16: 56-74k samples/s
-# with 2 BLAS threads, 87-93k with 1).
-SERIAL_BLAS_FLOP = 2e7
-
 # Inference cuts each chunk of INFERENCE_ROWS rows into SLABS slabs of rows (fewer when a
 # slab would have under MIN_SLAB_ROWS rows: a thread start costs more than such a slab),
 # each run on its own thread with BLAS on one thread (the two thread pools fighting: 20x

@@ -1,30 +1,33 @@
 """Matrix products, callable from nopython code.
 
-    gemm:          C = alpha * op(A) @ op(B) + beta * C      (BLAS, any alpha and beta)
+    gemm:          C = alpha * op(A) @ op(B) + beta * C      (any alpha and beta)
     affine:        z = x @ W.T + b                           (forward, seed z = W a + b)
     error_back:    delta_prev = delta @ W                    (eq. 7 before the sigma' factor)
     outer_update:  T = beta * T + alpha * delta.T @ a        (eq. 3 summed over the batch)
 
-``np.dot`` inside Numba reaches the BLAS that SciPy ships, but only with alpha=1, beta=0; the
-fused SGD update needs beta=1, so gemm calls the same entry point with its own alpha and beta.
-Operands are 2-D views whose rows may be strided (a column block of a larger row-major
-array) but whose elements within a row are contiguous. Every call depends only on shapes, so
-results are reproducible; register-blocked Numba loops lost to OpenBLAS at every standard
+Every product goes through gemm, which hands it to OpenBLAS or oneDNN by its shape class
+(backends.py: a table measured on the running CPU), always on one thread: each result
+depends only on the shapes, so it is the same for any thread count. Operands are 2-D views
+whose rows may be strided (a column block of a larger row-major array) but whose elements
+within a row are contiguous. Register-blocked Numba loops lost to OpenBLAS at every standard
 shape (bench/perf_log.md).
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
-from .config import (FAST_ROWS, INTERNAL, JIT, K_BLOCK, SMALL_PRODUCT, SPLIT_MAX_ROWS,
+from . import backends
+from .config import (FAST_ROWS, INTERNAL, JIT, SMALL_PRODUCT, SPLIT_MAX_ROWS,
                      SPLIT_MIN_UNITS)
-from .numba_ext import any_layout, as_vector, xxgemm
+from .numba_ext import any_layout, as_vector, gemm_choice, onednn_sgemm, openblas_gemm
 
-_NO_TRANS, _TRANS = ord("n"), ord("t")
 # Transpose flags as NumPy booleans and arrays typed 'A': Numba compiles a function once per
 # distinct literal argument and per layout (Python bools are literals), so the three products
 # compiled three or four gemms; now one serves them all.
 _NO, _YES = np.bool_(False), np.bool_(True)
+
+_shape_class = njit(**INTERNAL)(backends.shape_class)
 
 
 @njit(**INTERNAL)
@@ -33,27 +36,46 @@ def _leading(M):
     return M.strides[0] // M.itemsize
 
 
+@njit(**INTERNAL)
+def _pattern(trans_a, trans_b):
+    """Index of (trans_a, trans_b) in backends.PATTERNS, or -1 (OpenBLAS always)."""
+    if trans_a:
+        return -1 if trans_b else 2
+    return 0 if trans_b else 1
+
+
+def _library(trans_a, trans_b, m, n, k, alpha, A, B, beta, C):
+    """The library call of gemm, chosen by dtype when compiled (oneDNN has float32 only)."""
+
+
+@overload(_library, jit_options=INTERNAL)
+def _library_typed(trans_a, trans_b, m, n, k, alpha, A, B, beta, C):
+    if C.dtype != types.float32:
+        def call(trans_a, trans_b, m, n, k, alpha, A, B, beta, C):
+            openblas_gemm(trans_a, trans_b, m, n, k, alpha, A, _leading(A), B, _leading(B),
+                          beta, C, _leading(C))
+        return call
+
+    def call(trans_a, trans_b, m, n, k, alpha, A, B, beta, C):
+        pattern = _pattern(trans_a, trans_b)
+        if (pattern >= 0 and k > 0
+                and gemm_choice(_shape_class(pattern, m, n, k)) == backends.ONEDNN):
+            onednn_sgemm(trans_a, trans_b, m, n, k, alpha, A, _leading(A), B, _leading(B),
+                         beta, C, _leading(C))
+        else:
+            openblas_gemm(trans_a, trans_b, m, n, k, alpha, A, _leading(A), B, _leading(B),
+                          beta, C, _leading(C))
+    return call
+
+
 @njit(**JIT)
 def gemm(trans_a, trans_b, alpha, A, B, beta, C):
-    """C = alpha * op(A) @ op(B) + beta * C; op transposes if asked. Writes C only.
-
-    Row-major C is column-major C.T = op(B).T @ op(A).T, so the operands swap. The inner
-    dimension is summed in blocks of at most K_BLOCK, in a fixed order (config.K_BLOCK).
-    """
+    """C = alpha * op(A) @ op(B) + beta * C; op transposes if asked. Writes C only."""
     m, n = C.shape
-    k = A.shape[0] if trans_a else A.shape[1]
     if m == 0 or n == 0:
         return
-    n_blocks = (k + K_BLOCK - 1) // K_BLOCK
-    block = ((k + n_blocks - 1) // n_blocks + 31) // 32 * 32
-    for k0 in range(0, k, block):
-        k1 = min(k0 + block, k)
-        # Sub-blocks are views at an offset; the leading dimensions stay those of A and B.
-        A_k = A[k0:k1] if trans_a else A[:, k0:k1]
-        B_k = B[:, k0:k1] if trans_b else B[k0:k1]
-        xxgemm(_TRANS if trans_b else _NO_TRANS, _TRANS if trans_a else _NO_TRANS,
-               n, m, k1 - k0, alpha, B_k, _leading(B), A_k, _leading(A),
-               beta if k0 == 0 else 1.0, C, _leading(C))
+    _library(trans_a, trans_b, m, n, A.shape[0] if trans_a else A.shape[1], alpha, A, B,
+             beta, C)
 
 
 @njit(**INTERNAL)

@@ -5,12 +5,12 @@ infer, a gradient, snapshot, restore). Arrays reach it validated (validation.py)
 
 import numpy as np
 
-from . import config, loops
+from . import backends, config, loops
 from .codes import ACTIVATIONS, N_HYPER, kinds, with_optimizer
 from .config import INFERENCE_ROWS
 from .layout import (N_OUT, block_start, layer_table, n_params, parameter_views,
                      workspace_size)
-from .parallel import blas_single_threaded, inference_slabs, run_team
+from .parallel import inference_slabs, run_team
 from .step import CORRECT, LOSS, NON_FINITE
 
 
@@ -34,6 +34,7 @@ class Model:
         used = activation_codes if config.SPECIALISE else range(len(ACTIVATIONS))
         self.kinds = kinds(used, loss_code)
         self._kernel_model = (self.params, self.table)
+        backends.choose()  # which library serves each product (once per process)
 
     def views(self, buffer=None):
         """Lists of views (W[l], b[l]) into params, or into a buffer laid out like it."""
@@ -83,9 +84,8 @@ class Model:
         whose first-layer pre-activations are not finite."""
         capacity = min(X.shape[0], INFERENCE_ROWS)
         space = self.space(capacity, inference_slabs(capacity))
-        with blas_single_threaded():
-            run_team(loops.infer(self.kinds), space[3].shape[0],
-                     (self._kernel_model, space, (X, Y, weights), out))
+        run_team(loops.infer(self.kinds), space[3].shape[0],
+                 (self._kernel_model, space, (X, Y, weights), out))
         tallies = space[3]
         return (tallies[:, LOSS].sum(), int(tallies[:, CORRECT].sum()),
                 int(tallies[:, NON_FINITE].sum()))
@@ -100,9 +100,10 @@ class Model:
         grads = np.empty_like(self.params)
         no_step = (np.zeros(N_HYPER), grads, np.empty((1, 1), self.params.dtype), 0.0)
         team = (0, 1, 1, 1, np.zeros(2, np.int64))
-        loops.train_chunk(self.kinds)(team, self._kernel_model, space,
-                                      ((X, Y, weights), np.arange(n), 0, n, n),
-                                      (np.zeros(1), step_number - 1), no_step, noise)
+        with backends.one_thread():
+            loops.train_chunk(self.kinds)(team, self._kernel_model, space,
+                                          ((X, Y, weights), np.arange(n), 0, n, n),
+                                          (np.zeros(1), step_number - 1), no_step, noise)
         return grads, space
 
     def block(self, space, l, which):

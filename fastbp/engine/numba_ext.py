@@ -1,14 +1,13 @@
 """Every use of Numba's internals, so that a Numba upgrade has one file to check.
 
-LLVM-level intrinsics (bit casts, views without copies, atomics), the BLAS and libc symbols
-kernels call by name, and Numba's rule for where it caches a source folder's kernels.
+LLVM-level intrinsics (bit casts, views without copies, atomics), the matrix-product and libc
+symbols kernels call by name, and Numba's rule for where it caches a source folder's kernels.
 Symbols are resolved by name rather than through ctypes function objects: kernels that
 hold a ctypes pointer are not cacheable ("dynamic globals").
 """
 
 from pathlib import Path
 
-import scipy.linalg.cython_blas  # noqa: F401  (loads the sgemm/dgemm numba_xxgemm calls)
 from llvmlite import ir
 from numba import types
 from numba.core import caching, cgutils, config
@@ -16,6 +15,9 @@ from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 from numba.misc.appdirs import AppDirs
 from numba.np.arrayobj import make_array, populate_array
+
+# Binds the library symbols below on import, before any kernel links.
+from .backends import N_CLASSES, SYMBOL_CHOICE, SYMBOL_DGEMM, SYMBOL_ONEDNN, SYMBOL_SGEMM
 
 # Views ------------------------------------------------------------------------------------
 
@@ -70,53 +72,85 @@ def kinds_value(kinds):
     return kinds.literal_value
 
 
-# BLAS -------------------------------------------------------------------------------------
+# Matrix-product libraries -----------------------------------------------------------------
+# Called by the symbol names backends.py binds.
 
 _CHAR = ir.IntType(8)
+_INT = ir.IntType(32)
 _VOIDP = ir.IntType(8).as_pointer()
 
 
+def _library_gemm(cblas):
+    """An intrinsic calling a row-major gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B,
+    ldb, beta, C, ldc) on the data pointers of arrays A, B, C: OpenBLAS's cblas_sgemm or
+    cblas_dgemm by C's dtype (cblas=True: an order argument first, int sizes and flags), or
+    oneDNN's dnnl_sgemm (64-bit sizes, 'N'/'T' flags, a status returned that cannot fail
+    for valid shapes)."""
+    size_type = types.int32 if cblas else types.int64
+    flag = _INT if cblas else _CHAR
+    flags = (111, 112) if cblas else (ord("N"), ord("T"))  # no transpose, transpose
+
+    def typer(typingctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        if c.dtype not in ((types.float32, types.float64) if cblas else (types.float32,)):
+            return None
+        sig = types.void(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+        def codegen(context, builder, signature, args):
+            real = context.get_value_type(c.dtype)
+            size = context.get_value_type(size_type)
+            order = [_INT] if cblas else []
+            fnty = ir.FunctionType(ir.VoidType() if cblas else _INT,
+                                   order + [flag, flag, size, size, size, real, _VOIDP, size,
+                                            _VOIDP, size, real, _VOIDP, size])
+            symbol = (SYMBOL_SGEMM if c.dtype == types.float32 else SYMBOL_DGEMM) if cblas \
+                else SYMBOL_ONEDNN
+            fn = cgutils.get_or_insert_function(builder.module, fnty, symbol)
+            arg_types = signature.args
+
+            def value(i, to):
+                return context.cast(builder, args[i], arg_types[i], to)
+
+            def trans(i):
+                return builder.select(value(i, types.boolean), ir.Constant(flag, flags[1]),
+                                      ir.Constant(flag, flags[0]))
+
+            def data(i):
+                array = context.make_array(arg_types[i])(context, builder, args[i])
+                return builder.bitcast(array.data, _VOIDP)
+
+            row_major = [ir.Constant(_INT, 101)] if cblas else []
+            builder.call(fn, row_major + [
+                trans(0), trans(1), value(2, size_type), value(3, size_type),
+                value(4, size_type), value(5, c.dtype), data(6), value(7, size_type),
+                data(8), value(9, size_type), value(10, c.dtype), data(11),
+                value(12, size_type)])
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    typer.__name__ = "openblas_gemm" if cblas else "onednn_sgemm"
+    return intrinsic(typer)
+
+
+openblas_gemm = _library_gemm(cblas=True)
+onednn_sgemm = _library_gemm(cblas=False)
+
+
 @intrinsic
-def xxgemm(typingctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    """Column-major BLAS gemm on the data pointers of arrays a, b, c (Fortran semantics), by
-    the entry point Numba's own np.dot uses (numba_xxgemm), which takes alpha and beta."""
-    dtype = c.dtype
-    if dtype not in (types.float32, types.float64):
-        return None
-    sig = types.void(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-
+def gemm_choice(typingctx, shape_class):
+    """The library serving a shape class: an entry of backends.choice, read at every call
+    (an external global, so a table chosen after compiling reaches cached kernels)."""
     def codegen(context, builder, signature, args):
-        intp = context.get_value_type(types.intp)
-        fnty = ir.FunctionType(
-            ir.IntType(32),
-            [_CHAR, _CHAR, _CHAR, intp, intp, intp, _VOIDP, _VOIDP, intp, _VOIDP, intp,
-             _VOIDP, _VOIDP, intp],
-        )
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "numba_xxgemm")
-        arg_types = signature.args
+        module = builder.module
+        table = module.globals.get(SYMBOL_CHOICE)
+        if table is None:
+            table = ir.GlobalVariable(module, ir.ArrayType(_CHAR, N_CLASSES), SYMBOL_CHOICE)
+            table.linkage = "external"
+        index = context.cast(builder, args[0], signature.args[0], types.intp)
+        value = builder.load(builder.gep(table, [ir.Constant(ir.IntType(64), 0), index]))
+        return builder.sext(value, context.get_value_type(types.int64))
 
-        def integer(i):
-            return context.cast(builder, args[i], arg_types[i], types.intp)
-
-        def char(i):
-            return builder.trunc(integer(i), _CHAR)
-
-        def scalar_slot(i):
-            slot = cgutils.alloca_once(builder, context.get_value_type(dtype))
-            builder.store(context.cast(builder, args[i], arg_types[i], dtype), slot)
-            return builder.bitcast(slot, _VOIDP)
-
-        def data(i):
-            array = context.make_array(arg_types[i])(context, builder, args[i])
-            return builder.bitcast(array.data, _VOIDP)
-
-        kind = ir.Constant(_CHAR, ord("s" if dtype == types.float32 else "d"))
-        builder.call(fn, [kind, char(0), char(1), integer(2), integer(3), integer(4),
-                          scalar_slot(5), data(6), integer(7), data(8), integer(9),
-                          scalar_slot(10), data(11), integer(12)])
-        return context.get_dummy_value()
-
-    return sig, codegen
+    return types.int64(shape_class), codegen
 
 
 # Atomics and the scheduler ----------------------------------------------------------------

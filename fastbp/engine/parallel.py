@@ -7,20 +7,19 @@ the parts' sums are added in part order, so results are bitwise the same on any 
 threads. Threads are Python threads running compiled code with the GIL released, as many as
 Numba's thread count allows (numba.set_num_threads, NUMBA_NUM_THREADS), started once per
 chunk of work: a parallel region per product measured slower, and Numba's parallel lowering
-cost seconds of compilation. While parts run on several threads, BLAS is held to one
-thread: the two pools fighting over the cores was 20x slower (bench/perf_log.md).
+cost seconds of compilation. The matrix products inside run on one thread each
+(backends.py): the parts are the only parallelism.
 """
 
-import contextlib
 import threading
 
 import numba
 import numpy as np
 from numba import njit
-from threadpoolctl import ThreadpoolController
 
-from .config import (INTERNAL, MIN_SLAB_ROWS, PARTS_FLOP, SERIAL_BLAS_FLOP, SLABS,
-                     SPINS_BEFORE_YIELD, STEP_WIDENS_PARTS, TRAINING_PARTS)
+from .backends import one_thread
+from .config import (INTERNAL, MIN_SLAB_ROWS, PARTS_MIN_FLOP, SLABS, SPINS_BEFORE_YIELD,
+                     TRAINING_PARTS)
 from .numba_ext import atomic_increment, atomic_read, sched_yield
 
 COUNT, ABORT = 0, 1  # the slots of a team's int64 sync array
@@ -49,13 +48,9 @@ def barrier(sync, k, parties):
             sched_yield()
 
 
-def training_parts(flop_per_batch, with_step):
-    """Parts of a training step for batches of this much work (config.PARTS_FLOP); with_step:
-    the fit has an optimizer step apart from the gradient product."""
-    low, high = PARTS_FLOP
-    if low <= flop_per_batch <= high * (STEP_WIDENS_PARTS if with_step else 1.0):
-        return TRAINING_PARTS
-    return 1
+def training_parts(flop_per_batch):
+    """Parts of a training step for batches of this much work (config.PARTS_MIN_FLOP)."""
+    return TRAINING_PARTS if flop_per_batch >= PARTS_MIN_FLOP else 1
 
 
 def inference_slabs(rows):
@@ -78,7 +73,8 @@ def run_team(kernel, parts, args):
     def run(i):
         team = (i * parts // threads, (i + 1) * parts // threads, parts, threads, sync)
         try:
-            kernel(team, *args)
+            with one_thread():
+                kernel(team, *args)
         except BaseException as error:
             errors.append(error)
             sync[ABORT] = 1
@@ -99,24 +95,3 @@ def run_team(kernel, parts, args):
         raise errors[0]
     if interrupted is not None:
         raise interrupted
-
-
-_controller = None
-_lock = threading.Lock()
-
-
-def blas_single_threaded():
-    """Context manager that holds every loaded BLAS to one thread."""
-    global _controller
-    with _lock:
-        if _controller is None:  # scanning the loaded libraries costs ~ms: do it once
-            _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
-
-
-def blas_threads_for_training(flop_per_batch, parts):
-    """Context manager for fit: BLAS on one thread for small batches and when a step runs in
-    parts (the parts are the threads), untouched otherwise."""
-    if parts > 1 or flop_per_batch < SERIAL_BLAS_FLOP:
-        return blas_single_threaded()
-    return contextlib.nullcontext()

@@ -1,0 +1,116 @@
+"""The matrix-product libraries: no thread-count side effects on the rest of the process,
+the measured choice kept per CPU, and the FASTBP_GEMM setting."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+import fastbp
+from fastbp.engine import backends
+
+
+def _others():
+    """{library file: thread count} of every thread pool threadpoolctl sees but fastbp's own
+    OpenBLAS copy (held to one thread for good), as seen from the calling thread."""
+    return {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()
+            if "scipy_openblas32" not in pool["filepath"]}
+
+
+class _Probe(fastbp.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seen.append(_others())
+
+
+@pytest.mark.parametrize("batch_size", [8, 256])  # one part, and two
+def test_fit_and_forward_leave_other_thread_pools_alone(digits, batch_size):
+    """NumPy's and SciPy's BLAS and the OpenMP runtime keep their thread counts during fit
+    (seen from a callback, between chunks) and after fit and forward."""
+    X, y, _, _ = digits
+    before = _others()
+    assert before, "threadpoolctl should see NumPy's BLAS at least"
+    net = fastbp.Network([64, 512, 10], seed=0)
+    probe = _Probe()
+    net.fit(X, y, epochs=2, batch_size=batch_size, callbacks=[probe])
+    net.forward(X)
+    assert probe.seen == [before, before]
+    assert _others() == before
+
+
+_TABLE_SCRIPT = textwrap.dedent("""
+    import fastbp
+    from fastbp.engine import backends
+    backends.choose()
+    print(backends._table_file(), "".join(map(str, backends.choice)))
+""")
+
+
+def _table_run(cache, setting="auto"):
+    env = dict(os.environ, FASTBP_CACHE_DIR=str(cache), FASTBP_GEMM=setting)
+    done = subprocess.run([sys.executable, "-c", _TABLE_SCRIPT], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    path, table = done.stdout.split()
+    return path, table
+
+
+@pytest.mark.skipif(backends.onednn is None, reason="oneDNN is not installed")
+def test_measured_choice_is_kept_and_remeasured_when_unreadable(tmp_path):
+    path, table = _table_run(tmp_path)
+    saved = json.loads(open(path).read())
+    assert len(saved) == backends.N_CLASSES == len(table)
+    assert set(saved.values()) <= set(backends.NAMES)
+    # A tampered file is what the next process uses: the table is read, not re-measured.
+    flipped = {label: "openblas" for label in saved}
+    open(path, "w").write(json.dumps(flipped))
+    assert _table_run(tmp_path) == (path, "0" * backends.N_CLASSES)
+    # An unreadable file is measured again and rewritten.
+    open(path, "w").write("{not json")
+    assert len(_table_run(tmp_path)[1]) == backends.N_CLASSES
+    assert len(json.loads(open(path).read())) == backends.N_CLASSES
+
+
+def test_setting_forces_a_library(tmp_path):
+    assert _table_run(tmp_path, "openblas")[1] == "0" * backends.N_CLASSES
+    if backends.onednn is not None:
+        assert _table_run(tmp_path, "onednn")[1] == "1" * backends.N_CLASSES
+    done = subprocess.run([sys.executable, "-c", "import fastbp"], capture_output=True,
+                          text=True, env=dict(os.environ, FASTBP_GEMM="mkl"))
+    assert done.returncode != 0
+    assert "FASTBP_GEMM='mkl': use 'auto', 'openblas' or 'onednn'" in done.stderr
+
+
+def test_classes_cover_the_table_once():
+    rows = sorted(index for _, index, _ in backends.classes())
+    assert rows == list(range(backends.N_CLASSES))
+    # A shape falls in the class of the representative of its buckets.
+    assert backends.shape_class(0, 10, 15, 784) == backends.shape_class(0, 10, 10, 512)
+    assert backends.shape_class(2, 64, 65, 256) == backends.shape_class(2, 32, 128, 128)
+
+
+@pytest.mark.skipif(backends.onednn is None, reason="oneDNN is not installed")
+def test_libraries_agree_on_a_fit(digits):
+    """The same fit with each library serving every product: equal to float32 rounding."""
+    X, y, _, _ = digits
+    params = []
+    backends.choose()
+    saved = backends.choice.copy()
+    try:
+        for library in (backends.OPENBLAS, backends.ONEDNN):
+            backends.choice[:] = library
+            net = fastbp.Network([64, 256, 128, 10], seed=0)
+            net.fit(X, y, epochs=2, batch_size=32, optimizer="adam", lr=1e-3)
+            params.append(net.params.copy())
+    finally:
+        backends.choice[:] = saved
+    np.testing.assert_allclose(params[0], params[1], rtol=1e-3, atol=1e-4)
+    assert not np.array_equal(params[0], params[1])  # the two libraries really both ran
