@@ -13,9 +13,11 @@ threads a barrier separates the phases (loops.train_chunk, parallel.py).
                  (eq. 7), times the mask; one phase per layer from the top down to layer 1
     gradient     units of every layer: T_W = beta * T_W + alpha * delta.T @ a_prev and the
                  same for b (eq. 3, 4): the fused SGD update (T = params), or the mean
-                 gradient (T = grads) and its sum of squares for clipping
-    optimizer    a share of the flat buffers: clipping, then the optimizer's update (only
-                 when there is one apart from plain SGD)
+                 gradient (T = grads) and the optimizer's update of those units at once,
+                 while their gradient is in cache; with clipping, the gradient's sum of
+                 squares instead
+    optimizer    only with clipping (it needs the whole gradient's norm): a share of the flat
+                 buffers, clipped, then the optimizer's update
 
 With parts == 1 this is the plain serial step. Each share depends only on (t, parts) and the
 shapes, so every matrix element is computed by the same call whichever thread runs its part.
@@ -38,8 +40,8 @@ from numba import njit
 from .config import DRIVER, INTERNAL
 from .elementwise import activate, apply_dropout, output_error, scale_by_derivative
 from .gemm import affine, error_back, outer_update
-from .layout import (A, ACT, DELTA, FED, N_IN, N_OUT, Z, batch_w, batch_x, batch_y, bias,
-                     layer_block, layer_input, weight)
+from .layout import (A, ACT, B_OFF, DELTA, FED, N_IN, N_OUT, W_OFF, Z, batch_w, batch_x,
+                     batch_y, bias, layer_block, layer_input, weight)
 from .numba_ext import as_vector
 from .parallel import share
 from .update import clip_to_norm, step, sum_of_squares
@@ -132,10 +134,26 @@ def gradient_block(alpha, delta, a_prev, beta, W, b):
 
 
 @njit(**DRIVER)
+def step_units(kinds, opt, params, table, l, units, run):
+    """The optimizer's update (opt, run as in phase) of units [u0, u1) of layer l: rows u0 to
+    u1 of W[l] and those entries of b[l], two contiguous ranges of the flat buffers."""
+    hyper, grads, state, _ = opt
+    lr, step_number = run
+    u0, u1 = units
+    w0 = table[l, W_OFF] + u0 * table[l, N_IN]
+    w1 = table[l, W_OFF] + u1 * table[l, N_IN]
+    b0, b1 = table[l, B_OFF] + u0, table[l, B_OFF] + u1
+    step(kinds, hyper, params[w0:w1], grads[w0:w1], state[0][w0:w1], state[-1][w0:w1],
+         step_number, lr)
+    step(kinds, hyper, params[b0:b1], grads[b0:b1], state[0][b0:b1], state[-1][b0:b1],
+         step_number, lr)
+
+
+@njit(**DRIVER)
 def n_phases(table, opt):
     """Phases of one step: gather, one per layer forward, one per layer but the first
-    backward, the gradient, and the optimizer's unless opt is None."""
-    return 2 * table.shape[0] + (1 if opt is None else 2)
+    backward, the gradient, and the optimizer's when it clips."""
+    return 2 * table.shape[0] + (2 if opt is not None and opt[3] > 0 else 1)
 
 
 @njit(**DRIVER)
@@ -176,7 +194,8 @@ def phase(kinds, where, model, space, batch, run, opt, noise):
                          step_number)
     elif p == 2 * top + 2:
         # Plain SGD (opt None): W[units] += (-lr / weight sum) * gradient, in place; else the
-        # mean gradient of the part's units into grads, for the optimizer phase.
+        # mean gradient of the part's units into grads, stepped at once or, with clipping,
+        # in the optimizer phase.
         w = batch_w(space, n)
         weight_sum = 0.0
         for i in range(n):  # in row order: every part gets the same sum
@@ -191,16 +210,18 @@ def phase(kinds, where, model, space, batch, run, opt, noise):
             W, b = weight(target, table, l)[lo:hi], bias(target, table, l)[lo:hi]
             gradient_block(alpha, layer_block(space, n, l, DELTA)[0:n, lo:hi],
                            layer_input(x, space, l, noise), 1.0 if opt is None else 0.0, W, b)
-            if opt is not None and opt[3] > 0:  # clipping; rows lo:hi of W[l] are contiguous
-                squares += sum_of_squares(W.reshape(-1)) + sum_of_squares(b)
+            if opt is not None:
+                if opt[3] > 0:  # clipping; rows lo:hi of W[l] are contiguous
+                    squares += sum_of_squares(W.reshape(-1)) + sum_of_squares(b)
+                else:
+                    step_units(kinds, opt, params, table, l, (lo, hi), run)
         tallies[t, SQUARES] = squares
-    elif opt is not None:  # the optimizer's step on the part's share of the flat buffers
+    elif opt is not None:  # clipping, then the step, on the part's share of the flat buffers
         hyper, grads, state, clip_norm = opt
         lo, hi = share(t, parts, params.shape[0], 16)  # 16 elements: parts never share a line
-        if clip_norm > 0:  # the parts' sums of squares, added in part order
-            total = 0.0
-            for u in range(parts):
-                total += tallies[u, SQUARES]
-            clip_to_norm(grads[lo:hi], math.sqrt(total), clip_norm)
+        total = 0.0
+        for u in range(parts):  # the parts' sums of squares, added in part order
+            total += tallies[u, SQUARES]
+        clip_to_norm(grads[lo:hi], math.sqrt(total), clip_norm)
         step(kinds, hyper, params[lo:hi], grads[lo:hi], state[0][lo:hi], state[-1][lo:hi],
              step_number, lr)
