@@ -67,16 +67,17 @@ def _table_run(cache, setting="auto"):
 def test_measured_choice_is_kept_and_remeasured_when_unreadable(tmp_path):
     path, table = _table_run(tmp_path)
     saved = json.loads(open(path).read())
-    assert len(saved) == backends.N_CLASSES == len(table)
-    assert set(saved.values()) <= set(backends.NAMES)
+    assert len(saved["choice"]) == backends.N_CLASSES == len(table)
+    assert set(saved["choice"].values()) <= set(backends.NAMES)
     # A tampered file is what the next process uses: the table is read, not re-measured.
-    flipped = {label: "openblas" for label in saved}
-    open(path, "w").write(json.dumps(flipped))
+    saved["choice"] = {label: "openblas" for label in saved["choice"]}
+    open(path, "w").write(json.dumps(saved))
     assert _table_run(tmp_path) == (path, "0" * backends.N_CLASSES)
-    # An unreadable file is measured again and rewritten.
-    open(path, "w").write("{not json")
-    assert len(_table_run(tmp_path)[1]) == backends.N_CLASSES
-    assert len(json.loads(open(path).read())) == backends.N_CLASSES
+    # Measured with other settings (config.GEMM_*), or unreadable: measured again, rewritten.
+    for stale in (json.dumps(dict(saved, settings={"margin": 0.5})), "{not json"):
+        open(path, "w").write(stale)
+        assert len(_table_run(tmp_path)[1]) == backends.N_CLASSES
+        assert len(json.loads(open(path).read())["choice"]) == backends.N_CLASSES
 
 
 def test_setting_forces_a_library(tmp_path):
@@ -94,7 +95,8 @@ def test_classes_cover_the_table_once():
     assert rows == list(range(backends.N_CLASSES))
     # A shape falls in the class of the representative of its buckets.
     assert backends.shape_class(0, 10, 15, 784) == backends.shape_class(0, 10, 10, 512)
-    assert backends.shape_class(2, 64, 65, 256) == backends.shape_class(2, 32, 128, 128)
+    assert backends.shape_class(2, 64, 130, 256) == backends.shape_class(2, 60, 128, 200)
+    assert backends.shape_class(2, 64, 130, 256) != backends.shape_class(2, 32, 130, 256)
 
 
 @pytest.mark.skipif(backends.onednn is None, reason="oneDNN is not installed")

@@ -21,9 +21,9 @@ import contextlib
 import ctypes
 import json
 import os
-import sys
 import threading
 import time
+from importlib import metadata
 from pathlib import Path
 
 import llvmlite.binding as llvm
@@ -85,7 +85,7 @@ if _SETTING not in ("auto", "openblas", "onednn"):
 
 def _load_openblas():
     path = Path(scipy_openblas32.get_lib_dir()) / f"lib{scipy_openblas32.get_library()}.so"
-    library = ctypes.CDLL(str(path))  # RTLD_LOCAL: its symbols stay out of the process's
+    library = ctypes.CDLL(str(path))  # RTLD_LOCAL: its symbols stay its own
     library.scipy_openblas_set_num_threads(1)
     library.scipy_openblas_get_config.restype = ctypes.c_char_p
     llvm.add_symbol(SYMBOL_SGEMM, _address(library, "scipy_cblas_sgemm"))
@@ -98,10 +98,12 @@ def _load_onednn():
     (oneDNN is then never chosen)."""
     if _SETTING == "openblas":
         return None, None
-    try:
-        library = ctypes.CDLL(os.path.join(sys.prefix, "lib", "libdnnl.so.3"))
+    try:  # the wheel puts the library in its prefix's lib/, wherever that prefix is
+        path = next(f.locate() for f in metadata.files("onednn-cpu-gomp")
+                    if f.name == "libdnnl.so.3")
+        library = ctypes.CDLL(str(path))
         openmp = ctypes.CDLL("libgomp.so.1")  # the one libdnnl is linked against
-    except OSError:
+    except (metadata.PackageNotFoundError, StopIteration, TypeError, OSError):
         return None, None
     library.dnnl_sgemm.argtypes = _ONEDNN_SIGNATURE._argtypes_
     llvm.add_symbol(SYMBOL_ONEDNN, _address(library, "dnnl_sgemm"))
@@ -135,16 +137,19 @@ def one_thread():
 
 # Choosing ----------------------------------------------------------------------------------
 
-def _operands(pattern, m, n, k, rng):
+def operands(pattern, m, n, k, rng):
+    """(trans_a, trans_b, A, B, C) of a float32 product of pattern with an (m, n) result
+    over k, with random A and B, for ``seconds``."""
     trans_a, trans_b = PATTERNS[pattern]
     A = rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)
     B = rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)
     return trans_a, trans_b, A, B, np.zeros((m, n), np.float32)
 
 
-def _seconds(backend, trans_a, trans_b, A, B, C, calls):
-    """Best time of one call over a few rounds of calls (ctypes: ~1 us more per call for
-    both libraries, which hides differences only on products too small to matter)."""
+def seconds(backend, trans_a, trans_b, A, B, C, calls, rounds=5):
+    """Seconds per call of C = op(A) @ op(B) by library backend: the best of rounds rounds of
+    calls (through ctypes: ~1 us more per call for both libraries, which hides differences
+    only on products too small to matter)."""
     m, n = C.shape
     k = A.shape[0] if trans_a else A.shape[1]
     a, b, c = (ctypes.c_void_p(M.ctypes.data) for M in (A, B, C))
@@ -157,7 +162,7 @@ def _seconds(backend, trans_a, trans_b, A, B, C, calls):
         args = (b"T" if trans_a else b"N", b"T" if trans_b else b"N", m, n, k, 1.0, a,
                 A.shape[1], b, B.shape[1], 0.0, c, n)
     best = float("inf")
-    for _ in range(5):
+    for _ in range(rounds):
         start = time.perf_counter()
         for _ in range(calls):
             f(*args)
@@ -179,16 +184,17 @@ def classes():
 def measure():
     """The choice table measured now: for each shape class, the time of one product at its
     representative shape (config.GEMM_REPRESENTATIVE) with each library; oneDNN where it is
-    faster by more than config.GEMM_MARGIN. Takes under a second; one thread."""
+    faster by more than config.GEMM_MARGIN. Takes about a second; one thread."""
     table = np.zeros(N_CLASSES, dtype=np.int8)
     if onednn is None:
         return table
     rng = np.random.default_rng(0)
     with one_thread():
         for _, index, (pattern, m, n, k) in classes():
-            operands = _operands(pattern, m, n, k, rng)
+            product = operands(pattern, m, n, k, rng)
             calls = max(1, int(2e5 / (m * n * k)))
-            times = [_seconds(library, *operands, calls) for library in (OPENBLAS, ONEDNN)]
+            times = [seconds(library, *product, calls, rounds=3)
+                     for library in (OPENBLAS, ONEDNN)]
             if times[ONEDNN] * (1 + GEMM_MARGIN) < times[OPENBLAS]:
                 table[index] = ONEDNN
     return table
@@ -226,17 +232,22 @@ def choose():
             choice[:] = ONEDNN if _SETTING == "onednn" else OPENBLAS
             return
         path = _table_file()
+        settings = {"buckets": GEMM_BUCKETS, "representative": GEMM_REPRESENTATIVE,
+                    "margin": GEMM_MARGIN}
         try:
             saved = json.loads(path.read_text())
-            table = np.array([NAMES.index(saved[label]) for label, _, _ in classes()],
+            if saved["settings"] != json.loads(json.dumps(settings)):
+                raise ValueError("measured with other settings")
+            table = np.array([NAMES.index(saved["choice"][label]) for label, _, _ in classes()],
                              dtype=np.int8)
-        except (OSError, ValueError, KeyError):  # none yet, or unreadable: measured anew
+        except (OSError, ValueError, KeyError, TypeError):  # none, unreadable or outdated
             table = measure()
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 temporary = path.with_suffix(f".{os.getpid()}.tmp")
-                temporary.write_text(json.dumps(
-                    {label: NAMES[table[index]] for label, index, _ in classes()}, indent=0))
+                choice_by_label = {label: NAMES[table[i]] for label, i, _ in classes()}
+                temporary.write_text(json.dumps({"settings": settings,
+                                                 "choice": choice_by_label}, indent=1))
                 os.replace(temporary, path)
             except OSError:
                 pass  # a read-only home: measured again by the next process

@@ -42,11 +42,17 @@ SCALAR_EXACT = dict(JIT, fastmath={"contract"}, forceinline=True)
 # Each product goes to OpenBLAS or oneDNN by a table measured on the running CPU
 # (backends.py), with a row per shape class: the transposition pattern and, for each of the
 # result's rows and columns and the inner dimension, the bucket of sizes it falls in (up to
-# 16, 64, 256, more). Each class is measured at one shape: these sizes for the buckets.
+# 16, 48, 96, 192, 384, more: the sizes common in MLPs, 10, 32, 64, 128, 256, 784, sit
+# inside a bucket, not on an edge). Each class is measured at one shape: these sizes for the
+# buckets. With 4 buckets (edges 16, 64, 256) and 512 for the last, 7 of the 26 products of
+# the standard configurations' training steps went to the slower library, some by 3x (a
+# 5 x 1024 update over 256 rows: OpenBLAS 21 GFLOP/s, oneDNN 78); with these, none by more
+# than 7%, for 1.4 s of measuring (648 classes) instead of 0.4 s.
 # oneDNN serves a class only when faster there by GEMM_MARGIN: OpenBLAS is the default.
-GEMM_BUCKETS = (16, 64, 256)
-GEMM_REPRESENTATIVE = (10, 32, 128, 512)
+GEMM_BUCKETS = (16, 48, 96, 192, 384)
+GEMM_REPRESENTATIVE = (10, 32, 64, 128, 256, 784)
 GEMM_MARGIN = 0.05
+
 # For 9 to 32 rows, layers wider than 32 units whose 8-row product stays on OpenBLAS's
 # small-matrix path (rows x n_in x n_out <= SMALL_PRODUCT) run their row-wise products 8 rows
 # per call: 784 -> 128 at 10 rows, 71.5 us in one call, 29.4 us in 8-row calls. Narrower or
@@ -69,9 +75,8 @@ PARTS_MIN_FLOP = 5e5
 TRAINING_PARTS = 2
 # Inference cuts each chunk of INFERENCE_ROWS rows into SLABS slabs of rows (fewer when a
 # slab would have under MIN_SLAB_ROWS rows: a thread start costs more than such a slab),
-# each run on its own thread with BLAS on one thread (the two thread pools fighting: 20x
-# slower). A number from the shapes, never the thread count: the per-slab loss sums are
-# added in slab order.
+# each run on its own thread. A number from the shapes, never the thread count: the
+# per-slab loss sums are added in slab order.
 INFERENCE_ROWS = 1024
 SLABS = 2
 MIN_SLAB_ROWS = 64
