@@ -2,7 +2,8 @@
 
     codes.py        activation, loss and optimizer codes (no Numba import)
     config.py       compilation flags and every tuning constant, with its reason
-    numba_ext.py    every use of Numba's internals (intrinsics, BLAS symbol, cache paths)
+    numba_ext.py    every use of Numba's internals (intrinsics, library symbols, cache paths)
+    backends.py     the matrix-product libraries and which serves each shape class
     cache.py        drops cached kernels compiled from other sources
     layout.py       where each layer lives in the flat parameter and workspace buffers
     scalar.py       scalar math written to vectorise (exp, expm1, log1p, sigmoid, softplus)
