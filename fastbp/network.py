@@ -4,6 +4,7 @@ import numpy as np
 
 from . import optimizers, persist
 from .callbacks import as_list
+from .distributed import DataParallelTrainer, abort_on_error, check_comm
 from .engine import Model
 from .engine.codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOSSES,
                            RELU_FAMILY)
@@ -222,7 +223,7 @@ class Network:
     def fit(self, X, y, epochs=1, batch_size=32, lr=None, optimizer="sgd", momentum=0.0,
             nesterov=False, weight_decay=None, schedule=None, clip_norm=None, shuffle=True,
             seed=None, validation_data=None, validation_split=0.0, sample_weight=None,
-            class_weight=None, callbacks=None, verbose=0, on_divergence="raise"):
+            class_weight=None, callbacks=None, verbose=0, on_divergence="raise", comm=None):
         """Train by mini-batch gradient descent, updating the parameters in place.
 
         Parameters
@@ -278,11 +279,35 @@ class Network:
             If a loss or parameter becomes NaN or inf, the parameters go back to their last
             finite state and FloatingPointError is raised, or a warning is issued and the
             history so far returned.
+        comm : MPI communicator, optional
+            Data-parallel training (fastbp.distributed): every rank of ``comm`` (e.g.
+            ``mpi4py.MPI.COMM_WORLD``) calls fit with its own shard of X and y and the same
+            other arguments; rank 0's parameters are broadcast first, each step's gradient
+            is the weighted mean over the rows of every rank's batch, summed in rank order,
+            and every rank ends each step with the same parameters. Logs and callbacks see
+            the same values on every rank; ``verbose`` prints on rank 0 only. A rank that
+            raises aborts the job. Not yet with validation_data or validation_split.
 
         Returns
         -------
         History
         """
+        args = (X, y, epochs, batch_size, lr, optimizer, momentum, nesterov, weight_decay,
+                schedule, clip_norm, shuffle, seed, validation_data, validation_split,
+                sample_weight, class_weight, callbacks, verbose, on_divergence)
+        if comm is None:
+            return self._fit(None, *args)
+        check_comm(comm)
+        return abort_on_error(comm, lambda: self._fit(comm, *args))
+
+    def _fit(self, comm, X, y, epochs, batch_size, lr, optimizer, momentum, nesterov,
+             weight_decay, schedule, clip_norm, shuffle, seed, validation_data,
+             validation_split, sample_weight, class_weight, callbacks, verbose, on_divergence):
+        """fit, on this process's data; with comm, on this rank's shard (fastbp.distributed)."""
+        if comm is not None and (validation_data is not None or validation_split):
+            raise ValueError("validation_data and validation_split are not supported with "
+                             "comm yet: evaluate after fit (net.evaluate) on each rank's "
+                             "validation shard instead")
         X, Y = self._XY(X, y)
         check(FIT_RULES, epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm,
               schedule=schedule, validation_split=validation_split, verbose=verbose,
@@ -294,6 +319,13 @@ class Network:
         X, Y, weights, validation_data = self._split_validation(X, Y, weights, validation_data,
                                                                 validation_split)
         order_rng = self._rng if seed is None else np.random.default_rng(seed)
+        if comm is not None:
+            comm.Bcast(self.params, root=0)  # every rank starts from rank 0's parameters
+            trainer = DataParallelTrainer(
+                comm, self._model, self._rates, (X, Y, weights), batch_size, opt, schedule,
+                clip_norm, order_rng, shuffle,
+                make_progress(verbose if comm.Get_rank() == 0 else 0, epochs, X.shape[0]))
+            return train(self, trainer, epochs, callbacks, on_divergence)
 
         def validate():
             if validation_data is None:

@@ -10,6 +10,8 @@ its cache key). Tuples as in step.py: ``model = (params, table)``, ``space`` the
 (layout.py), opt and noise None or their tuples.
 """
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -18,6 +20,7 @@ from .elementwise import non_finite_rows
 from .layout import A, N_OUT, Z, layer_block, layer_input
 from .parallel import barrier, share
 from .step import CORRECT, LOSS, NON_FINITE, forward_block, n_phases, output_block, phase
+from .update import clip_to_norm, step, sum_of_squares
 
 _MADE = {}
 _FIRST_LAYER = np.int64(0)  # not a literal 0: that would compile layer_block once more
@@ -126,3 +129,20 @@ def infer(kinds):
                 barrier(sync, k, threads)
 
     return infer_rows
+
+
+@_once
+def apply_gradient(kinds):
+    """The update of a gradient computed elsewhere (summed over ranks, say), for the optimizer
+    in kinds: apply(hyper, params, grads, state, clip_norm, lr, step_number)."""
+
+    @njit(**JIT)
+    def apply(hyper, params, grads, state, clip_norm, lr, step_number):
+        """Clip grads (the mean gradient, laid out like params) to clip_norm when it is
+        positive, then update params and the optimizer state rows in place as update
+        number step_number at learning rate lr."""
+        if clip_norm > 0:
+            clip_to_norm(grads, math.sqrt(sum_of_squares(grads)), clip_norm)
+        step(kinds, hyper, params, grads, state[0], state[-1], step_number, lr)
+
+    return apply

@@ -106,6 +106,14 @@ class Model:
                                           (np.zeros(1), step_number - 1), no_step, noise)
         return grads, space
 
+    def apply_gradient(self, grads, optimizer, clip_norm, lr):
+        """Update the parameters by the mean gradient grads (laid out like params; clipped in
+        place first when clip_norm > 0) with optimizer (bound to params), as its next step
+        at learning rate lr."""
+        kernel = loops.apply_gradient(with_optimizer(self.kinds, optimizer.code))
+        kernel(optimizer.hyper(), self.params, grads, optimizer.state, clip_norm, lr,
+               optimizer.steps + 1)
+
     def block(self, space, l, which):
         """A copy of block which (layout.Z, A, DELTA or FED) of layer l of the batch held in a
         gradient's workspace."""

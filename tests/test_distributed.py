@@ -1,0 +1,159 @@
+"""Data-parallel fit over MPI (fastbp.distributed): the same bits on every rank, equal to a
+one-process fit of the concatenated batches, unequal shards, and a failing rank aborting
+the job instead of hanging it. Multi-rank cases run under the mpiexec of the `mpich` wheel."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp.distributed import check_comm, sum_over_ranks
+
+from conftest import oracle
+
+oracle("mpi4py")  # skips the module without it (unless CI requires it)
+from mpi4py import MPI  # noqa: E402
+
+MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which(
+    "mpiexec")
+
+# Shared by the scripts: deterministic data, the fit's arguments, a hash per epoch.
+_COMMON = textwrap.dedent("""
+    import hashlib, json, sys
+    import numpy as np
+    import fastbp
+    from mpi4py import MPI
+    comm = MPI.COMM_WORLD
+    rank, size = comm.Get_rank(), comm.Get_size()
+
+    def digest(*arrays):
+        return hashlib.sha256(b"".join(a.tobytes() for a in arrays)).hexdigest()[:16]
+
+    class Hashes(fastbp.callbacks.Callback):
+        def __init__(self, opt):
+            super().__init__()
+            self.opt, self.seen = opt, []
+        def on_epoch_end(self, epoch, logs=None):
+            self.seen.append(digest(self.model.params, self.opt.state))
+
+    def report(result):  # one file per rank: ranks' stdout lines can interleave
+        with open(f"{sys.argv[1]}/rank{rank}.json", "w") as f:
+            json.dump(dict(result, rank=rank), f)
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(96, 12))
+    y = rng.integers(0, 3, 96)
+""")
+
+_EQUAL_SHARDS = _COMMON + textwrap.dedent("""
+    B = 8
+    def shard(A, r):  # rank r's batch k is rows [k*size*B + r*B, ... + B) of the whole
+        return np.concatenate([A[k * size * B + r * B:k * size * B + (r + 1) * B]
+                               for k in range(len(A) // (size * B))])
+    kwargs = dict(epochs=3, batch_size=B, shuffle=False, clip_norm=1.0,
+                  schedule=fastbp.schedules.CosineAnnealingLR(3))
+    net = fastbp.Network([12, 16, 3], dtype="float64", seed=rank)  # rank 0's is broadcast
+    opt = fastbp.optimizers.Adam(lr=1e-2)
+    hashes = Hashes(opt)
+    history = net.fit(shard(X, rank), shard(y, rank), optimizer=opt, comm=comm,
+                      callbacks=[hashes], **kwargs)
+    result = {"hashes": hashes.seen, "loss": history.history["loss"]}
+    if rank == 0:  # the one-process fit of the concatenated batches
+        alone = fastbp.Network([12, 16, 3], dtype="float64", seed=0)
+        reference = alone.fit(X, y, optimizer=fastbp.optimizers.Adam(lr=1e-2),
+                              **dict(kwargs, batch_size=B * size))
+        error = np.abs(net.params - alone.params).max() / np.abs(alone.params).max()
+        result.update(error=float(error), reference_loss=reference.history["loss"])
+    report(result)
+""")
+
+
+def _mpiexec(script, ranks, folder, timeout=300):
+    if MPIEXEC is None:
+        pytest.skip("no mpiexec (pip install mpich)")
+    return subprocess.run([MPIEXEC, "-n", str(ranks), sys.executable, "-c", script,
+                           str(folder)], capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, NUMBA_NUM_THREADS="1"))
+
+
+def _results(done, folder, ranks):
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [json.loads((folder / f"rank{r}.json").read_text()) for r in range(ranks)]
+
+
+def test_two_ranks_equal_one_process_and_each_other(tmp_path):
+    """Equal shards, no shuffling, Adam with clipping and a schedule, float64: every rank
+    holds the same parameter and optimizer-state bits after every epoch, equal to a
+    one-process fit with twice the batch to 1e-10, with the same epoch losses."""
+    ranks = _results(_mpiexec(_EQUAL_SHARDS, 2, tmp_path), tmp_path, 2)
+    assert ranks[0]["hashes"] == ranks[1]["hashes"] and len(ranks[0]["hashes"]) == 3
+    assert len(set(ranks[0]["hashes"])) == 3  # the parameters moved every epoch
+    assert ranks[0]["error"] < 1e-10
+    np.testing.assert_allclose(ranks[0]["loss"], ranks[0]["reference_loss"], rtol=1e-10)
+    assert ranks[0]["loss"] == ranks[1]["loss"]
+
+
+_UNEQUAL = _COMMON + textwrap.dedent("""
+    rows = slice(0, 70) if rank == 0 else slice(70, 96)  # 70 and 26 rows: 9 and 4 batches
+    net = fastbp.Network([12, 16, 3], seed=0, dropout=0.2)
+    opt = fastbp.optimizers.SGD(lr=0.05, momentum=0.9)
+    hashes = Hashes(opt)
+    net.fit(X[rows], y[rows], epochs=2, batch_size=8, optimizer=opt, comm=comm,
+            sample_weight=np.arange(96)[rows] % 3, callbacks=[hashes])
+    report({"hashes": hashes.seen, "steps": opt.steps})
+""")
+
+
+def test_unequal_shards_dropout_and_weights_agree_across_ranks(tmp_path):
+    """Shards of 70 and 26 rows: each epoch takes the larger shard's 9 steps (the smaller
+    rank adds no rows to the last 5), with dropout (masks differ by rank) and sample
+    weights; both ranks end every epoch with the same bits."""
+    ranks = _results(_mpiexec(_UNEQUAL, 2, tmp_path), tmp_path, 2)
+    assert ranks[0]["hashes"] == ranks[1]["hashes"]
+    assert ranks[0]["steps"] == ranks[1]["steps"] == 18
+
+
+_FAILING = _COMMON + textwrap.dedent("""
+    width = 12 if rank == 0 else 11  # rank 1's shard is malformed
+    fastbp.Network([12, 16, 3], seed=0).fit(X[:, :width], y, comm=comm)
+""")
+
+
+def test_a_failing_rank_aborts_the_job(tmp_path):
+    """Rank 1 raises in input validation while rank 0 waits in the first collective: the
+    job ends (non-zero exit) with rank 1's error instead of hanging."""
+    done = _mpiexec(_FAILING, 2, tmp_path, timeout=120)
+    assert done.returncode != 0
+    assert "rank 1 failed; aborting the MPI job" in done.stderr
+    assert "features" in done.stderr
+
+
+def test_one_rank_equals_plain_fit():
+    """COMM_SELF (no mpiexec): the data-parallel path on one rank equals the one-process
+    fit to rounding (float64), and reports the same logs."""
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(50, 6)), rng.integers(0, 2, 50)
+    runs = []
+    for comm in (None, MPI.COMM_SELF):
+        net = fastbp.Network([6, 8, 2], dtype="float64", seed=0)
+        history = net.fit(X, y, epochs=2, batch_size=16, optimizer="rmsprop", comm=comm)
+        runs.append((net.params.copy(), history.history))
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(runs[1][1]["loss"], runs[0][1]["loss"], rtol=1e-12)
+    assert runs[1][1]["accuracy"] == runs[0][1]["accuracy"]
+
+
+def test_sum_over_ranks_and_refusals():
+    assert sum_over_ranks(MPI.COMM_SELF, np.array([1.5, -2.0])).tolist() == [1.5, -2.0]
+    with pytest.raises(TypeError, match="comm must be an MPI communicator.*Gather"):
+        check_comm(object())
+    net = fastbp.Network([6, 8, 2], seed=0)
+    with pytest.raises(ValueError, match="not supported with comm yet"):
+        net.fit(np.zeros((4, 6)), np.zeros(4, int), validation_split=0.5, comm=MPI.COMM_SELF)
