@@ -51,6 +51,16 @@ def sum_over_ranks(comm, local):
     return total
 
 
+def check_same_on_ranks(comm, **settings):
+    """Raise ValueError on every rank unless every rank has the same settings (name=value),
+    which decide what collective calls a rank makes (a rank that skipped one would leave the
+    others waiting)."""
+    seen = comm.allgather(settings)
+    if any(other != settings for other in seen):
+        raise ValueError(f"every rank must call fit with the same {', '.join(settings)}: "
+                         f"the ranks have {seen}")
+
+
 def abort_on_error(comm, work):
     """Run work(); if it raises on a rank of a multi-rank job, print the error and abort
     the job (the other ranks would wait for this one forever in the next collective)."""
@@ -70,15 +80,16 @@ class DataParallelTrainer:
     interface training.train expects (``epoch``, ``progress``).
 
     model is the network's engine.Model (parameters already broadcast), rates its dropout
-    rates per layer, data the shard's (X, Y, sample weights).
+    rates per layer, data the shard's (X, Y, sample weights), validate a function of no
+    argument returning the validation logs over every rank's validation shard (or None).
     """
 
     def __init__(self, comm, model, rates, data, batch_size, optimizer, schedule, clip_norm,
-                 order_rng, shuffle, progress):
+                 order_rng, shuffle, validate, progress):
         self.comm, self.model, self.data = comm, model, data
         self.batch_size, self.optimizer, self.schedule = batch_size, optimizer, schedule
         self.clip_norm, self.order_rng, self.shuffle = clip_norm or 0.0, order_rng, shuffle
-        self.progress = progress
+        self.validate, self.progress = validate, progress
         optimizer.bind(model.params)
         n = data[0].shape[0]
         counts = comm.allgather(n)
@@ -122,6 +133,9 @@ class DataParallelTrainer:
                           self.samples)
         if self.progress is not None:
             self.progress.on_chunk_end(self.samples, logs)
+        validation_logs = self.validate()
+        if validation_logs is not None:
+            logs.update(validation_logs)
         logs["lr"] = lr
         return logs
 

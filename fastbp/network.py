@@ -4,7 +4,8 @@ import numpy as np
 
 from . import optimizers, persist
 from .callbacks import as_list
-from .distributed import DataParallelTrainer, abort_on_error, check_comm
+from .distributed import (DataParallelTrainer, abort_on_error, check_comm, check_same_on_ranks,
+                          sum_over_ranks)
 from .engine import Model
 from .engine.codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOSSES,
                            RELU_FAMILY)
@@ -148,13 +149,16 @@ class Network:
             check_finite_X(X)
         return loss, correct
 
-    def _evaluate_arrays(self, X, Y, weights=None, prefix=""):
+    def _evaluate_arrays(self, X, Y, weights=None, prefix="", comm=None):
+        """Logs over X (with comm: over every rank's X, the same on every rank)."""
         n = X.shape[0]
         if weights is None:
             weights = np.ones(n, dtype=self.dtype)
         loss, correct = self._infer(X, Y, weights, np.empty((0, self.sizes[-1]), self.dtype))
-        return epoch_logs(self._loss_code, self.sizes[-1], loss, weights.sum(dtype=np.float64),
-                          correct, n, prefix)
+        sums = np.array([loss, weights.sum(dtype=np.float64), correct, n])
+        if comm is not None:
+            sums = sum_over_ranks(comm, sums)
+        return epoch_logs(self._loss_code, self.sizes[-1], *sums, prefix)
 
     def _weighted(self, X, y, sample_weight):
         # X's NaN/inf check is left to _infer, which scans X only when a first-layer
@@ -285,8 +289,9 @@ class Network:
             other arguments; rank 0's parameters are broadcast first, each step's gradient
             is the weighted mean over the rows of every rank's batch, summed in rank order,
             and every rank ends each step with the same parameters. Logs and callbacks see
-            the same values on every rank; ``verbose`` prints on rank 0 only. A rank that
-            raises aborts the job. Not yet with validation_data or validation_split.
+            the same values on every rank (validation too: each rank passes its own
+            validation shard, or every rank a validation_split); ``verbose`` prints on rank
+            0 only. A rank that raises aborts the job.
 
         Returns
         -------
@@ -304,10 +309,6 @@ class Network:
              weight_decay, schedule, clip_norm, shuffle, seed, validation_data,
              validation_split, sample_weight, class_weight, callbacks, verbose, on_divergence):
         """fit, on this process's data; with comm, on this rank's shard (fastbp.distributed)."""
-        if comm is not None and (validation_data is not None or validation_split):
-            raise ValueError("validation_data and validation_split are not supported with "
-                             "comm yet: evaluate after fit (net.evaluate) on each rank's "
-                             "validation shard instead")
         X, Y = self._XY(X, y)
         check(FIT_RULES, epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm,
               schedule=schedule, validation_split=validation_split, verbose=verbose,
@@ -319,18 +320,20 @@ class Network:
         X, Y, weights, validation_data = self._split_validation(X, Y, weights, validation_data,
                                                                 validation_split)
         order_rng = self._rng if seed is None else np.random.default_rng(seed)
-        if comm is not None:
-            comm.Bcast(self.params, root=0)  # every rank starts from rank 0's parameters
-            trainer = DataParallelTrainer(
-                comm, self._model, self._rates, (X, Y, weights), batch_size, opt, schedule,
-                clip_norm, order_rng, shuffle,
-                make_progress(verbose if comm.Get_rank() == 0 else 0, epochs, X.shape[0]))
-            return train(self, trainer, epochs, callbacks, on_divergence)
 
         def validate():
             if validation_data is None:
                 return None
-            return self._evaluate_arrays(*validation_data, prefix="val_")
+            return self._evaluate_arrays(*validation_data, prefix="val_", comm=comm)
+
+        if comm is not None:
+            check_same_on_ranks(comm, validation=validation_data is not None)
+            comm.Bcast(self.params, root=0)  # every rank starts from rank 0's parameters
+            trainer = DataParallelTrainer(
+                comm, self._model, self._rates, (X, Y, weights), batch_size, opt, schedule,
+                clip_norm, order_rng, shuffle, validate,
+                make_progress(verbose if comm.Get_rank() == 0 else 0, epochs, X.shape[0]))
+            return train(self, trainer, epochs, callbacks, on_divergence)
 
         trainer = Trainer(self._model, self._rates, (X, Y, weights), min(batch_size, X.shape[0]),
                           opt, schedule, None if clip_norm is None else float(clip_norm),

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import fastbp
-from fastbp.distributed import check_comm, sum_over_ranks
+from fastbp.distributed import check_comm, check_same_on_ranks, sum_over_ranks
 
 from conftest import oracle
 
@@ -59,18 +59,21 @@ _EQUAL_SHARDS = _COMMON + textwrap.dedent("""
                                for k in range(len(A) // (size * B))])
     kwargs = dict(epochs=3, batch_size=B, shuffle=False, clip_norm=1.0,
                   schedule=fastbp.schedules.CosineAnnealingLR(3))
+    X_val, y_val = rng.normal(size=(30, 12)), rng.integers(0, 3, 30)
     net = fastbp.Network([12, 16, 3], dtype="float64", seed=rank)  # rank 0's is broadcast
     opt = fastbp.optimizers.Adam(lr=1e-2)
     hashes = Hashes(opt)
     history = net.fit(shard(X, rank), shard(y, rank), optimizer=opt, comm=comm,
+                      validation_data=(X_val[rank::size], y_val[rank::size]),
                       callbacks=[hashes], **kwargs)
-    result = {"hashes": hashes.seen, "loss": history.history["loss"]}
+    result = {"hashes": hashes.seen, "history": history.history}
     if rank == 0:  # the one-process fit of the concatenated batches
         alone = fastbp.Network([12, 16, 3], dtype="float64", seed=0)
         reference = alone.fit(X, y, optimizer=fastbp.optimizers.Adam(lr=1e-2),
+                              validation_data=(X_val, y_val),
                               **dict(kwargs, batch_size=B * size))
         error = np.abs(net.params - alone.params).max() / np.abs(alone.params).max()
-        result.update(error=float(error), reference_loss=reference.history["loss"])
+        result.update(error=float(error), reference=reference.history)
     report(result)
 """)
 
@@ -89,15 +92,20 @@ def _results(done, folder, ranks):
 
 
 def test_two_ranks_equal_one_process_and_each_other(tmp_path):
-    """Equal shards, no shuffling, Adam with clipping and a schedule, float64: every rank
-    holds the same parameter and optimizer-state bits after every epoch, equal to a
-    one-process fit with twice the batch to 1e-10, with the same epoch losses."""
+    """Equal shards, no shuffling, Adam with clipping and a schedule, validation shards,
+    float64: every rank holds the same parameter and optimizer-state bits after every epoch,
+    equal to a one-process fit with twice the batch (and the whole validation set) to 1e-10,
+    with the same logs."""
     ranks = _results(_mpiexec(_EQUAL_SHARDS, 2, tmp_path), tmp_path, 2)
     assert ranks[0]["hashes"] == ranks[1]["hashes"] and len(ranks[0]["hashes"]) == 3
     assert len(set(ranks[0]["hashes"])) == 3  # the parameters moved every epoch
     assert ranks[0]["error"] < 1e-10
-    np.testing.assert_allclose(ranks[0]["loss"], ranks[0]["reference_loss"], rtol=1e-10)
-    assert ranks[0]["loss"] == ranks[1]["loss"]
+    history, reference = ranks[0]["history"], ranks[0]["reference"]
+    assert history.keys() == reference.keys() >= {"loss", "accuracy", "val_loss",
+                                                  "val_accuracy", "lr"}
+    for key in history:
+        np.testing.assert_allclose(history[key], reference[key], rtol=1e-10)
+    assert ranks[1]["history"] == history
 
 
 _UNEQUAL = _COMMON + textwrap.dedent("""
@@ -143,17 +151,27 @@ def test_one_rank_equals_plain_fit():
     runs = []
     for comm in (None, MPI.COMM_SELF):
         net = fastbp.Network([6, 8, 2], dtype="float64", seed=0)
-        history = net.fit(X, y, epochs=2, batch_size=16, optimizer="rmsprop", comm=comm)
+        history = net.fit(X, y, epochs=2, batch_size=16, optimizer="rmsprop", comm=comm,
+                          validation_split=0.2)
         runs.append((net.params.copy(), history.history))
     np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(runs[1][1]["loss"], runs[0][1]["loss"], rtol=1e-12)
-    assert runs[1][1]["accuracy"] == runs[0][1]["accuracy"]
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(runs[1][1][key], runs[0][1][key], rtol=1e-12)
+    for key in ("accuracy", "val_accuracy"):
+        assert runs[1][1][key] == runs[0][1][key]
+
+
+class _TwoRanks:
+    """allgather as if a second rank had passed validation data and this one not."""
+
+    def allgather(self, value):
+        return [value, {"validation": True}]
 
 
 def test_sum_over_ranks_and_refusals():
     assert sum_over_ranks(MPI.COMM_SELF, np.array([1.5, -2.0])).tolist() == [1.5, -2.0]
     with pytest.raises(TypeError, match="comm must be an MPI communicator.*Gather"):
         check_comm(object())
-    net = fastbp.Network([6, 8, 2], seed=0)
-    with pytest.raises(ValueError, match="not supported with comm yet"):
-        net.fit(np.zeros((4, 6)), np.zeros(4, int), validation_split=0.5, comm=MPI.COMM_SELF)
+    check_same_on_ranks(MPI.COMM_SELF, validation=False)
+    with pytest.raises(ValueError, match="every rank must call fit with the same validation"):
+        check_same_on_ranks(_TwoRanks(), validation=False)
