@@ -13,18 +13,28 @@ An epoch has as many steps as the largest shard needs; a rank whose shard has ru
 no rows to the later steps of the epoch (the global batch shrinks), so every row of every
 shard is used once per epoch whatever the shard sizes.
 
+With ``average_every=H`` (local SGD, for slow networks) each rank instead runs H steps on
+its own batches inside the compiled loop, then the parameters and optimizer state are
+averaged over ranks, weighted by the sample weight each rank trained on in those steps
+(summed in rank order like the gradients): one exchange per H steps. With H = 1 and plain
+SGD this equals gradient averaging, to rounding.
+
 Works with mpi4py communicators (``mpi4py.MPI.COMM_WORLD``) or anything with the same
 ``Get_rank``, ``Get_size``, ``Gather``, ``Bcast``, ``allgather`` and ``Abort`` methods.
 """
 
+import contextlib
 import math
+import os
+import socket
 import sys
 import traceback
 
+import numba
 import numpy as np
 
 from .schedules import batch_learning_rates
-from .training import Diverged, epoch_logs
+from .training import Diverged, Trainer, epoch_logs
 
 _COMM_METHODS = ("Get_rank", "Get_size", "Gather", "Bcast", "allgather", "Abort")
 
@@ -59,6 +69,20 @@ def check_same_on_ranks(comm, **settings):
     if any(other != settings for other in seen):
         raise ValueError(f"every rank must call fit with the same {', '.join(settings)}: "
                          f"the ranks have {seen}")
+
+
+@contextlib.contextmanager
+def threads_per_rank(comm):
+    """On the calling thread, at most cores // (ranks on this machine) Numba threads until
+    the block ends, so that ranks sharing a machine do not oversubscribe its cores."""
+    hosts = comm.allgather(socket.gethostname())
+    neighbours = hosts.count(hosts[comm.Get_rank()])
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(before, (os.cpu_count() or 1) // neighbours)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def abort_on_error(comm, work):
@@ -152,3 +176,68 @@ class DataParallelTrainer:
             local[:-3] *= weight  # the mean over this rank's rows, back to their sum
             local[-3:] = (loss, correct, weight)
         return local
+
+
+class LocalSGDTrainer(Trainer):
+    """fit(comm=..., average_every=H): each rank trains H batches of its shard per compiled
+    call (the one-process Trainer's machinery), then the ranks average their parameters and
+    optimizer state (module docstring). Same constructor as Trainer, after comm and H."""
+
+    def __init__(self, comm, average_every, *args):
+        super().__init__(*args)
+        self.comm, self.average_every = comm, average_every
+        counts = comm.allgather(self.data[0].shape[0])
+        self.samples = sum(counts)
+        self._batches = [-(-count // self.batch_size) for count in counts]
+        if self._noise is not None:  # masks differ by rank, deterministically
+            rates, seed = self._noise
+            self._noise = (rates, seed ^ (comm.Get_rank() << 40))
+
+    def epoch(self, epoch):
+        """One epoch of rounds of H local steps and an average; returns its logs (over every
+        rank's rows, the same on every rank). Raises Diverged, on every rank in the same
+        round, after restoring the state before that round."""
+        model, opt, H, B = self.model, self.optimizer, self.average_every, self.batch_size
+        n = self.data[0].shape[0]
+        if self.shuffle:
+            self._order = self.order_rng.permutation(n)
+        tallies = np.zeros(3)  # weighted loss sum, correct count, weight sum
+        mine = self._batches[self.comm.Get_rank()]
+        lr = opt.lr
+        for first in range(0, max(self._batches), H):
+            steps = max(min(H, count - first) for count in self._batches)  # this round's
+            local = min(H, mine - first)  # batches of this rank in this round (maybe none)
+            lrs = np.array(batch_learning_rates(opt.lr, self.schedule, opt.steps, opt.epochs,
+                                                steps))
+            lr = float(lrs[-1])
+            model.snapshot(opt.state, into=self._snapshot)
+            stats = np.zeros(3)
+            if local > 0:
+                stats = model.train_chunk(
+                    self._space, (self.data, self._order, first * B, min((first + local) * B,
+                                                                         n), B),
+                    (lrs, opt.steps), self._opt, self._noise, self._optimizer_code)
+            total = sum_over_ranks(self.comm, np.concatenate(
+                [model.params * stats[2], opt.state.ravel() * stats[2], stats]))
+            tallies += total[-3:]
+            size = model.params.size
+            model.params[:] = total[:size] / total[-1]
+            opt.state.ravel()[:] = total[size:-3] / total[-1]
+            if not (math.isfinite(total[-3]) and np.isfinite(model.params).all()):
+                model.restore(self._snapshot, opt.state)
+                raise Diverged(
+                    f"training diverged in epoch {epoch + 1} in the {first // H + 1}th round "
+                    f"of {H} local steps (a loss or parameter became NaN or inf); the "
+                    f"parameters were restored to their state before it. Try a smaller "
+                    f"learning rate than lr={lr:g}.")
+            opt.steps += steps
+        opt.epochs += 1
+        logs = epoch_logs(model.loss_code, model.sizes[-1], tallies[0], tallies[2], tallies[1],
+                          self.samples)
+        if self.progress is not None:
+            self.progress.on_chunk_end(self.samples, logs)
+        validation_logs = self.validate()
+        if validation_logs is not None:
+            logs.update(validation_logs)
+        logs["lr"] = lr
+        return logs

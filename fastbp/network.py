@@ -4,8 +4,8 @@ import numpy as np
 
 from . import optimizers, persist
 from .callbacks import as_list
-from .distributed import (DataParallelTrainer, abort_on_error, check_comm, check_same_on_ranks,
-                          sum_over_ranks)
+from .distributed import (DataParallelTrainer, LocalSGDTrainer, abort_on_error, check_comm,
+                          check_same_on_ranks, sum_over_ranks, threads_per_rank)
 from .engine import Model
 from .engine.codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOSSES,
                            RELU_FAMILY)
@@ -227,7 +227,8 @@ class Network:
     def fit(self, X, y, epochs=1, batch_size=32, lr=None, optimizer="sgd", momentum=0.0,
             nesterov=False, weight_decay=None, schedule=None, clip_norm=None, shuffle=True,
             seed=None, validation_data=None, validation_split=0.0, sample_weight=None,
-            class_weight=None, callbacks=None, verbose=0, on_divergence="raise", comm=None):
+            class_weight=None, callbacks=None, verbose=0, on_divergence="raise", comm=None,
+            average_every=None):
         """Train by mini-batch gradient descent, updating the parameters in place.
 
         Parameters
@@ -291,7 +292,14 @@ class Network:
             and every rank ends each step with the same parameters. Logs and callbacks see
             the same values on every rank (validation too: each rank passes its own
             validation shard, or every rank a validation_split); ``verbose`` prints on rank
-            0 only. A rank that raises aborts the job.
+            0 only. A rank that raises aborts the job. Each rank runs on
+            ``cores // ranks on its machine`` threads at most.
+        average_every : int, optional
+            With comm: local SGD instead of gradient averaging. Each rank takes this many
+            steps on its own batches, then the ranks average their parameters and optimizer
+            state (weighted by the sample weight each trained on): one exchange per
+            ``average_every`` steps, for slow networks. Clipping then applies to each rank's
+            own gradients.
 
         Returns
         -------
@@ -299,20 +307,23 @@ class Network:
         """
         args = (X, y, epochs, batch_size, lr, optimizer, momentum, nesterov, weight_decay,
                 schedule, clip_norm, shuffle, seed, validation_data, validation_split,
-                sample_weight, class_weight, callbacks, verbose, on_divergence)
+                sample_weight, class_weight, callbacks, verbose, on_divergence, average_every)
         if comm is None:
+            if average_every is not None:
+                raise ValueError("average_every goes with comm (data-parallel training)")
             return self._fit(None, *args)
         check_comm(comm)
         return abort_on_error(comm, lambda: self._fit(comm, *args))
 
     def _fit(self, comm, X, y, epochs, batch_size, lr, optimizer, momentum, nesterov,
              weight_decay, schedule, clip_norm, shuffle, seed, validation_data,
-             validation_split, sample_weight, class_weight, callbacks, verbose, on_divergence):
+             validation_split, sample_weight, class_weight, callbacks, verbose, on_divergence,
+             average_every):
         """fit, on this process's data; with comm, on this rank's shard (fastbp.distributed)."""
         X, Y = self._XY(X, y)
         check(FIT_RULES, epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm,
               schedule=schedule, validation_split=validation_split, verbose=verbose,
-              on_divergence=on_divergence)
+              on_divergence=on_divergence, average_every=average_every)
         opt = optimizers.make(optimizer, None if lr is None else float(lr), momentum, nesterov,
                               weight_decay)
         callbacks = as_list(callbacks)
@@ -326,14 +337,25 @@ class Network:
                 return None
             return self._evaluate_arrays(*validation_data, prefix="val_", comm=comm)
 
-        if comm is not None:
-            check_same_on_ranks(comm, validation=validation_data is not None)
+        if comm is not None:  # the same collective calls on every rank, or a hang
+            check_same_on_ranks(comm, epochs=epochs, batch_size=batch_size,
+                                average_every=average_every,
+                                validation=validation_data is not None)
             comm.Bcast(self.params, root=0)  # every rank starts from rank 0's parameters
-            trainer = DataParallelTrainer(
-                comm, self._model, self._rates, (X, Y, weights), batch_size, opt, schedule,
-                clip_norm, order_rng, shuffle, validate,
-                make_progress(verbose if comm.Get_rank() == 0 else 0, epochs, X.shape[0]))
-            return train(self, trainer, epochs, callbacks, on_divergence)
+            progress = make_progress(verbose if comm.Get_rank() == 0 else 0, epochs,
+                                     X.shape[0])
+            if average_every is None:
+                trainer = DataParallelTrainer(comm, self._model, self._rates, (X, Y, weights),
+                                              batch_size, opt, schedule, clip_norm, order_rng,
+                                              shuffle, validate, progress)
+            else:
+                trainer = LocalSGDTrainer(
+                    comm, average_every, self._model, self._rates, (X, Y, weights),
+                    min(batch_size, X.shape[0]), opt, schedule,
+                    None if clip_norm is None else float(clip_norm), order_rng, shuffle,
+                    validate, progress)
+            with threads_per_rank(comm):
+                return train(self, trainer, epochs, callbacks, on_divergence)
 
         trainer = Trainer(self._model, self._rates, (X, Y, weights), min(batch_size, X.shape[0]),
                           opt, schedule, None if clip_norm is None else float(clip_norm),

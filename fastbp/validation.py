@@ -251,6 +251,7 @@ FIT_RULES = {
     "validation_split": SPLIT,
     "verbose": one_of(0, 1, 2),
     "on_divergence": one_of("raise", "warn"),
+    "average_every": optional(POSITIVE_INT),
 }
 
 

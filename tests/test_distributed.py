@@ -128,6 +128,39 @@ def test_unequal_shards_dropout_and_weights_agree_across_ranks(tmp_path):
     assert ranks[0]["steps"] == ranks[1]["steps"] == 18
 
 
+_LOCAL_SGD = _COMMON + textwrap.dedent("""
+    B = 8
+    mine = slice(rank * 48, (rank + 1) * 48)
+    params = []
+    for average_every in (None, 1):  # plain SGD: averaging updates == averaging gradients
+        net = fastbp.Network([12, 16, 3], dtype="float64", seed=0)
+        net.fit(X[mine], y[mine], epochs=2, batch_size=B, shuffle=False, lr=0.1, comm=comm,
+                average_every=average_every)
+        params.append(net.params)
+    error = np.abs(params[1] - params[0]).max() / np.abs(params[0]).max()
+    # Unequal shards (70 and 26 rows: 9 and 4 batches), Adam, dropout, 4 local steps.
+    rows = slice(0, 70) if rank == 0 else slice(70, 96)
+    net = fastbp.Network([12, 16, 3], seed=rank, dropout=0.2)
+    opt = fastbp.optimizers.Adam(lr=1e-2)
+    hashes = Hashes(opt)
+    history = net.fit(X[rows], y[rows], epochs=2, batch_size=8, optimizer=opt, comm=comm,
+                      average_every=4, callbacks=[hashes])
+    report({"error": float(error), "hashes": hashes.seen, "steps": opt.steps,
+            "loss": history.history["loss"]})
+""")
+
+
+def test_local_sgd_agrees_across_ranks_and_with_gradient_averaging(tmp_path):
+    """average_every=1 with plain SGD equals gradient averaging to 1e-10 (float64); with
+    average_every=4, Adam, dropout and unequal shards (rounds of 4, 4 and 1 steps per epoch)
+    every rank ends every epoch with the same bits."""
+    ranks = _results(_mpiexec(_LOCAL_SGD, 2, tmp_path), tmp_path, 2)
+    assert ranks[0]["error"] < 1e-10 and ranks[1]["error"] < 1e-10
+    assert ranks[0]["hashes"] == ranks[1]["hashes"] and len(set(ranks[0]["hashes"])) == 2
+    assert ranks[0]["steps"] == ranks[1]["steps"] == 18
+    assert ranks[0]["loss"] == ranks[1]["loss"]
+
+
 _FAILING = _COMMON + textwrap.dedent("""
     width = 12 if rank == 0 else 11  # rank 1's shard is malformed
     fastbp.Network([12, 16, 3], seed=0).fit(X[:, :width], y, comm=comm)
@@ -175,3 +208,5 @@ def test_sum_over_ranks_and_refusals():
     check_same_on_ranks(MPI.COMM_SELF, validation=False)
     with pytest.raises(ValueError, match="every rank must call fit with the same validation"):
         check_same_on_ranks(_TwoRanks(), validation=False)
+    with pytest.raises(ValueError, match="average_every goes with comm"):
+        fastbp.Network([6, 8, 2]).fit(np.zeros((4, 6)), np.zeros(4, int), average_every=2)
