@@ -2,7 +2,9 @@
 
 A callback subclasses :class:`Callback` and overrides any of ``on_train_begin(logs)``,
 ``on_epoch_end(epoch, logs)`` (return True, or set ``self.model.stop_training``, to stop) and
-``on_train_end(logs)``. ``self.model`` is the network being trained.
+``on_train_end(logs)``. ``self.model`` is the network being trained. In data-parallel
+training (``fit(comm=...)``) every rank runs its callbacks on the same logs, except those
+that write files (``writes_files = True``: checkpoints and loggers), which run on rank 0 only.
 """
 
 import csv
@@ -17,6 +19,7 @@ class Callback:
     """Base class: every hook does nothing."""
 
     model = None
+    writes_files = False  # True: runs on rank 0 only in data-parallel training
 
     def set_model(self, model):
         self.model = model
@@ -98,6 +101,8 @@ class ModelCheckpoint(Callback):
     ``path`` may hold ``{epoch}`` (1-based) and any log key, e.g. "net-{epoch:03d}.npz".
     """
 
+    writes_files = True
+
     def __init__(self, path, every=1):
         self.path, self.every = str(path), check(CALLBACK_RULES, every=every)
 
@@ -108,6 +113,8 @@ class ModelCheckpoint(Callback):
 
 class CSVLogger(Callback):
     """Append one row per epoch (epoch, then the log keys) to a CSV file."""
+
+    writes_files = True
 
     def __init__(self, path):
         self.path = Path(path)
@@ -124,6 +131,8 @@ class CSVLogger(Callback):
 
 class JSONLogger(Callback):
     """Append one JSON object per epoch ({"epoch": ..., log keys...}) to a JSON-lines file."""
+
+    writes_files = True
 
     def __init__(self, path):
         self.path = Path(path)

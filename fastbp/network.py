@@ -354,6 +354,8 @@ class Network:
                     min(batch_size, X.shape[0]), opt, schedule,
                     None if clip_norm is None else float(clip_norm), order_rng, shuffle,
                     validate, progress)
+            if comm.Get_rank() != 0:  # one rank writes the checkpoints and logs
+                callbacks = [cb for cb in callbacks if not cb.writes_files]
             with threads_per_rank(comm):
                 return train(self, trainer, epochs, callbacks, on_divergence)
 

@@ -143,8 +143,9 @@ _LOCAL_SGD = _COMMON + textwrap.dedent("""
     net = fastbp.Network([12, 16, 3], seed=rank, dropout=0.2)
     opt = fastbp.optimizers.Adam(lr=1e-2)
     hashes = Hashes(opt)
+    logger = fastbp.callbacks.JSONLogger(f"{sys.argv[1]}/log-rank{rank}.jsonl")
     history = net.fit(X[rows], y[rows], epochs=2, batch_size=8, optimizer=opt, comm=comm,
-                      average_every=4, callbacks=[hashes])
+                      average_every=4, callbacks=[hashes, logger])
     report({"error": float(error), "hashes": hashes.seen, "steps": opt.steps,
             "loss": history.history["loss"]})
 """)
@@ -159,6 +160,9 @@ def test_local_sgd_agrees_across_ranks_and_with_gradient_averaging(tmp_path):
     assert ranks[0]["hashes"] == ranks[1]["hashes"] and len(set(ranks[0]["hashes"])) == 2
     assert ranks[0]["steps"] == ranks[1]["steps"] == 18
     assert ranks[0]["loss"] == ranks[1]["loss"]
+    # Loggers (callbacks that write files) run on rank 0 only.
+    assert len((tmp_path / "log-rank0.jsonl").read_text().splitlines()) == 2
+    assert not (tmp_path / "log-rank1.jsonl").exists()
 
 
 _FAILING = _COMMON + textwrap.dedent("""
