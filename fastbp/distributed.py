@@ -61,14 +61,19 @@ def sum_over_ranks(comm, local):
     return total
 
 
+class RanksDisagree(ValueError):
+    """Ranks called fit with settings that would make them run different collective calls;
+    raised on every rank at once."""
+
+
 def check_same_on_ranks(comm, **settings):
-    """Raise ValueError on every rank unless every rank has the same settings (name=value),
+    """Raise RanksDisagree on every rank unless every rank has the same settings (name=value),
     which decide what collective calls a rank makes (a rank that skipped one would leave the
     others waiting)."""
     seen = comm.allgather(settings)
     if any(other != settings for other in seen):
-        raise ValueError(f"every rank must call fit with the same {', '.join(settings)}: "
-                         f"the ranks have {seen}")
+        raise RanksDisagree(f"every rank must call fit with the same {', '.join(settings)}: "
+                            f"the ranks have {seen}")
 
 
 @contextlib.contextmanager
@@ -87,9 +92,13 @@ def threads_per_rank(comm):
 
 def abort_on_error(comm, work):
     """Run work(); if it raises on a rank of a multi-rank job, print the error and abort
-    the job (the other ranks would wait for this one forever in the next collective)."""
+    the job (the other ranks would wait for this one forever in the next collective), unless
+    the error is one every rank raises at the same point (divergence, whose test reads the
+    values all ranks share; settings the ranks disagree on): that one is raised as usual."""
     try:
         return work()
+    except (Diverged, RanksDisagree):
+        raise
     except BaseException:
         if comm.Get_size() == 1:
             raise

@@ -50,5 +50,5 @@ def test_grid_search_and_cross_validation_on_dask_equal_the_default_backend(clie
 def _team_threads():
     import numba
 
-    from fastbp.engine.parallel import _omp_limit
-    return min(numba.get_num_threads(), _omp_limit())
+    from fastbp.engine.parallel import OMP_THREADS
+    return min(numba.get_num_threads(), OMP_THREADS)

@@ -165,6 +165,29 @@ def test_local_sgd_agrees_across_ranks_and_with_gradient_averaging(tmp_path):
     assert not (tmp_path / "log-rank1.jsonl").exists()
 
 
+_DIVERGING = _COMMON + textwrap.dedent("""
+    net = fastbp.Network([12, 16, 3], seed=0)
+    net.fit(X[rank::2], y[rank::2], batch_size=8, lr=0.01, comm=comm)
+    before = net.params.copy()
+    try:
+        net.fit(X[rank::2] * 1e30, y[rank::2], batch_size=8, lr=1e30, comm=comm)
+        raised = False
+    except FloatingPointError:
+        raised = True
+    report({"raised": raised, "restored": bool((net.params == before).all()),
+            "hash": digest(net.params)})
+""")
+
+
+def test_divergence_stops_every_rank_together(tmp_path):
+    """A diverging fit raises FloatingPointError on every rank at the same step (the test
+    reads values all ranks share) and every rank keeps its last finite parameters: the job
+    goes on, it is not aborted."""
+    ranks = _results(_mpiexec(_DIVERGING, 2, tmp_path), tmp_path, 2)
+    assert all(r["raised"] and r["restored"] for r in ranks)
+    assert ranks[0]["hash"] == ranks[1]["hash"]
+
+
 _FAILING = _COMMON + textwrap.dedent("""
     width = 12 if rank == 0 else 11  # rank 1's shard is malformed
     fastbp.Network([12, 16, 3], seed=0).fit(X[:, :width], y, comm=comm)
@@ -214,3 +237,13 @@ def test_sum_over_ranks_and_refusals():
         check_same_on_ranks(_TwoRanks(), validation=False)
     with pytest.raises(ValueError, match="average_every goes with comm"):
         fastbp.Network([6, 8, 2]).fit(np.zeros((4, 6)), np.zeros(4, int), average_every=2)
+
+
+def test_the_mpi_example_runs(tmp_path):
+    """examples/train_mpi.py under mpiexec -n 2, as the README launches it."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "train_mpi.py"
+    script = example.read_text()
+    done = _mpiexec(script, 2, tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    accuracy = float(done.stdout.split("test accuracy ")[1].split()[0])
+    assert accuracy > 0.8

@@ -5,9 +5,9 @@ The number of parts of a training step (and of slabs of an inference chunk) come
 shapes, never from the thread count; each thread runs a fixed, contiguous set of parts and
 the parts' sums are added in part order, so results are bitwise the same on any number of
 threads. Threads are Python threads running compiled code with the GIL released, as many as
-Numba's thread count allows (numba.set_num_threads, NUMBA_NUM_THREADS) and, when it is set,
-OMP_NUM_THREADS (which Dask, among others, sets to 1 in its worker processes so that their
-libraries do not each take every core; Numba does not read it), started once per
+Numba's thread count allows (numba.set_num_threads, NUMBA_NUM_THREADS) and, when it is set
+at import, OMP_NUM_THREADS (which Dask, among others, sets to 1 in its worker processes so
+that their libraries do not each take every core; Numba does not read it), started once per
 chunk of work: a parallel region per product measured slower, and Numba's parallel lowering
 cost seconds of compilation. The matrix products inside run on one thread each
 (backends.py): the parts are the only parallelism.
@@ -28,12 +28,17 @@ from .numba_ext import atomic_increment, atomic_read, sched_yield
 COUNT, ABORT = 0, 1  # the slots of a team's int64 sync array
 
 
-def _omp_limit():
+def _omp_threads():
     """OMP_NUM_THREADS as a thread cap (unset or not an integer: no cap)."""
     try:
         return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
     except ValueError:
         return 1 << 30
+
+
+# Read once, at import, as OpenMP runtimes read it at load: a Dask LocalCluster created in
+# this process later sets it to 1 in this process's environment too, for its workers.
+OMP_THREADS = _omp_threads()
 
 
 @njit(**INTERNAL)
@@ -78,7 +83,7 @@ def run_team(kernel, parts, args):
     A thread that raises sets the abort slot, so the others leave their barriers instead of
     waiting forever; the first error is raised here once all have stopped.
     """
-    threads = max(1, min(numba.get_num_threads(), _omp_limit(), parts))
+    threads = max(1, min(numba.get_num_threads(), OMP_THREADS, parts))
     sync = np.zeros(2, dtype=np.int64)  # barrier count, abort
     errors = []
 
