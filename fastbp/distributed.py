@@ -108,6 +108,22 @@ def abort_on_error(comm, work):
         raise
 
 
+def _end_of_epoch(trainer, tallies, lr):
+    """Count the epoch and return its logs from tallies = (weighted loss sum, correct count,
+    weight sum) over every rank's rows, with the validation logs and the last rate lr."""
+    model = trainer.model
+    trainer.optimizer.epochs += 1
+    logs = epoch_logs(model.loss_code, model.sizes[-1], tallies[0], tallies[2], tallies[1],
+                      trainer.samples)
+    if trainer.progress is not None:
+        trainer.progress.on_chunk_end(trainer.samples, logs)
+    validation_logs = trainer.validate()
+    if validation_logs is not None:
+        logs.update(validation_logs)
+    logs["lr"] = lr
+    return logs
+
+
 class DataParallelTrainer:
     """Runs the epochs of a ``fit(comm=...)`` on this rank's validated shard, with the
     interface training.train expects (``epoch``, ``progress``).
@@ -161,16 +177,7 @@ class DataParallelTrainer:
                     f"parameter became NaN or inf); the parameters were restored to their "
                     f"last finite state. Try a smaller learning rate than lr={lr:g}.")
             opt.steps += 1
-        opt.epochs += 1
-        logs = epoch_logs(model.loss_code, model.sizes[-1], tallies[0], tallies[2], tallies[1],
-                          self.samples)
-        if self.progress is not None:
-            self.progress.on_chunk_end(self.samples, logs)
-        validation_logs = self.validate()
-        if validation_logs is not None:
-            logs.update(validation_logs)
-        logs["lr"] = lr
-        return logs
+        return _end_of_epoch(self, tallies, lr)
 
     def _local_sums(self, rows, step_number):
         """[weighted gradient sum over rows..., loss sum, correct count, weight sum] of this
@@ -240,13 +247,4 @@ class LocalSGDTrainer(Trainer):
                     f"parameters were restored to their state before it. Try a smaller "
                     f"learning rate than lr={lr:g}.")
             opt.steps += steps
-        opt.epochs += 1
-        logs = epoch_logs(model.loss_code, model.sizes[-1], tallies[0], tallies[2], tallies[1],
-                          self.samples)
-        if self.progress is not None:
-            self.progress.on_chunk_end(self.samples, logs)
-        validation_logs = self.validate()
-        if validation_logs is not None:
-            logs.update(validation_logs)
-        logs["lr"] = lr
-        return logs
+        return _end_of_epoch(self, tallies, lr)
