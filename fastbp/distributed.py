@@ -34,7 +34,8 @@ import numba
 import numpy as np
 
 from .schedules import batch_learning_rates
-from .training import Diverged, Trainer, epoch_logs
+from .engine.parallel import training_parts
+from .training import Diverged, Trainer, epoch_logs, flop_per_sample
 
 _COMM_METHODS = ("Get_rank", "Get_size", "Gather", "Bcast", "allgather", "Abort")
 
@@ -146,6 +147,12 @@ class DataParallelTrainer:
         self.steps = max(-(-count // batch_size) for count in counts)
         self._order = np.arange(n)
         self._snapshot = model.empty_snapshot(optimizer.state)
+        # Kept across steps: the workspace (in parts, as one process would cut the batch),
+        # the gradient, and the buffer of sums sent to rank 0.
+        self._space = model.space(batch_size, training_parts(
+            flop_per_sample(model.sizes) * batch_size))
+        self._grads = np.empty_like(model.params)
+        self._local = np.empty(model.params.size + 3)
         self._noise = None
         if rates.any():  # masks differ by rank: the seed differs by rank, deterministically
             seed = int(order_rng.integers(1, 2 ** 62)) ^ (comm.Get_rank() << 40)
@@ -163,8 +170,7 @@ class DataParallelTrainer:
         lr = opt.lr
         B = self.batch_size
         for k in range(self.steps):
-            total = sum_over_ranks(self.comm, self._local_sums(self._order[k * B:(k + 1) * B],
-                                                               opt.steps + 1))
+            total = sum_over_ranks(self.comm, self._local_sums(k * B, opt.steps + 1))
             tallies += total[-3:]
             grads = (total[:-3] / total[-1]).astype(model.params.dtype)
             lr = batch_learning_rates(opt.lr, self.schedule, opt.steps, opt.epochs, 1)[0]
@@ -179,18 +185,19 @@ class DataParallelTrainer:
             opt.steps += 1
         return _end_of_epoch(self, tallies, lr)
 
-    def _local_sums(self, rows, step_number):
-        """[weighted gradient sum over rows..., loss sum, correct count, weight sum] of this
-        rank's rows (all zero when it has none left), in float64."""
-        local = np.zeros(self.model.params.size + 3)
-        if rows.size:
-            X, Y, weights = self.data
-            grads, space = self.model.gradient(X[rows], Y[rows], weights[rows], self._noise,
-                                               step_number)
-            loss, correct, weight = space[3][0, :3]
-            local[:-3] = grads
-            local[:-3] *= weight  # the mean over this rank's rows, back to their sum
-            local[-3:] = (loss, correct, weight)
+    def _local_sums(self, start, step_number):
+        """[weighted gradient sum..., loss sum, correct count, weight sum] over this rank's
+        rows order[start:start + batch_size] (all zero when it has none left), in float64."""
+        local, n = self._local, self.data[0].shape[0]
+        local[:] = 0
+        if start < n:
+            B = self.batch_size
+            sums = self.model.batch_gradient(
+                self._space, (self.data, self._order, start, min(start + B, n), B),
+                self._grads, self._noise, step_number)
+            local[:-3] = self._grads
+            local[:-3] *= sums[2]  # the mean over this rank's rows, back to their sum
+            local[-3:] = sums
         return local
 
 

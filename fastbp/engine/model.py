@@ -98,13 +98,17 @@ class Model:
         n = X.shape[0]
         space = self.space(n, 1)
         grads = np.empty_like(self.params)
-        no_step = (np.zeros(N_HYPER), grads, np.empty((1, 1), self.params.dtype), 0.0)
-        team = (0, 1, 1, 1, np.zeros(2, np.int64))
-        with backends.one_thread():
-            loops.train_chunk(self.kinds)(team, self._kernel_model, space,
-                                          ((X, Y, weights), np.arange(n), 0, n, n),
-                                          (np.zeros(1), step_number - 1), no_step, noise)
+        self.batch_gradient(space, ((X, Y, weights), np.arange(n), 0, n, n), grads, noise,
+                            step_number)
         return grads, space
+
+    def batch_gradient(self, space, batch, grads, noise, step_number):
+        """The mean gradient of one batch into grads (laid out like params), parameters
+        untouched, in as many parts as space has tallies rows; batch = (data, order, start,
+        stop, batch_size) as for train_chunk, with stop - start <= batch_size. Returns the
+        batch's (weighted loss sum, correct count, weight sum)."""
+        no_step = (np.zeros(N_HYPER), grads, np.empty((1, 1), self.params.dtype), 0.0)
+        return self.train_chunk(space, batch, (np.zeros(1), step_number - 1), no_step, noise)
 
     def apply_gradient(self, grads, optimizer, clip_norm, lr):
         """Update the parameters by the mean gradient grads (laid out like params; clipped in
