@@ -375,7 +375,8 @@ class Network:
         return X[:-n_val], Y[:-n_val], weights[:-n_val], (X[-n_val:], Y[-n_val:])
 
     def save(self, path):
-        """Write the network to an .npz file that :func:`fastbp.load` reads back."""
+        """Write the network to an .npz file that :func:`fastbp.load` reads back, atomically:
+        a process killed during the save leaves the previous file or the new one."""
         persist.write(path, self._spec(), self.params)
 
     def _spec(self):

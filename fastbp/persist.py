@@ -1,7 +1,15 @@
 """The file format of saved networks: one .npz file holding the flat parameters and the
-constructor's arguments (the spec) as JSON. Nothing here executes code from a file."""
+constructor's arguments (the spec) as JSON. Nothing here executes code from a file.
+
+Files are written atomically: into a new file in the same folder, flushed to the disk, then
+renamed over the target, so a process killed at any moment of a save leaves the old file or
+the new one, never a broken one (a killed save may leave its hidden ``.*.tmp`` file behind).
+"""
 
 import json
+import os
+import threading
+import zipfile
 
 import numpy as np
 
@@ -9,16 +17,49 @@ FORMAT = 1
 
 
 def write(path, spec, params):
-    """Write spec (a dict of JSON values) and the flat parameters to path."""
-    with open(path, "wb") as f:  # a file object: numpy adds no ".npz" to the user's name
-        np.savez(f, params=params, spec=np.array(json.dumps(dict(spec, format=FORMAT))))
+    """Write spec (a dict of JSON values) and the flat parameters to path, atomically."""
+    path = os.path.abspath(os.fspath(path))
+    folder, name = os.path.split(path)
+    temporary = os.path.join(folder, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(temporary, "xb") as f:  # a file object: numpy adds no ".npz" to the name
+            np.savez(f, params=params, spec=np.array(json.dumps(dict(spec, format=FORMAT))))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    _sync_folder(folder)
+
+
+def _sync_folder(folder):
+    """Flush the folder's entries, so that the rename itself survives a power loss."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def read(path):
-    """The (spec without its format number, parameters) written by write."""
-    with np.load(path, allow_pickle=False) as data:
-        spec = json.loads(str(data["spec"]))
-        written = spec.pop("format", None)
-        if written != FORMAT:
-            raise ValueError(f"{path} was written by an unknown fastbp format {written!r}")
-        return spec, data["params"]
+    """The (spec without its format number, parameters) written by write. A file that is not
+    one (truncated, corrupted, another program's, a newer format) raises ValueError naming
+    the file and the problem."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            spec = json.loads(str(data["spec"]))
+            params = data["params"]
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as error:
+        raise ValueError(f"{path} is not a readable fastbp model file: "
+                         f"{type(error).__name__}: {error}") from None
+    written = spec.pop("format", None) if isinstance(spec, dict) else None
+    if written != FORMAT:
+        newer = isinstance(written, int) and written > FORMAT
+        raise ValueError(f"{path} was written in format {written!r}, "
+                         + ("by a newer fastbp: upgrade fastbp to read it" if newer
+                            else f"which this fastbp does not read (it reads format {FORMAT})"))
+    return spec, params
