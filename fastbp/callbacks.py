@@ -99,16 +99,20 @@ class ModelCheckpoint(Callback):
     """Save the network (``fastbp.load`` reads it back) every ``every`` epochs.
 
     ``path`` may hold ``{epoch}`` (1-based) and any log key, e.g. "net-{epoch:03d}.npz".
+    With ``optimizer`` (the object passed to ``fit``), each file also holds the optimizer,
+    so training resumes exactly from it (``fastbp.load(path, with_optimizer=True)``).
     """
 
     writes_files = True
 
-    def __init__(self, path, every=1):
+    def __init__(self, path, every=1, optimizer=None):
         self.path, self.every = str(path), check(CALLBACK_RULES, every=every)
+        self.optimizer = optimizer
 
     def on_epoch_end(self, epoch, logs):
         if (epoch + 1) % self.every == 0:
-            self.model.save(self.path.format(epoch=epoch + 1, **logs))
+            self.model.save(self.path.format(epoch=epoch + 1, **logs),
+                            optimizer=self.optimizer)
 
 
 class CSVLogger(Callback):

@@ -374,10 +374,23 @@ class Network:
         n_val = validation_rows(validation_split, X.shape[0])
         return X[:-n_val], Y[:-n_val], weights[:-n_val], (X[-n_val:], Y[-n_val:])
 
-    def save(self, path):
+    def save(self, path, optimizer=None):
         """Write the network to an .npz file that :func:`fastbp.load` reads back, atomically:
-        a process killed during the save leaves the previous file or the new one."""
-        persist.write(path, self._spec(), self.params)
+        a process killed during the save leaves the previous file or the new one.
+
+        The file also holds the network's random stream (shuffling and dropout draw from
+        it) and, with ``optimizer`` (an object that trained this network, e.g.
+        ``fastbp.optimizers.Adam``), its settings, state, step and epoch counts, so that
+        ``net, opt = fastbp.load(path, with_optimizer=True)`` followed by ``net.fit(...,
+        optimizer=opt)`` continues training exactly as the same calls would have without
+        the save (schedules read the optimizer's step and epoch counts).
+        """
+        training = {"rng": self._rng.bit_generator.state}
+        state = None
+        if optimizer is not None:
+            training["optimizer"] = optimizers.describe(optimizer, self.params)
+            state = optimizer.state
+        persist.write(path, self._spec(), self.params, training, state)
 
     def _spec(self):
         """The constructor's arguments, as saved with the parameters."""
@@ -386,14 +399,28 @@ class Network:
                 "dtype": np.dtype(self.dtype).name, "init": self.init, "dropout": self.dropout}
 
 
-def load(path):
-    """Read a network written by :meth:`Network.save`.
+def load(path, with_optimizer=False):
+    """Read a network written by :meth:`Network.save`, with its random stream.
+
+    Parameters
+    ----------
+    path : str or path-like
+    with_optimizer : bool, default False
+        Also return the optimizer saved with it (``net.save(path, optimizer=opt)``), ready
+        to continue training with ``net.fit(..., optimizer=opt)``.
 
     Returns
     -------
-    Network
+    Network, or (Network, fastbp.optimizers.Optimizer) with ``with_optimizer=True``
     """
-    spec, params = persist.read(path)
+    spec, params, training, state = persist.read(path)
     net = Network(**spec)
     net.params = params
-    return net
+    if training is not None:
+        net._rng.bit_generator.state = training["rng"]
+    if not with_optimizer:
+        return net
+    if training is None or "optimizer" not in training or state is None:
+        raise ValueError(f"{path} holds no optimizer: save it with "
+                         f"net.save(path, optimizer=opt) to resume training")
+    return net, optimizers.restore(training["optimizer"], state, net.params)

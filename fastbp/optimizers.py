@@ -163,3 +163,31 @@ def make(optimizer, lr, momentum, nesterov, weight_decay):
     if name == "sgd":
         return SGD(lr, momentum=momentum, nesterov=nesterov, **decay)
     return NAMES[name](lr, **decay)
+
+
+def describe(optimizer, params):
+    """The JSON values that restore rebuilds optimizer from (with its state array): class,
+    settings, step and epoch counts. optimizer must have trained on params (its state)."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a fastbp.optimizers object, got "
+                        f"{type(optimizer).__name__}")
+    if optimizer.state is None:
+        raise ValueError(f"{optimizer!r} has not trained yet: it has no state to save")
+    check_state(optimizer.state, (max(optimizer.n_state, 1), params.size), params.dtype,
+                type(optimizer).__name__)
+    settings = {k: v for k, v in vars(optimizer).items() if k not in ("state", "steps",
+                                                                        "epochs")}
+    return {"class": type(optimizer).__name__, "settings": settings,
+            "steps": optimizer.steps, "epochs": optimizer.epochs}
+
+
+def restore(described, state, params):
+    """The optimizer describe described, with its state array, bound to params."""
+    classes = {cls.__name__: cls for cls in NAMES.values()}
+    if described.get("class") not in classes:
+        raise ValueError(f"unknown optimizer class {described.get('class')!r} in the file")
+    optimizer = classes[described["class"]](**described["settings"])
+    optimizer.state = np.array(state, dtype=params.dtype)
+    optimizer.bind(params)  # checks the state's shape against the network
+    optimizer.steps, optimizer.epochs = int(described["steps"]), int(described["epochs"])
+    return optimizer

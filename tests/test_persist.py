@@ -91,3 +91,87 @@ def test_files_that_are_not_models_are_refused_clearly(tmp_path, problem, make, 
 def test_a_missing_file_stays_a_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         fastbp.load(tmp_path / "nothing.npz")
+
+
+_RESUME = textwrap.dedent("""
+    import hashlib, sys
+    import numpy as np
+    import fastbp
+    case, stage, path = sys.argv[1:]
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 10)), rng.integers(0, 3, 200)
+
+    def make():
+        net = fastbp.Network([10, 16, 3], seed=0,
+                             dropout=0.2 if case == "adam+dropout" else 0.0)
+        opt = (fastbp.optimizers.SGD(lr=0.05, momentum=0.9, nesterov=True)
+               if case == "momentum" else fastbp.optimizers.Adam(lr=1e-2))
+        return net, opt
+
+    def fit(net, opt, epochs=2):  # shuffled batches, a schedule over the 4 epochs
+        net.fit(X, y, epochs=epochs, batch_size=16, optimizer=opt,
+                schedule=fastbp.schedules.CosineAnnealingLR(4, interval="step"))
+
+    if stage == "first":  # 2 epochs, then saved with the optimizer
+        net, opt = make()
+        fit(net, opt)
+        net.save(path, optimizer=opt)
+        sys.exit()
+    if stage == "resumed":  # a new process: loaded, 2 epochs more
+        net, opt = fastbp.load(path, with_optimizer=True)
+        fit(net, opt)
+    elif stage == "two calls":  # the same two calls in one process
+        net, opt = make()
+        fit(net, opt)
+        fit(net, opt)
+    else:  # "one call": 4 epochs at once
+        net, opt = make()
+        fit(net, opt, epochs=4)
+    print(hashlib.sha256(net.params.tobytes() + opt.state.tobytes()).hexdigest(), opt.steps,
+          opt.epochs)
+""")
+
+
+def _resume_run(case, stage, path):
+    done = subprocess.run([sys.executable, "-c", _RESUME, case, stage, str(path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize("case", ["momentum", "adam", "adam+dropout"])
+def test_training_resumes_exactly_in_a_new_process(tmp_path, case):
+    """fit 2 epochs, save with the optimizer, load in a new process and fit 2 more: the
+    parameters, optimizer state and counts are bitwise those of the same two calls without
+    the save, and (without dropout, whose masks each fit call seeds afresh) of one fit of 4
+    epochs. Shuffling and a per-step schedule included."""
+    path = tmp_path / "checkpoint.npz"
+    _resume_run(case, "first", path)
+    resumed = _resume_run(case, "resumed", path)
+    assert resumed == _resume_run(case, "two calls", path)
+    assert resumed.split()[1:] == [str(4 * 13), "4"]  # 13 batches per epoch, 4 epochs
+    if case != "adam+dropout":
+        assert resumed == _resume_run(case, "one call", path)
+
+
+def test_loading_an_optimizer_that_was_not_saved_is_refused(tmp_path):
+    net = fastbp.Network([3, 2], seed=0)
+    net.save(tmp_path / "plain.npz")
+    with pytest.raises(ValueError, match="holds no optimizer: save it with"):
+        fastbp.load(tmp_path / "plain.npz", with_optimizer=True)
+    with pytest.raises(ValueError, match="has not trained yet"):
+        net.save(tmp_path / "x.npz", optimizer=fastbp.optimizers.Adam())
+    loaded = fastbp.load(tmp_path / "plain.npz")  # the random stream comes back too
+    assert loaded._rng.integers(1 << 30) == net._rng.integers(1 << 30)
+
+
+def test_checkpoints_resume_too(tmp_path, digits):
+    X, y, _, _ = digits
+    net, opt = fastbp.Network([64, 16, 10], seed=0), fastbp.optimizers.Adam()
+    net.fit(X, y, epochs=2, optimizer=opt,
+            callbacks=[fastbp.callbacks.ModelCheckpoint(tmp_path / "net-{epoch}.npz",
+                                                        optimizer=opt)])
+    restored, restored_opt = fastbp.load(tmp_path / "net-2.npz", with_optimizer=True)
+    np.testing.assert_array_equal(restored.params, net.params)
+    np.testing.assert_array_equal(restored_opt.state, opt.state)
+    assert (restored_opt.steps, restored_opt.epochs) == (opt.steps, opt.epochs)
