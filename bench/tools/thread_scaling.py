@@ -32,7 +32,6 @@ from bench.common import timed  # noqa: E402
 from bench.configs import CONFIGS  # noqa: E402
 from bench.data import synthetic  # noqa: E402
 from fastbp.engine.parallel import barrier  # noqa: E402
-from fastbp.training import flop_per_sample  # noqa: E402
 
 MEASURED_PARTS = (1, 2, 4, 8)
 # profile.py beside this file (by path: "profile" is also a standard library module).
