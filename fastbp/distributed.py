@@ -24,7 +24,6 @@ Works with mpi4py communicators (``mpi4py.MPI.COMM_WORLD``) or anything with the
 """
 
 import contextlib
-import math
 import os
 import socket
 import sys
@@ -34,8 +33,7 @@ import numba
 import numpy as np
 
 from .schedules import batch_learning_rates
-from .engine.parallel import training_parts
-from .training import Diverged, Trainer, epoch_logs, flop_per_sample
+from .training import Diverged, Trainer
 
 _COMM_METHODS = ("Get_rank", "Get_size", "Gather", "Bcast", "allgather", "Abort")
 
@@ -109,81 +107,62 @@ def abort_on_error(comm, work):
         raise
 
 
-def _end_of_epoch(trainer, tallies, lr):
-    """Count the epoch and return its logs from tallies = (weighted loss sum, correct count,
-    weight sum) over every rank's rows, with the validation logs and the last rate lr."""
-    model = trainer.model
-    trainer.optimizer.epochs += 1
-    logs = epoch_logs(model.loss_code, model.sizes[-1], tallies[0], tallies[2], tallies[1],
-                      trainer.samples)
-    if trainer.progress is not None:
-        trainer.progress.on_chunk_end(trainer.samples, logs)
-    validation_logs = trainer.validate()
-    if validation_logs is not None:
-        logs.update(validation_logs)
-    logs["lr"] = lr
-    return logs
+class _ShardTrainer(Trainer):
+    """What both data-parallel trainers add to the one-process Trainer (whose constructor
+    arguments follow comm; batch_size the same on every rank): the shard sizes of every
+    rank, dropout masks that differ by rank, and epoch logs over every rank's rows."""
 
-
-class DataParallelTrainer:
-    """Runs the epochs of a ``fit(comm=...)`` on this rank's validated shard, with the
-    interface training.train expects (``epoch``, ``progress``).
-
-    model is the network's engine.Model (parameters already broadcast), rates its dropout
-    rates per layer, data the shard's (X, Y, sample weights), validate a function of no
-    argument returning the validation logs over every rank's validation shard (or None).
-    """
-
-    def __init__(self, comm, model, rates, data, batch_size, optimizer, schedule, clip_norm,
-                 order_rng, shuffle, validate, progress):
-        self.comm, self.model, self.data = comm, model, data
-        self.batch_size, self.optimizer, self.schedule = batch_size, optimizer, schedule
-        self.clip_norm, self.order_rng, self.shuffle = clip_norm or 0.0, order_rng, shuffle
-        self.validate, self.progress = validate, progress
-        optimizer.bind(model.params)
-        n = data[0].shape[0]
-        counts = comm.allgather(n)
+    def __init__(self, comm, *args):
+        super().__init__(*args)
+        self.comm = comm
+        counts = comm.allgather(self.data[0].shape[0])
         self.samples = sum(counts)  # over all ranks, for the epoch's accuracy
-        self.steps = max(-(-count // batch_size) for count in counts)
-        self._order = np.arange(n)
-        self._snapshot = model.empty_snapshot(optimizer.state)
-        # Kept across steps: the workspace (in parts, as one process would cut the batch),
-        # the gradient, and the buffer of sums sent to rank 0.
-        self._space = model.space(batch_size, training_parts(
-            flop_per_sample(model.sizes) * batch_size))
-        self._grads = np.empty_like(model.params)
-        self._local = np.empty(model.params.size + 3)
-        self._noise = None
-        if rates.any():  # masks differ by rank: the seed differs by rank, deterministically
-            seed = int(order_rng.integers(1, 2 ** 62)) ^ (comm.Get_rank() << 40)
-            self._noise = (rates, seed)
+        self.batches = [-(-count // self.batch_size) for count in counts]  # per rank
+        if self._noise is not None:  # masks differ by rank, deterministically
+            rates, seed = self._noise
+            self._noise = (rates, seed ^ (comm.Get_rank() << 40))
+
+    def shard_end_of_epoch(self, tallies, lr):
+        """The epoch's logs from tallies = (weighted loss sum, correct count, weight sum)
+        over every rank's rows: the same on every rank."""
+        logs = self.logs(tallies, self.samples)
+        if self.progress is not None:
+            self.progress.on_chunk_end(self.samples, logs)
+        return self.end_of_epoch(logs, lr)
+
+
+class DataParallelTrainer(_ShardTrainer):
+    """fit(comm=...): each step's gradient reduced over ranks (module docstring). Same
+    constructor as Trainer, after comm."""
+
+    def __init__(self, comm, *args):
+        super().__init__(comm, *args)
+        # The workspace (Trainer's, in parts as one process would cut the batch) and these
+        # are kept across steps: the gradient, and the buffer of sums sent to rank 0.
+        self.clip_norm = 0.0 if self._opt is None else self._opt[3]
+        self._grads = np.empty_like(self.model.params)
+        self._local = np.empty(self.model.params.size + 3)
 
     def epoch(self, epoch):
         """One epoch; returns its logs (over every rank's rows, the same on every rank).
         Raises Diverged, on every rank at the same step, after restoring the parameters and
         optimizer state of the step before."""
         model, opt = self.model, self.optimizer
-        X, Y, weights = self.data
         if self.shuffle:
-            self._order = self.order_rng.permutation(X.shape[0])
+            self._order = self.order_rng.permutation(self.data[0].shape[0])
         tallies = np.zeros(3)  # weighted loss sum, correct count, weight sum
         lr = opt.lr
-        B = self.batch_size
-        for k in range(self.steps):
-            total = sum_over_ranks(self.comm, self._local_sums(k * B, opt.steps + 1))
+        for k in range(max(self.batches)):
+            total = sum_over_ranks(self.comm, self._local_sums(k * self.batch_size,
+                                                               opt.steps + 1))
             tallies += total[-3:]
             grads = (total[:-3] / total[-1]).astype(model.params.dtype)
             lr = batch_learning_rates(opt.lr, self.schedule, opt.steps, opt.epochs, 1)[0]
             model.snapshot(opt.state, into=self._snapshot)
             model.apply_gradient(grads, opt, self.clip_norm, lr)
-            if not (math.isfinite(total[-3]) and np.isfinite(model.params).all()):
-                model.restore(self._snapshot, opt.state)
-                raise Diverged(
-                    f"training diverged in epoch {epoch + 1} at step {k + 1} (a loss or "
-                    f"parameter became NaN or inf); the parameters were restored to their "
-                    f"last finite state. Try a smaller learning rate than lr={lr:g}.")
+            self.restore_if_diverged(total[-3], f"in epoch {epoch + 1} at step {k + 1}", lr)
             opt.steps += 1
-        return _end_of_epoch(self, tallies, lr)
+        return self.shard_end_of_epoch(tallies, lr)
 
     def _local_sums(self, start, step_number):
         """[weighted gradient sum..., loss sum, correct count, weight sum] over this rank's
@@ -201,20 +180,14 @@ class DataParallelTrainer:
         return local
 
 
-class LocalSGDTrainer(Trainer):
+class LocalSGDTrainer(_ShardTrainer):
     """fit(comm=..., average_every=H): each rank trains H batches of its shard per compiled
     call (the one-process Trainer's machinery), then the ranks average their parameters and
     optimizer state (module docstring). Same constructor as Trainer, after comm and H."""
 
     def __init__(self, comm, average_every, *args):
-        super().__init__(*args)
-        self.comm, self.average_every = comm, average_every
-        counts = comm.allgather(self.data[0].shape[0])
-        self.samples = sum(counts)
-        self._batches = [-(-count // self.batch_size) for count in counts]
-        if self._noise is not None:  # masks differ by rank, deterministically
-            rates, seed = self._noise
-            self._noise = (rates, seed ^ (comm.Get_rank() << 40))
+        super().__init__(comm, *args)
+        self.average_every = average_every
 
     def epoch(self, epoch):
         """One epoch of rounds of H local steps and an average; returns its logs (over every
@@ -225,10 +198,10 @@ class LocalSGDTrainer(Trainer):
         if self.shuffle:
             self._order = self.order_rng.permutation(n)
         tallies = np.zeros(3)  # weighted loss sum, correct count, weight sum
-        mine = self._batches[self.comm.Get_rank()]
+        mine = self.batches[self.comm.Get_rank()]
         lr = opt.lr
-        for first in range(0, max(self._batches), H):
-            steps = max(min(H, count - first) for count in self._batches)  # this round's
+        for first in range(0, max(self.batches), H):
+            steps = max(min(H, count - first) for count in self.batches)  # this round's
             local = min(H, mine - first)  # batches of this rank in this round (maybe none)
             lrs = np.array(batch_learning_rates(opt.lr, self.schedule, opt.steps, opt.epochs,
                                                 steps))
@@ -246,12 +219,7 @@ class LocalSGDTrainer(Trainer):
             size = model.params.size
             model.params[:] = total[:size] / total[-1]
             opt.state.ravel()[:] = total[size:-3] / total[-1]
-            if not (math.isfinite(total[-3]) and np.isfinite(model.params).all()):
-                model.restore(self._snapshot, opt.state)
-                raise Diverged(
-                    f"training diverged in epoch {epoch + 1} in the {first // H + 1}th round "
-                    f"of {H} local steps (a loss or parameter became NaN or inf); the "
-                    f"parameters were restored to their state before it. Try a smaller "
-                    f"learning rate than lr={lr:g}.")
+            self.restore_if_diverged(total[-3], f"in epoch {epoch + 1} in round "
+                                     f"{first // H + 1} of {H} local steps", lr)
             opt.steps += steps
-        return _end_of_epoch(self, tallies, lr)
+        return self.shard_end_of_epoch(tallies, lr)

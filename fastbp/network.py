@@ -337,33 +337,26 @@ class Network:
                 return None
             return self._evaluate_arrays(*validation_data, prefix="val_", comm=comm)
 
-        if comm is not None:  # the same collective calls on every rank, or a hang
-            check_same_on_ranks(comm, epochs=epochs, batch_size=batch_size,
-                                average_every=average_every,
-                                validation=validation_data is not None)
-            comm.Bcast(self.params, root=0)  # every rank starts from rank 0's parameters
-            progress = make_progress(verbose if comm.Get_rank() == 0 else 0, epochs,
-                                     X.shape[0])
-            if average_every is None:
-                trainer = DataParallelTrainer(comm, self._model, self._rates, (X, Y, weights),
-                                              batch_size, opt, schedule, clip_norm, order_rng,
-                                              shuffle, validate, progress)
-            else:
-                trainer = LocalSGDTrainer(
-                    comm, average_every, self._model, self._rates, (X, Y, weights),
-                    min(batch_size, X.shape[0]), opt, schedule,
-                    None if clip_norm is None else float(clip_norm), order_rng, shuffle,
-                    validate, progress)
-            if comm.Get_rank() != 0:  # one rank writes the checkpoints and logs
-                callbacks = [cb for cb in callbacks if not cb.writes_files]
-            with threads_per_rank(comm):
-                return train(self, trainer, epochs, callbacks, on_divergence)
-
-        trainer = Trainer(self._model, self._rates, (X, Y, weights), min(batch_size, X.shape[0]),
-                          opt, schedule, None if clip_norm is None else float(clip_norm),
-                          order_rng, shuffle, validate,
-                          make_progress(verbose, epochs, X.shape[0]))
-        return train(self, trainer, epochs, callbacks, on_divergence)
+        clip_norm = None if clip_norm is None else float(clip_norm)
+        if comm is None:
+            trainer = Trainer(self._model, self._rates, (X, Y, weights),
+                              min(batch_size, X.shape[0]), opt, schedule, clip_norm, order_rng,
+                              shuffle, validate, make_progress(verbose, epochs, X.shape[0]))
+            return train(self, trainer, epochs, callbacks, on_divergence)
+        # The same collective calls on every rank, or a hang: the same settings, and the
+        # same batch_size (not cut to the shard) for the rounds every rank counts.
+        check_same_on_ranks(comm, epochs=epochs, batch_size=batch_size,
+                            average_every=average_every, validation=validation_data is not None)
+        comm.Bcast(self.params, root=0)  # every rank starts from rank 0's parameters
+        args = (self._model, self._rates, (X, Y, weights), batch_size, opt, schedule, clip_norm,
+                order_rng, shuffle, validate,
+                make_progress(verbose if comm.Get_rank() == 0 else 0, epochs, X.shape[0]))
+        trainer = (DataParallelTrainer(comm, *args) if average_every is None
+                   else LocalSGDTrainer(comm, average_every, *args))
+        if comm.Get_rank() != 0:  # one rank writes the checkpoints and logs
+            callbacks = [cb for cb in callbacks if not cb.writes_files]
+        with threads_per_rank(comm):
+            return train(self, trainer, epochs, callbacks, on_divergence)
 
     def _split_validation(self, X, Y, weights, validation_data, validation_split):
         if validation_data is not None:

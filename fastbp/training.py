@@ -144,18 +144,28 @@ class Trainer:
             except BaseException:  # the chunk is unusable: back to its start
                 model.restore(self._snapshot, opt.state)
                 raise
-            if not (math.isfinite(stats[0]) and _all_finite(model.params)):
-                model.restore(self._snapshot, opt.state)
-                raise Diverged(
-                    f"training diverged in epoch {epoch + 1} between samples {start} and "
-                    f"{stop} of the shuffled order (a loss or parameter became NaN or inf); "
-                    f"the parameters were restored to their last finite state. Try a smaller "
-                    f"learning rate than lr={lr:g}.")
+            self.restore_if_diverged(stats[0], f"in epoch {epoch + 1} between samples {start} "
+                                     f"and {stop} of the shuffled order", lr)
             opt.steps += n_batches
             if self.progress is not None:
                 self.progress.on_chunk_end(stop, self.logs(stats, stop))
-        opt.epochs += 1
-        logs = self.logs(stats, n)
+        return self.end_of_epoch(self.logs(stats, n), lr)
+
+    def restore_if_diverged(self, loss_sum, where, lr):
+        """After the work since the last snapshot: if loss_sum or a parameter is not
+        finite, restore the snapshot and raise Diverged saying where (and lr)."""
+        if math.isfinite(loss_sum) and _all_finite(self.model.params):
+            return
+        self.model.restore(self._snapshot, self.optimizer.state)
+        raise Diverged(
+            f"training diverged {where} (a loss or parameter became NaN or inf); the "
+            f"parameters were restored to their last finite state. Try a smaller learning "
+            f"rate than lr={lr:g}.")
+
+    def end_of_epoch(self, logs, lr):
+        """Count the epoch; return its training logs with the validation logs and the last
+        batch's learning rate lr."""
+        self.optimizer.epochs += 1
         validation_logs = self.validate()
         if validation_logs is not None:
             logs.update(validation_logs)

@@ -146,8 +146,13 @@ _LOCAL_SGD = _COMMON + textwrap.dedent("""
     logger = fastbp.callbacks.JSONLogger(f"{sys.argv[1]}/log-rank{rank}.jsonl")
     history = net.fit(X[rows], y[rows], epochs=2, batch_size=8, optimizer=opt, comm=comm,
                       average_every=4, callbacks=[hashes, logger])
+    # A batch larger than the small shard (76 and 20 rows, batches of 32): both ranks count
+    # the same rounds (3 and 1 batches), so neither waits for the other forever.
+    small = slice(0, 76) if rank == 0 else slice(76, 96)
+    big_batches = fastbp.Network([12, 16, 3], seed=0)
+    big_batches.fit(X[small], y[small], epochs=2, batch_size=32, comm=comm, average_every=1)
     report({"error": float(error), "hashes": hashes.seen, "steps": opt.steps,
-            "loss": history.history["loss"]})
+            "loss": history.history["loss"], "big": digest(big_batches.params)})
 """)
 
 
@@ -160,6 +165,7 @@ def test_local_sgd_agrees_across_ranks_and_with_gradient_averaging(tmp_path):
     assert ranks[0]["hashes"] == ranks[1]["hashes"] and len(set(ranks[0]["hashes"])) == 2
     assert ranks[0]["steps"] == ranks[1]["steps"] == 18
     assert ranks[0]["loss"] == ranks[1]["loss"]
+    assert ranks[0]["big"] == ranks[1]["big"]
     # Loggers (callbacks that write files) run on rank 0 only.
     assert len((tmp_path / "log-rank0.jsonl").read_text().splitlines()) == 2
     assert not (tmp_path / "log-rank1.jsonl").exists()
