@@ -19,14 +19,21 @@ averaged over ranks, weighted by the sample weight each rank trained on in those
 (summed in rank order like the gradients): one exchange per H steps. With H = 1 and plain
 SGD this equals gradient averaging, to rounding.
 
+Ctrl-C (SIGINT) reaching any rank stops every rank after the same step: the signal only
+raises a flag, which travels with that step's sums; fit then returns as a one-process fit
+interrupted by Ctrl-C does. A second Ctrl-C on a rank aborts the job. A callback's request
+to stop on any rank stops every rank at the end of the epoch.
+
 Works with mpi4py communicators (``mpi4py.MPI.COMM_WORLD``) or anything with the same
 ``Get_rank``, ``Get_size``, ``Gather``, ``Bcast``, ``allgather`` and ``Abort`` methods.
 """
 
 import contextlib
 import os
+import signal
 import socket
 import sys
+import threading
 import traceback
 
 import numba
@@ -110,17 +117,58 @@ def abort_on_error(comm, work):
 class _ShardTrainer(Trainer):
     """What both data-parallel trainers add to the one-process Trainer (whose constructor
     arguments follow comm; batch_size the same on every rank): the shard sizes of every
-    rank, dropout masks that differ by rank, and epoch logs over every rank's rows."""
+    rank, dropout masks that differ by rank, the exchange of each step's sums with the
+    ranks' tallies and stop requests, and epoch logs over every rank's rows."""
 
     def __init__(self, comm, *args):
         super().__init__(*args)
         self.comm = comm
+        self.interrupted = False
         counts = comm.allgather(self.data[0].shape[0])
         self.samples = sum(counts)  # over all ranks, for the epoch's accuracy
         self.batches = [-(-count // self.batch_size) for count in counts]  # per rank
         if self._noise is not None:  # masks differ by rank, deterministically
             rates, seed = self._noise
             self._noise = (rates, seed ^ (comm.Get_rank() << 40))
+
+    def exchange(self, vector):
+        """Sum vector = [values..., weighted loss sum, correct count, weight sum, flag] over
+        ranks, in rank order, with this rank's Ctrl-C flag at its end; return the summed
+        values and tallies (loss sum, correct count, weight sum) and note whether any rank
+        had Ctrl-C."""
+        vector[-1] = self.interrupted
+        total = sum_over_ranks(self.comm, vector)
+        self._any_interrupted = bool(total[-1])
+        return total[:-4], total[-4:-1]
+
+    def stop_if_interrupted(self):
+        """After a step: stop every rank (the same step on each) if one had Ctrl-C."""
+        if self._any_interrupted:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def interrupts(self):
+        """While the block runs, Ctrl-C (on the main thread) only raises this rank's flag,
+        which the next exchange shares; a second one raises an error, which aborts the job."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.getsignal(signal.SIGINT)
+
+        def request_stop(signum, frame):
+            if self.interrupted:
+                raise RuntimeError("interrupted twice")
+            self.interrupted = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def agree_to_stop(self, stop):
+        """Whether any rank's callbacks asked to stop after this epoch."""
+        return any(self.comm.allgather(bool(stop)))
 
     def shard_end_of_epoch(self, tallies, lr):
         """The epoch's logs from tallies = (weighted loss sum, correct count, weight sum)
@@ -141,7 +189,7 @@ class DataParallelTrainer(_ShardTrainer):
         # are kept across steps: the gradient, and the buffer of sums sent to rank 0.
         self.clip_norm = 0.0 if self._opt is None else self._opt[3]
         self._grads = np.empty_like(self.model.params)
-        self._local = np.empty(self.model.params.size + 3)
+        self._local = np.empty(self.model.params.size + 4)
 
     def epoch(self, epoch):
         """One epoch; returns its logs (over every rank's rows, the same on every rank).
@@ -153,20 +201,23 @@ class DataParallelTrainer(_ShardTrainer):
         tallies = np.zeros(3)  # weighted loss sum, correct count, weight sum
         lr = opt.lr
         for k in range(max(self.batches)):
-            total = sum_over_ranks(self.comm, self._local_sums(k * self.batch_size,
-                                                               opt.steps + 1))
-            tallies += total[-3:]
-            grads = (total[:-3] / total[-1]).astype(model.params.dtype)
+            grads, step_tallies = self.exchange(self._local_sums(k * self.batch_size,
+                                                                 opt.steps + 1))
+            tallies += step_tallies
+            grads = (grads / step_tallies[2]).astype(model.params.dtype)
             lr = batch_learning_rates(opt.lr, self.schedule, opt.steps, opt.epochs, 1)[0]
             model.snapshot(opt.state, into=self._snapshot)
             model.apply_gradient(grads, opt, self.clip_norm, lr)
-            self.restore_if_diverged(total[-3], f"in epoch {epoch + 1} at step {k + 1}", lr)
+            self.restore_if_diverged(step_tallies[0], f"in epoch {epoch + 1} at step {k + 1}",
+                                     lr)
             opt.steps += 1
+            self.stop_if_interrupted()
         return self.shard_end_of_epoch(tallies, lr)
 
     def _local_sums(self, start, step_number):
-        """[weighted gradient sum..., loss sum, correct count, weight sum] over this rank's
-        rows order[start:start + batch_size] (all zero when it has none left), in float64."""
+        """[weighted gradient sum..., loss sum, correct count, weight sum, (flag)] over this
+        rank's rows order[start:start + batch_size] (all zero when it has none left), in
+        float64."""
         local, n = self._local, self.data[0].shape[0]
         local[:] = 0
         if start < n:
@@ -174,9 +225,9 @@ class DataParallelTrainer(_ShardTrainer):
             sums = self.model.batch_gradient(
                 self._space, (self.data, self._order, start, min(start + B, n), B),
                 self._grads, self._noise, step_number)
-            local[:-3] = self._grads
-            local[:-3] *= sums[2]  # the mean over this rank's rows, back to their sum
-            local[-3:] = sums
+            local[:-4] = self._grads
+            local[:-4] *= sums[2]  # the mean over this rank's rows, back to their sum
+            local[-4:-1] = sums
         return local
 
 
@@ -213,13 +264,14 @@ class LocalSGDTrainer(_ShardTrainer):
                     self._space, (self.data, self._order, first * B, min((first + local) * B,
                                                                          n), B),
                     (lrs, opt.steps), self._opt, self._noise, self._optimizer_code)
-            total = sum_over_ranks(self.comm, np.concatenate(
-                [model.params * stats[2], opt.state.ravel() * stats[2], stats]))
-            tallies += total[-3:]
+            sums, round_tallies = self.exchange(np.concatenate(
+                [model.params * stats[2], opt.state.ravel() * stats[2], stats, [0.0]]))
+            tallies += round_tallies
             size = model.params.size
-            model.params[:] = total[:size] / total[-1]
-            opt.state.ravel()[:] = total[size:-3] / total[-1]
-            self.restore_if_diverged(total[-3], f"in epoch {epoch + 1} in round "
+            model.params[:] = sums[:size] / round_tallies[2]
+            opt.state.ravel()[:] = sums[size:] / round_tallies[2]
+            self.restore_if_diverged(round_tallies[0], f"in epoch {epoch + 1} in round "
                                      f"{first // H + 1} of {H} local steps", lr)
             opt.steps += steps
+            self.stop_if_interrupted()
         return self.shard_end_of_epoch(tallies, lr)

@@ -6,6 +6,7 @@ back in control often enough for progress output, Ctrl-C and divergence checks w
 nothing measurable per mini-batch.
 """
 
+import contextlib
 import math
 import warnings
 
@@ -172,6 +173,14 @@ class Trainer:
         logs["lr"] = lr
         return logs
 
+    def interrupts(self):
+        """The context in which the epochs run; Ctrl-C raises KeyboardInterrupt as usual."""
+        return contextlib.nullcontext()
+
+    def agree_to_stop(self, stop):
+        """Whether to stop after this epoch, given whether the callbacks asked to."""
+        return stop
+
     def logs(self, stats, samples):
         """The epoch logs of (weighted loss sum, correct count, weight sum) over samples."""
         return epoch_logs(self.model.loss_code, self.model.sizes[-1], stats[0], stats[2],
@@ -195,7 +204,8 @@ def train(net, trainer, epochs, callbacks, on_divergence):
         cb.set_model(net)
         cb.on_train_begin({})
     try:
-        _run_epochs(net, trainer, epochs, on_divergence, callbacks, history)
+        with trainer.interrupts():
+            _run_epochs(net, trainer, epochs, on_divergence, callbacks, history)
     except KeyboardInterrupt:
         warnings.warn(f"fit interrupted: stopped after {len(history.epoch)} complete epochs; "
                       f"the parameters are those of the last completed mini-batch",
@@ -219,7 +229,7 @@ def _run_epochs(net, trainer, epochs, on_divergence, callbacks, history):
             return
         history._append(epoch, logs)
         stop = [cb.on_epoch_end(epoch, logs) for cb in callbacks]
-        if any(stop) or net.stop_training:
+        if trainer.agree_to_stop(any(stop) or net.stop_training):
             return
 
 

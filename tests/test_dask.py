@@ -43,8 +43,11 @@ def test_grid_search_and_cross_validation_on_dask_equal_the_default_backend(clie
     np.testing.assert_array_equal(remote[1], local[1])
     np.testing.assert_array_equal(remote[2], local[2])
     assert local[1].max() > 0.8  # the search learned something (chance: 0.1)
-    # The workers ran the fits (each with one fastbp thread).
+    # The workers ran the fits, each with one fastbp thread, and compiled nothing: they
+    # loaded the training loop this process had cached on disk (the shared cache folder).
     assert all(threads == 1 for threads in client.run(_team_threads).values())
+    for hits, misses in client.run(_loop_cache_stats).values():
+        assert hits > 0 and misses == 0
 
 
 def _team_threads():
@@ -52,3 +55,11 @@ def _team_threads():
 
     from fastbp.engine.parallel import OMP_THREADS
     return min(numba.get_num_threads(), OMP_THREADS)
+
+
+def _loop_cache_stats():
+    """(cache hits, cache misses) of this process's compiled training loops."""
+    from fastbp.engine import loops
+    stats = [dispatcher.stats for dispatcher in loops._MADE.values()]
+    return (sum(sum(s.cache_hits.values()) for s in stats),
+            sum(sum(s.cache_misses.values()) for s in stats))

@@ -194,6 +194,55 @@ def test_divergence_stops_every_rank_together(tmp_path):
     assert ranks[0]["hash"] == ranks[1]["hash"]
 
 
+_STOPPING = _COMMON + textwrap.dedent("""
+    import signal, warnings
+
+    class OnRankOne(fastbp.callbacks.Callback):  # acts on rank 1 only, after epoch 0
+        def __init__(self, action):
+            super().__init__()
+            self.action = action
+        def on_epoch_end(self, epoch, logs=None):
+            if rank == 1 and epoch == 0:
+                self.action(self.model)
+
+    result = {}
+    for name, action in [("ctrl_c", lambda net: signal.raise_signal(signal.SIGINT)),
+                         ("callback", lambda net: setattr(net, "stop_training", True))]:
+        for average_every in (None, 2):
+            net = fastbp.Network([12, 16, 3], seed=0)
+            opt = fastbp.optimizers.SGD(lr=0.05)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                history = net.fit(X[rank::2], y[rank::2], epochs=5, batch_size=8,
+                                  optimizer=opt, comm=comm, average_every=average_every,
+                                  callbacks=[OnRankOne(action)])
+            result[f"{name}-{average_every}"] = {
+                "epochs": len(history.epoch), "steps": opt.steps, "hash": digest(net.params),
+                "warned": any("fit interrupted" in str(w.message) for w in caught)}
+    report(result)
+""")
+
+
+def test_ctrl_c_or_a_callback_on_one_rank_stops_every_rank_together(tmp_path):
+    """SIGINT on rank 1 after epoch 0 stops both ranks after the first step of epoch 1 (the
+    flag travels with that step's sums), with the interruption warning and the same bits;
+    a callback on rank 1 asking to stop after epoch 0 stops both ranks there. Both with
+    gradient averaging and with average_every=2."""
+    ranks = _results(_mpiexec(_STOPPING, 2, tmp_path), tmp_path, 2)
+    for key, first in ranks[0].items():
+        if key == "rank":
+            continue
+        second = ranks[1][key]
+        assert first["hash"] == second["hash"] and first["steps"] == second["steps"]
+        assert first["epochs"] == second["epochs"] == 1
+        per_step = 2 if key.endswith("2") else 1  # 6 steps per epoch, in rounds of 2
+        if key.startswith("ctrl_c"):
+            assert first["warned"] and second["warned"]
+            assert first["steps"] == 6 + per_step
+        else:
+            assert not first["warned"] and first["steps"] == 6
+
+
 _FAILING = _COMMON + textwrap.dedent("""
     width = 12 if rank == 0 else 11  # rank 1's shard is malformed
     fastbp.Network([12, 16, 3], seed=0).fit(X[:, :width], y, comm=comm)
