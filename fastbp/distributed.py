@@ -204,6 +204,9 @@ class DataParallelTrainer(_ShardTrainer):
             grads, step_tallies = self.exchange(self._local_sums(k * self.batch_size,
                                                                  opt.steps + 1))
             tallies += step_tallies
+            if self.l2:  # the penalty's gradient, once for the global batch (step.py)
+                for G, W in zip(model.views(grads)[0], model.views()[0]):
+                    G += self.l2 * W
             grads = (grads / step_tallies[2]).astype(model.params.dtype)
             lr = batch_learning_rates(opt.lr, self.schedule, opt.steps, opt.epochs, 1)[0]
             model.snapshot(opt.state, into=self._snapshot)
@@ -263,7 +266,7 @@ class LocalSGDTrainer(_ShardTrainer):
                 stats = model.train_chunk(
                     self._space, (self.data, self._order, first * B, min((first + local) * B,
                                                                          n), B),
-                    (lrs, opt.steps), self._opt, self._noise, self._optimizer_code)
+                    (lrs, opt.steps, self.l2), self._opt, self._noise, self._optimizer_code)
             sums, round_tallies = self.exchange(np.concatenate(
                 [model.params * stats[2], opt.state.ravel() * stats[2], stats, [0.0]]))
             tallies += round_tallies

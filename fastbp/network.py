@@ -225,10 +225,10 @@ class Network:
         return grad_W, grad_b, deltas
 
     def fit(self, X, y, epochs=1, batch_size=32, lr=None, optimizer="sgd", momentum=0.0,
-            nesterov=False, weight_decay=None, schedule=None, clip_norm=None, shuffle=True,
-            seed=None, validation_data=None, validation_split=0.0, sample_weight=None,
-            class_weight=None, callbacks=None, verbose=0, on_divergence="raise", comm=None,
-            average_every=None):
+            nesterov=False, weight_decay=None, schedule=None, clip_norm=None, l2=0.0,
+            shuffle=True, seed=None, validation_data=None, validation_split=0.0,
+            sample_weight=None, class_weight=None, callbacks=None, verbose=0,
+            on_divergence="raise", comm=None, average_every=None):
         """Train by mini-batch gradient descent, updating the parameters in place.
 
         Parameters
@@ -260,6 +260,11 @@ class Network:
             CosineAnnealingLR, Warmup).
         clip_norm : float, optional
             Scale each batch gradient down to this global 2-norm when it is larger.
+        l2 : float, default 0
+            L2 penalty on the weights (not the biases), as scikit-learn's ``alpha``: each
+            batch minimises (sum(w_i * loss_i) + 0.5 * l2 * sum ||W||^2) / sum(w_i), so the
+            penalty weighs less in larger batches. Unlike ``weight_decay`` it is part of the
+            gradient that optimizers and clipping see. The logged losses leave it out.
         shuffle : bool, default True
             Visit the samples in a new random order every epoch.
         seed : int, optional
@@ -306,7 +311,7 @@ class Network:
         History
         """
         args = (X, y, epochs, batch_size, lr, optimizer, momentum, nesterov, weight_decay,
-                schedule, clip_norm, shuffle, seed, validation_data, validation_split,
+                schedule, clip_norm, l2, shuffle, seed, validation_data, validation_split,
                 sample_weight, class_weight, callbacks, verbose, on_divergence, average_every)
         if comm is None:
             if average_every is not None:
@@ -316,12 +321,12 @@ class Network:
         return abort_on_error(comm, lambda: self._fit(comm, *args))
 
     def _fit(self, comm, X, y, epochs, batch_size, lr, optimizer, momentum, nesterov,
-             weight_decay, schedule, clip_norm, shuffle, seed, validation_data,
+             weight_decay, schedule, clip_norm, l2, shuffle, seed, validation_data,
              validation_split, sample_weight, class_weight, callbacks, verbose, on_divergence,
              average_every):
         """fit, on this process's data; with comm, on this rank's shard (fastbp.distributed)."""
         X, Y = self._XY(X, y)
-        check(FIT_RULES, epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm,
+        check(FIT_RULES, epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm, l2=l2,
               schedule=schedule, validation_split=validation_split, verbose=verbose,
               on_divergence=on_divergence, average_every=average_every)
         opt = optimizers.make(optimizer, None if lr is None else float(lr), momentum, nesterov,
@@ -340,8 +345,8 @@ class Network:
         clip_norm = None if clip_norm is None else float(clip_norm)
         if comm is None:
             trainer = Trainer(self._model, self._rates, (X, Y, weights),
-                              min(batch_size, X.shape[0]), opt, schedule, clip_norm, order_rng,
-                              shuffle, validate, make_progress(verbose, epochs, X.shape[0]))
+                              min(batch_size, X.shape[0]), opt, schedule, clip_norm, float(l2),
+                              order_rng, shuffle, validate, make_progress(verbose, epochs, X.shape[0]))
             return train(self, trainer, epochs, callbacks, on_divergence)
         # The same collective calls on every rank, or a hang: the same settings, and the
         # same batch_size (not cut to the shard) for the rounds every rank counts.
@@ -349,7 +354,7 @@ class Network:
                             average_every=average_every, validation=validation_data is not None)
         comm.Bcast(self.params, root=0)  # every rank starts from rank 0's parameters
         args = (self._model, self._rates, (X, Y, weights), batch_size, opt, schedule, clip_norm,
-                order_rng, shuffle, validate,
+                float(l2), order_rng, shuffle, validate,
                 make_progress(verbose if comm.Get_rank() == 0 else 0, epochs, X.shape[0]))
         trainer = (DataParallelTrainer(comm, *args) if average_every is None
                    else LocalSGDTrainer(comm, average_every, *args))

@@ -97,9 +97,10 @@ class Trainer:
     data the validated (X, Y, sample weights).
     """
 
-    def __init__(self, model, rates, data, batch_size, optimizer, schedule, clip_norm,
+    def __init__(self, model, rates, data, batch_size, optimizer, schedule, clip_norm, l2,
                  order_rng, shuffle, validate, progress):
         self.model, self.data, self.batch_size = model, data, batch_size
+        self.l2 = l2
         self.optimizer, self.schedule = optimizer, schedule
         self.order_rng, self.shuffle, self.validate = order_rng, shuffle, validate
         self.progress = progress
@@ -139,7 +140,7 @@ class Trainer:
             try:
                 stats += model.train_chunk(
                     self._space, (self.data, self._order, start, stop, self.batch_size),
-                    (lrs, opt.steps), self._opt, self._noise, self._optimizer_code)
+                    (lrs, opt.steps, self.l2), self._opt, self._noise, self._optimizer_code)
             except KeyboardInterrupt:  # the chunk completed: keep it
                 raise
             except BaseException:  # the chunk is unusable: back to its start

@@ -247,6 +247,7 @@ FIT_RULES = {
     "batch_size": POSITIVE_INT,
     "lr": optional(POSITIVE),
     "clip_norm": optional(POSITIVE),
+    "l2": NON_NEGATIVE,
     "schedule": optional(instance_of("fastbp.schedules.Schedule")),
     "validation_split": SPLIT,
     "verbose": one_of(0, 1, 2),

@@ -145,13 +145,15 @@ def optimizer_step(opt, p, g, state, t, lr):
     return p - lr * d
 
 
-def train(p, sizes, acts, loss_name, X, Y, batch_size, epochs, opt, lr=None, clip_norm=None):
+def train(p, sizes, acts, loss_name, X, Y, batch_size, epochs, opt, lr=None, clip_norm=None,
+          l2=0.0):
     """Mini-batch training without shuffling from flat parameters p: batches of rows
     [0, batch_size), [batch_size, 2 batch_size), ... (the last one may be smaller), each
     followed by one optimizer_step. lr(epoch, step) gives the learning rate of the update
     that follows `step` earlier ones (default: opt.lr). With clip_norm, each gradient is
-    scaled to at most that 2-norm as torch.nn.utils.clip_grad_norm_ does. Returns the final
-    flat parameters."""
+    scaled to at most that 2-norm as torch.nn.utils.clip_grad_norm_ does. l2 adds the
+    gradient of 0.5 * l2 * sum ||W||^2 / (rows in the batch) (scikit-learn's alpha; weights
+    only) before clipping. Returns the final flat parameters."""
     state, t = {}, 0
     for epoch in range(epochs):
         for first in range(0, len(X), batch_size):
@@ -159,6 +161,7 @@ def train(p, sizes, acts, loss_name, X, Y, batch_size, epochs, opt, lr=None, cli
             t += 1
             Ws, bs = unflatten(p, sizes)
             grad_W, grad_b, _ = backprop(Ws, bs, acts, loss_name, X[rows], Y[rows])
+            grad_W = [G + l2 * W / len(X[rows]) for G, W in zip(grad_W, Ws)]
             g = flatten(grad_W, grad_b)
             if clip_norm is not None:
                 g = g * min(1.0, clip_norm / (np.linalg.norm(g) + 1e-6))

@@ -57,7 +57,7 @@ _EQUAL_SHARDS = _COMMON + textwrap.dedent("""
     def shard(A, r):  # rank r's batch k is rows [k*size*B + r*B, ... + B) of the whole
         return np.concatenate([A[k * size * B + r * B:k * size * B + (r + 1) * B]
                                for k in range(len(A) // (size * B))])
-    kwargs = dict(epochs=3, batch_size=B, shuffle=False, clip_norm=1.0,
+    kwargs = dict(epochs=3, batch_size=B, shuffle=False, clip_norm=1.0, l2=0.05,
                   schedule=fastbp.schedules.CosineAnnealingLR(3))
     X_val, y_val = rng.normal(size=(30, 12)), rng.integers(0, 3, 30)
     net = fastbp.Network([12, 16, 3], dtype="float64", seed=rank)  # rank 0's is broadcast
@@ -92,8 +92,8 @@ def _results(done, folder, ranks):
 
 
 def test_two_ranks_equal_one_process_and_each_other(tmp_path):
-    """Equal shards, no shuffling, Adam with clipping and a schedule, validation shards,
-    float64: every rank holds the same parameter and optimizer-state bits after every epoch,
+    """Equal shards, no shuffling, Adam with clipping, an L2 penalty and a schedule,
+    validation shards, float64: every rank holds the same parameter and optimizer-state bits after every epoch,
     equal to a one-process fit with twice the batch (and the whole validation set) to 1e-10,
     with the same logs."""
     ranks = _results(_mpiexec(_EQUAL_SHARDS, 2, tmp_path), tmp_path, 2)

@@ -48,6 +48,27 @@ def test_steps_match_the_formulas(case, chunk_batches, train_mode):
     np.testing.assert_allclose(net.params, expected, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("chunk_batches,parts", [(None, None), (1, 2)])
+@pytest.mark.parametrize("case,clip_norm", [("sgd", None), ("momentum", None), ("adam", None),
+                                            ("adam", 0.5), ("rmsprop-momentum", None)])
+def test_l2_penalty_matches_the_formulas(case, clip_norm, chunk_batches, parts, train_mode):
+    """fit(l2=...) against the reference with the penalty's gradient l2 * W / batch rows on
+    the weights only (biases untouched by it), before clipping and the optimizer: batches of
+    5, 5 and 2 rows, so the penalty weighs more on the small one; in one part and in two."""
+    train_mode(chunk_batches=chunk_batches, parts=parts)
+    X, y = _problem(2)
+    net = fastbp.Network([4, 6, 3], activation="tanh", dtype=np.float64, seed=1)
+    expected = reference.train(net.params.copy(), net.sizes, net.activations, "cross_entropy",
+                               X, np.eye(3)[y], 5, 3, CASES[case](), clip_norm=clip_norm,
+                               l2=0.7)
+    without = reference.train(net.params.copy(), net.sizes, net.activations, "cross_entropy",
+                              X, np.eye(3)[y], 5, 3, CASES[case](), clip_norm=clip_norm)
+    assert np.abs(expected - without).max() > 1e-3  # the penalty matters here
+    net.fit(X, y, epochs=3, batch_size=5, optimizer=CASES[case](), shuffle=False,
+            clip_norm=clip_norm, l2=0.7)
+    np.testing.assert_allclose(net.params, expected, rtol=1e-10, atol=1e-12)
+
+
 TORCH = {"sgd": "SGD", "sgd-wd": "SGD", "momentum": "SGD", "nesterov": "SGD", "adam": "Adam",
          "adam-wd": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
          "rmsprop-momentum": "RMSprop"}

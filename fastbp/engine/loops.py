@@ -51,14 +51,14 @@ def train_chunk(kinds):
         team = (t0, t1, parts, threads, sync): the threads of a team share sync (int64,
         [barrier count, abort], zeros at the start) and meet at a barrier after every phase
         (none with one thread). batches = (data, order, start, stop, batch_size) with data =
-        (X, Y, weights). run = (lrs, first_step): the b-th batch of this call is update
-        number first_step + b + 1, at learning rate lrs[b]. Each part adds its (weighted loss
-        sum, correct count, weight sum) to its row of space's tallies; losses are measured
+        (X, Y, weights). run = (lrs, first_step, l2): the b-th batch of this call is update
+        number first_step + b + 1, at learning rate lrs[b], with the L2 penalty l2 (step.py).
+        Each part adds its (weighted loss sum, correct count, weight sum) to its row of space's tallies; losses are measured
         on each batch before its update.
         """
         t0, t1, parts, threads, sync = team
         data, order, start, stop, batch_size = batches
-        lrs, first_step = run
+        lrs, first_step, l2 = run
         table = model[1]
         k = 0
         b = 0
@@ -67,7 +67,7 @@ def train_chunk(kinds):
             for p in range(n_phases(table, opt)):
                 for t in range(t0, t1):
                     phase(kinds, (p, t, parts), model, space, (data, rows),
-                          (lrs[b], first_step + b + 1), opt, noise)
+                          (lrs[b], first_step + b + 1, l2), opt, noise)
                 if threads > 1:
                     k += 1
                     barrier(sync, k, threads)

@@ -108,7 +108,8 @@ class Model:
         stop, batch_size) as for train_chunk, with stop - start <= batch_size. Returns the
         batch's (weighted loss sum, correct count, weight sum)."""
         no_step = (np.zeros(N_HYPER), grads, np.empty((1, 1), self.params.dtype), 0.0)
-        return self.train_chunk(space, batch, (np.zeros(1), step_number - 1), no_step, noise)
+        return self.train_chunk(space, batch, (np.zeros(1), step_number - 1, 0.0), no_step,
+                                noise)
 
     def apply_gradient(self, grads, optimizer, clip_norm, lr):
         """Update the parameters by the mean gradient grads (laid out like params; clipped in

@@ -15,7 +15,9 @@ threads a barrier separates the phases (loops.train_chunk, parallel.py).
                  same for b (eq. 3, 4): the fused SGD update (T = params), or the mean
                  gradient (T = grads) and the optimizer's update of those units at once,
                  while their gradient is in cache; with clipping, the gradient's sum of
-                 squares instead
+                 squares instead. An L2 penalty 0.5 * l2 * sum ||W||^2 (weights only) on
+                 the batch's weighted loss sum adds (l2 / weight sum) * W to the mean
+                 gradient: with plain SGD, W shrinks by that much times lr first
     optimizer    only with clipping (it needs the whole gradient's norm): a share of the flat
                  buffers, clipped, then the optimizer's update
 
@@ -24,7 +26,7 @@ shapes, so every matrix element is computed by the same call whichever thread ru
 
 Arguments travel in a few tuples: ``model = (params, table)``, ``space`` (the workspace,
 layout.py), ``batch = (data, rows)`` with data = (X, Y, sample weights) and rows the batch's
-indices into them, ``run = (lr, update number)``; ``opt`` is None for plain SGD (no optimizer
+indices into them, ``run = (lr, update number, l2)``; ``opt`` is None for plain SGD (no optimizer
 step is compiled) or (hyper, grads, state, clip_norm), ``noise`` None without dropout or
 (rates per layer, seed). opt and noise stay arguments of their own: Numba prunes a branch on
 ``x is None`` only for an argument. ``kinds`` (codes.kinds) is the compile-time set of
@@ -133,12 +135,28 @@ def gradient_block(alpha, delta, a_prev, beta, W, b):
             b[j] += alpha * row[j]
 
 
+@njit(**INTERNAL)
+def shrink(out, v, factor):
+    """out = factor * v, elementwise (out may be v)."""
+    f = v.dtype.type(factor)
+    for i in range(v.shape[0]):
+        out[i] = f * v[i]
+
+
+@njit(**INTERNAL)
+def add_scaled(out, v, factor):
+    """out += factor * v, elementwise."""
+    f = v.dtype.type(factor)
+    for i in range(v.shape[0]):
+        out[i] += f * v[i]
+
+
 @njit(**DRIVER)
 def step_units(kinds, opt, params, table, l, units, run):
     """The optimizer's update (opt, run as in phase) of units [u0, u1) of layer l: rows u0 to
     u1 of W[l] and those entries of b[l], two contiguous ranges of the flat buffers."""
     hyper, grads, state, _ = opt
-    lr, step_number = run
+    lr, step_number, _ = run
     u0, u1 = units
     w0 = table[l, W_OFF] + u0 * table[l, N_IN]
     w1 = table[l, W_OFF] + u1 * table[l, N_IN]
@@ -166,7 +184,7 @@ def phase(kinds, where, model, space, batch, run, opt, noise):
     params, table = model
     tallies = space[3]
     data, rows = batch
-    lr, step_number = run
+    lr, step_number, l2 = run
     top = table.shape[0] - 1
     n = rows.shape[0]
     x = batch_x(space, n)
@@ -204,12 +222,17 @@ def phase(kinds, where, model, space, batch, run, opt, noise):
             tallies[t, WEIGHT] += weight_sum
         target = params if opt is None else opt[1]
         alpha = -lr / weight_sum if opt is None else 1.0 / weight_sum
+        decay = l2 / weight_sum  # the L2 term's factor in the mean gradient
         squares = 0.0
         for l in range(top + 1):
             lo, hi = share(t, parts, table[l, N_OUT])
             W, b = weight(target, table, l)[lo:hi], bias(target, table, l)[lo:hi]
+            if opt is None and decay != 0:  # W -= lr * decay * W, then the product adds in
+                shrink(W.reshape(-1), W.reshape(-1), 1.0 - lr * decay)
             gradient_block(alpha, layer_block(space, n, l, DELTA)[0:n, lo:hi],
                            layer_input(x, space, l, noise), 1.0 if opt is None else 0.0, W, b)
+            if opt is not None and decay != 0:  # grads of W += decay * W
+                add_scaled(W.reshape(-1), weight(params, table, l)[lo:hi].reshape(-1), decay)
             if opt is not None:
                 if opt[3] > 0:  # clipping; rows lo:hi of W[l] are contiguous
                     squares += sum_of_squares(W.reshape(-1)) + sum_of_squares(b)
