@@ -34,4 +34,5 @@ class Kernels:
 
     def time_sgd_step(self, *_):
         """One serial training step with the update fused into the gradient products."""
-        self.model.train_chunk(self.space, self.batches, (np.array([1e-6]), 0), None, None)
+        self.model.train_chunk(self.space, self.batches, (np.array([1e-6]), 0, 0.0), None,
+                               None)

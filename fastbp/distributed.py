@@ -191,6 +191,9 @@ class DataParallelTrainer(_ShardTrainer):
         self._grads = np.empty_like(self.model.params)
         self._local = np.empty(self.model.params.size + 4)
 
+    def samples_per_call(self):
+        return min(self.data[0].shape[0], self.batch_size)  # a call per step
+
     def epoch(self, epoch):
         """One epoch; returns its logs (over every rank's rows, the same on every rank).
         Raises Diverged, on every rank at the same step, after restoring the parameters and
@@ -240,8 +243,11 @@ class LocalSGDTrainer(_ShardTrainer):
     optimizer state (module docstring). Same constructor as Trainer, after comm and H."""
 
     def __init__(self, comm, average_every, *args):
-        super().__init__(comm, *args)
         self.average_every = average_every
+        super().__init__(comm, *args)
+
+    def samples_per_call(self):
+        return min(self.data[0].shape[0], self.batch_size * self.average_every)  # a round
 
     def epoch(self, epoch):
         """One epoch of rounds of H local steps and an average; returns its logs (over every

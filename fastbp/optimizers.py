@@ -10,7 +10,9 @@ Update rules (g is the mean gradient of the batch, p the parameters, t the step 
 - SGD: g += weight_decay * p; with momentum, buf = g at t = 1, else momentum * buf + g, and
   the step direction is g + momentum * buf (nesterov) or buf; p -= lr * direction.
 - Adam: g += weight_decay * p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
-  p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+  p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps); with ``eps_hat=True``
+  (TensorFlow's and scikit-learn's form) p -= lr sqrt(1 - b2^t) / (1 - b1^t) * m /
+  (sqrt(v) + eps) instead.
 - AdamW: p *= 1 - lr * weight_decay (decoupled), then Adam without the L2 term.
 - RMSprop: g += weight_decay * p; v = alpha v + (1 - alpha) g^2; d = g / (sqrt(v) + eps);
   with momentum, buf = momentum * buf + d and p -= lr * buf, else p -= lr * d.
@@ -19,8 +21,8 @@ Update rules (g is the mean gradient of the batch, p the parameters, t the step 
 import numpy as np
 
 from .engine import codes
-from .engine.codes import (H_ALPHA, H_BETA1, H_BETA2, H_DECOUPLED, H_EPS, H_MOMENTUM,
-                           H_NESTEROV, H_WEIGHT_DECAY, N_HYPER)
+from .engine.codes import (H_ALPHA, H_BETA1, H_BETA2, H_DECOUPLED, H_EPS, H_EPS_HAT,
+                           H_MOMENTUM, H_NESTEROV, H_WEIGHT_DECAY, N_HYPER)
 from .validation import (OPTIMIZER_RULES, check_betas, check_nesterov, check_optimizer_choice,
                          check_state)
 
@@ -99,22 +101,27 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma and Ba) with PyTorch's bias correction; weight_decay is an L2 term."""
+    """Adam (Kingma and Ba) with PyTorch's bias correction; weight_decay is an L2 term.
+    eps_hat=True adds eps before the second moment's bias correction, as TensorFlow and
+    scikit-learn do (the paper's "epsilon hat"; module docstring)."""
 
     code = codes.ADAM
     n_state = 2
     _decoupled = False
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 eps_hat=False):
         super().__init__(lr)
         self.betas = check_betas(betas)
         self.eps = _rule("eps", eps)
         self.weight_decay = _rule("weight_decay", weight_decay)
+        self.eps_hat = bool(eps_hat)
 
     def hyper(self):
         h = np.zeros(N_HYPER)
         h[H_BETA1], h[H_BETA2], h[H_EPS] = self.betas[0], self.betas[1], self.eps
         h[H_WEIGHT_DECAY], h[H_DECOUPLED] = self.weight_decay, self._decoupled
+        h[H_EPS_HAT] = self.eps_hat
         return h
 
 
@@ -123,8 +130,9 @@ class AdamW(Adam):
 
     _decoupled = True
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
-        super().__init__(lr, betas, eps, weight_decay)
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 eps_hat=False):
+        super().__init__(lr, betas, eps, weight_decay, eps_hat)
 
 
 class RMSprop(Optimizer):

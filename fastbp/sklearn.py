@@ -1,89 +1,450 @@
-"""scikit-learn estimators wrapping :class:`fastbp.Network`, for pipelines, grid searches and
-cross-validation (``pip install "fastbp[sklearn]"``).
+"""scikit-learn estimators trained by fastbp: drop-in replacements for scikit-learn's
+``MLPClassifier`` and ``MLPRegressor`` (``pip install "fastbp[sklearn]"``).
 
     from fastbp.sklearn import FastbpClassifier
     make_pipeline(StandardScaler(), FastbpClassifier(hidden_layer_sizes=(128,))).fit(X, y)
+
+The parameters, defaults, stopping rule and fitted attributes are scikit-learn's; the
+differences are listed in the class docstrings.
 """
 
-import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils.validation import check_is_fitted
+import numbers
+import warnings
 
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
+                                      validate_data)
+
+from . import optimizers
+from .convergence import StoppingRule
+from .engine.codes import HIDDEN_ACTIVATIONS
 from .network import Network
 
+# scikit-learn's activation names, and fastbp's own (gelu, elu, ...).
+_ACTIVATIONS = {"logistic": "sigmoid", **{name: name for name in HIDDEN_ACTIVATIONS}}
+_OUT_ACTIVATIONS = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity"}
 
-class _FastbpEstimator(BaseEstimator):
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", epochs=20, batch_size=32,
-                 lr=None, optimizer="sgd", dropout=0.0, dtype="float32", random_state=None,
-                 verbose=0):
+
+class _FastbpMLP(BaseEstimator):
+    """What both estimators share: parameters, validation, the training loop, attributes."""
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(_ACTIVATIONS))],
+        "solver": [StrOptions({"adam", "sgd", "lbfgs"})],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
+        "power_t": [Interval(numbers.Real, 0, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(numbers.Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="left")],
+        "beta_1": [Interval(numbers.Real, 0, 1, closed="left")],
+        "beta_2": [Interval(numbers.Real, 0, 1, closed="left")],
+        "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "dtype": [StrOptions({"float32", "float64"}), None, type],
+    }
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dropout=0.0,
+                 dtype=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
-        self.epochs = epochs
+        self.solver = solver
+        self.alpha = alpha
         self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
         self.dropout = dropout
         self.dtype = dtype
-        self.random_state = random_state
-        self.verbose = verbose
 
-    def _fit_network(self, X, target, n_outputs, loss, sample_weight):
-        X = np.asarray(X)
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
-        self.n_features_in_ = X.shape[1]
-        seed = self.random_state if not isinstance(self.random_state, np.random.RandomState) \
-            else self.random_state.randint(2 ** 31)
-        self.network_ = Network([X.shape[1], *self.hidden_layer_sizes, n_outputs],
-                                activation=self.activation, loss=loss, dtype=self.dtype,
-                                seed=seed, dropout=self.dropout)
-        self.history_ = self.network_.fit(X, target, epochs=self.epochs,
-                                          batch_size=self.batch_size, lr=self.lr,
-                                          optimizer=self.optimizer, sample_weight=sample_weight,
-                                          verbose=self.verbose).history
+    # Fitted attributes read from the network ---------------------------------------------
+
+    @property
+    def coefs_(self):
+        """List of weight matrices, ``coefs_[i]`` of shape (units of layer i, of layer i+1)
+        (scikit-learn's orientation): views into ``network_.params``."""
+        check_is_fitted(self, "network_")
+        return [W.T for W in self.network_.weights]
+
+    @property
+    def intercepts_(self):
+        """List of bias vectors, views into ``network_.params``."""
+        check_is_fitted(self, "network_")
+        return self.network_.biases
+
+    @property
+    def n_layers_(self):
+        check_is_fitted(self, "network_")
+        return len(self.network_.sizes)
+
+    @property
+    def n_outputs_(self):
+        check_is_fitted(self, "network_")
+        return self.network_.sizes[-1]
+
+    @property
+    def out_activation_(self):
+        check_is_fitted(self, "network_")
+        return _OUT_ACTIVATIONS[self.network_.activations[-1]]
+
+    # Fitting ------------------------------------------------------------------------------
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to X and y (a new one unless ``warm_start``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _fit(self, X, y, sample_weight, incremental, classes=None):
+        self._validate_params()
+        if self.solver == "lbfgs":
+            raise ValueError("solver='lbfgs' is not available in fastbp, which trains by "
+                             "mini-batches: use solver='adam' (the default) or 'sgd'")
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        fitted = hasattr(self, "network_")
+        first = not fitted or (not self.warm_start and not incremental)
+        before = dict(vars(self))
+        try:
+            self._fit_validated(X, y, sample_weight, incremental, first, classes)
+        except BaseException:  # a failed fit leaves the estimator as it was
+            vars(self).clear()
+            vars(self).update(before)
+            raise
         return self
 
+    def _fit_validated(self, X, y, sample_weight, incremental, first, classes):
+        X, y = validate_data(self, X, y, accept_sparse=False, multi_output=True,
+                             dtype=(np.float64, np.float32), y_numeric=not is_classifier(self),
+                             reset=first)
+        dtype = self.dtype or X.dtype
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        target, loss, n_outputs = self._encode_targets(y, first, incremental, classes)
+        if first:
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            network = Network([X.shape[1], *self._hidden_sizes(), n_outputs],
+                              activation=_ACTIVATIONS[self.activation], loss=loss, dtype=dtype,
+                              seed=seed, dropout=self.dropout)
+            self._initialize(network, seed)
+            record = {"t_": 0, "loss_curve_": [],
+                      "best_loss_": None if self.early_stopping else np.inf,
+                      "validation_scores_": [] if self.early_stopping else None,
+                      "best_validation_score_": -np.inf if self.early_stopping else None}
+        else:
+            network = self.network_
+            self._check_same_outputs(n_outputs)
+            record = {name: getattr(self, name) for name in (
+                "t_", "best_loss_", "validation_scores_", "best_validation_score_")}
+            record["loss_curve_"] = list(self.loss_curve_)
+            if record["validation_scores_"] is not None:
+                record["validation_scores_"] = list(record["validation_scores_"])
+        record["n_iter_"] = 0  # the epochs of this call, as scikit-learn counts them
+        if first or not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = self._make_optimizer()
+        self._train(network, X, target, sample_weight, incremental, record)
+        self.network_ = network
 
-class FastbpClassifier(ClassifierMixin, _FastbpEstimator):
-    """Multilayer perceptron classifier trained by fastbp (softmax + cross-entropy).
+    def _initialize(self, network, seed):
+        """scikit-learn's initialisation: weights and biases uniform in +-sqrt(6 / (fan_in +
+        fan_out)) (2 instead of 6 for logistic hidden units), drawn from seed."""
+        rng = np.random.default_rng(seed)
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        for W, b in zip(network.weights, network.biases):
+            bound = np.sqrt(factor / sum(W.shape))
+            W[:] = rng.uniform(-bound, bound, W.shape)
+            b[:] = rng.uniform(-bound, bound, b.shape)
 
-    Parameters mirror :class:`fastbp.Network` and :meth:`fastbp.Network.fit`;
-    ``hidden_layer_sizes`` follows scikit-learn's MLPClassifier. Labels may be any values
-    ``np.unique`` sorts; ``classes_`` holds them.
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        return [int(sizes)] if isinstance(sizes, numbers.Integral) else [int(s) for s in sizes]
+
+    def _make_optimizer(self):
+        lr = self.learning_rate_init
+        if self.solver == "adam":
+            return optimizers.Adam(lr=lr, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
+                                   eps_hat=True)
+        return optimizers.SGD(lr=lr, momentum=self.momentum,
+                              nesterov=self.nesterovs_momentum and self.momentum > 0)
+
+    def _check_same_outputs(self, n_outputs):
+        if n_outputs != self.network_.sizes[-1]:
+            raise ValueError(f"warm_start and partial_fit need targets with the model's "
+                             f"{self.network_.sizes[-1]} outputs, got {n_outputs}")
+
+    def _train(self, network, X, target, sample_weight, incremental, record):
+        """Epochs of the network's fit under scikit-learn's stopping rule; the fitted
+        attributes on success."""
+        validate = None
+        if self.early_stopping:
+            X, target, sample_weight, validate = self._split(X, target, sample_weight)
+        n = X.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It "
+                              "is going to be clipped")
+            batch_size = int(np.clip(self.batch_size, 1, n))
+        scale = 1.0 / network.sizes[-1] if network.loss_name == "mse" else 1.0
+        weight_sum = n if sample_weight is None else float(sample_weight.sum())
+        rule = StoppingRule(self, self._optimizer, n, -(-n // batch_size) / weight_sum, scale,
+                            validate, record)
+        epochs = 1 if incremental else self.max_iter
+        network.fit(X, target, epochs=epochs, batch_size=batch_size, optimizer=self._optimizer,
+                    l2=self.alpha, shuffle=self.shuffle, sample_weight=sample_weight,
+                    callbacks=[rule])
+        if rule.best_params is not None:  # early stopping: the best epoch's parameters
+            network.params = rule.best_params
+        vars(self).update(record)
+        if not incremental and not rule.stopped:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
+                          f"and the optimization hasn't converged yet.", ConvergenceWarning)
+
+    def _split(self, X, target, sample_weight):
+        """scikit-learn's early-stopping split: (X, target, sample_weight) to train on and a
+        function of the network giving its validation score."""
+        stratify = target if is_classifier(self) and target.ndim == 1 else None
+        rng = check_random_state(self.random_state)
+        arrays = [X, target] + ([] if sample_weight is None else [sample_weight])
+        parts = train_test_split(*arrays, random_state=rng, test_size=self.validation_fraction,
+                                 stratify=stratify)
+        X_train, X_val, t_train, t_val = parts[:4]
+        w_train, w_val = (parts[4], parts[5]) if sample_weight is not None else (None, None)
+        if X_val.shape[0] < 2:
+            raise ValueError("The validation set is too small. Increase 'validation_fraction' "
+                             "or the size of your dataset.")
+
+        def validate(network):
+            return self._score_network(network, X_val, t_val, w_val)
+
+        return X_train, t_train, w_train, validate
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+class FastbpClassifier(ClassifierMixin, _FastbpMLP):
+    """Multilayer perceptron classifier trained by fastbp: scikit-learn's
+    ``MLPClassifier``, with the same parameters, defaults and fitted attributes.
+
+    Multiclass problems train a softmax output with cross-entropy, two classes one sigmoid
+    output with binary cross-entropy, multilabel targets (an indicator matrix) one sigmoid
+    per label, as scikit-learn does.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of int, default (100,)
+    activation : {"identity", "logistic", "tanh", "relu"} or a fastbp hidden activation
+        ("sigmoid", "leaky_relu", "elu", "softplus", "gelu"), default "relu"
+    solver : {"adam", "sgd"}, default "adam"
+        "lbfgs" is refused: fastbp trains by mini-batches.
+    alpha : float, default 1e-4
+        L2 penalty on the weights, scaled as scikit-learn scales it (divided by each batch's
+        weight sum; fastbp.Network.fit's ``l2``).
+    batch_size : int or "auto", default "auto"
+        "auto": min(200, n_samples).
+    learning_rate : {"constant", "invscaling", "adaptive"}, default "constant"
+        The SGD schedule, as scikit-learn's.
+    learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
+    momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
+    epsilon, n_iter_no_change
+        As in scikit-learn: training stops when the training loss (or, with
+        ``early_stopping``, the validation score) has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, with a ``ConvergenceWarning`` when ``max_iter`` epochs
+        run out first.
+    dropout : float, default 0
+        Inverted dropout on the hidden layers while training (fastbp's own).
+    dtype : {"float32", "float64"} or None, default None
+        Precision of the network. None follows X as scikit-learn does: float32 input stays
+        float32, any other input is float64. float32 is about twice as fast.
 
     Attributes
     ----------
-    classes_ : ndarray
+    classes_, loss_, best_loss_, loss_curve_, validation_scores_, best_validation_score_,
+    t_, coefs_, intercepts_, n_features_in_, feature_names_in_, n_iter_, n_layers_,
+    n_outputs_, out_activation_
+        As in scikit-learn (``coefs_`` and ``intercepts_`` are views into the network).
     network_ : fastbp.Network
-    history_ : dict
-    n_features_in_ : int
+        The trained network.
+
+    Notes
+    -----
+    Differences from scikit-learn: the random numbers (the same distributions: scikit-learn's
+    initialisation, shuffling and early-stopping split, from other draws); the loss
+    recorded per epoch counts the L2 term with the weights at the epoch's end.
     """
 
-    def fit(self, X, y, sample_weight=None):
-        self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(f"y needs at least 2 classes, got {len(self.classes_)}")
-        return self._fit_network(X, codes, len(self.classes_), "cross_entropy", sample_weight)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch over X and y, continuing from the current state (optimizer included).
+
+        Parameters
+        ----------
+        X, y, sample_weight : as for fit
+        classes : array-like, optional
+            Every class of the whole problem: required at the first call, ignored after.
+
+        Returns
+        -------
+        self
+        """
+        if not hasattr(self, "network_") and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def _encode_targets(self, y, first, incremental, classes):
+        """(targets for the network, its loss, its output count) from labels y."""
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        labels = unique_labels(y)
+        if first:
+            binarizer = LabelBinarizer().fit(y if classes is None else classes)
+            if len(binarizer.classes_) < 2:
+                raise ValueError(f"y has only 1 class ({binarizer.classes_[0]}); a "
+                                 f"classifier needs samples of at least 2 classes")
+            if not set(labels) <= set(binarizer.classes_):
+                raise ValueError(f"`y` has classes not in `classes`: {binarizer.classes_} "
+                                 f"against {labels}")
+            self._label_binarizer, self.classes_ = binarizer, binarizer.classes_
+        else:
+            binarizer = self._label_binarizer
+            if incremental and not set(labels) <= set(self.classes_):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` "
+                                 f"has {self.classes_}. 'y' has {labels}.")
+            if not incremental and set(labels) != set(self.classes_):
+                raise ValueError(f"warm_start can only be used where `y` has the same classes "
+                                 f"as in the previous call to fit. Previously got "
+                                 f"{self.classes_}, `y` has {labels}")
+        if binarizer.y_type_ == "multiclass":
+            return np.searchsorted(self.classes_, y), "cross_entropy", len(self.classes_)
+        Y = binarizer.transform(y)
+        return Y.astype(np.float64), "binary_cross_entropy", Y.shape[1]
 
     def predict_proba(self, X):
+        """Class probabilities, columns in the order of ``classes_`` (for multilabel
+        targets, each label's probability).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        out = self._forward(X)
+        if self._label_binarizer.y_type_ == "binary":
+            return np.hstack([1 - out, out])
+        return out
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Predicted class labels (for multilabel targets, the indicator matrix)."""
+        out = self._forward(X)  # checks that the model is fitted first
+        return self._label_binarizer.inverse_transform(out)
+
+    def _forward(self, X):
         check_is_fitted(self, "network_")
+        X = validate_data(self, X, accept_sparse=False, dtype=(np.float64, np.float32),
+                          reset=False)
         return self.network_.forward(X)
 
+    def _score_network(self, network, X, target, sample_weight):
+        """Accuracy of network on encoded targets (early stopping's validation score)."""
+        out = network.forward(X)
+        if target.ndim == 1:  # class indices
+            predicted = out.argmax(axis=1)
+        else:
+            predicted = (out > 0.5).astype(target.dtype)
+        return accuracy_score(target, predicted, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class FastbpRegressor(RegressorMixin, _FastbpMLP):
+    """Multilayer perceptron regressor trained by fastbp: scikit-learn's ``MLPRegressor``
+    (identity output, squared error), with the same parameters, defaults and fitted
+    attributes; see :class:`FastbpClassifier` for them and for the differences.
+    """
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over X and y, continuing from the current state (optimizer included).
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def _encode_targets(self, y, first, incremental, classes):
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        return Y, "mse", Y.shape[1]
+
     def predict(self, X):
-        winners = self.predict_proba(X).argmax(axis=1)  # checks fitted first
-        return self.classes_[winners]
-
-
-class FastbpRegressor(RegressorMixin, _FastbpEstimator):
-    """Multilayer perceptron regressor trained by fastbp (identity output, squared error)."""
-
-    def fit(self, X, y, sample_weight=None):
-        y = np.asarray(y, dtype=float)
-        self._single_output = y.ndim == 1
-        target = y.reshape(-1, 1) if self._single_output else y
-        return self._fit_network(X, target, target.shape[1], "mse", sample_weight)
-
-    def predict(self, X):
+        """Predictions, of shape (n_samples,) for one output, else (n_samples, n_outputs)."""
         check_is_fitted(self, "network_")
+        X = validate_data(self, X, accept_sparse=False, dtype=(np.float64, np.float32),
+                          reset=False)
         out = self.network_.forward(X)
-        return out[:, 0] if self._single_output else out
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def _score_network(self, network, X, target, sample_weight):
+        """R^2 of network on targets (early stopping's validation score)."""
+        return r2_score(target, network.forward(X), sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

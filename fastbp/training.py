@@ -112,7 +112,8 @@ class Trainer:
                                         optimizer.state, float(clip_norm or 0.0))
         self._optimizer_code = None if fused else optimizer.code
         self.flop_per_batch = flop_per_sample(model.sizes) * batch_size
-        self.parts = training_parts(self.flop_per_batch)
+        self.parts = training_parts(self.flop_per_batch,
+                                    flop_per_sample(model.sizes) * self.samples_per_call())
         self._space = model.space(batch_size, self.parts)
         self._order = np.arange(data[0].shape[0])
         self._snapshot = model.empty_snapshot(optimizer.state)
@@ -121,6 +122,10 @@ class Trainer:
         self._noise = None
         if rates.any():
             self._noise = (rates, int(order_rng.integers(1, 2 ** 62)))
+
+    def samples_per_call(self):
+        """Rows of this process's data that one compiled call trains on (at most)."""
+        return min(self.data[0].shape[0], chunk_samples(self.model.sizes, self.batch_size))
 
     def epoch(self, epoch):
         """One epoch; returns its logs. Raises Diverged after restoring the last good state."""

@@ -132,6 +132,9 @@ def optimizer_step(opt, p, g, state, t, lr):
             g = g + opt.weight_decay * p
         state["m"] = b1 * state.get("m", 0) + (1 - b1) * g
         state["v"] = b2 * state.get("v", 0) + (1 - b2) * g * g
+        if opt.eps_hat:  # Kingma and Ba's efficient form, as scikit-learn writes it
+            lr_t = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+            return p - lr_t * state["m"] / (np.sqrt(state["v"]) + opt.eps)
         m_hat = state["m"] / (1 - b1 ** t)
         v_hat = state["v"] / (1 - b2 ** t)
         return p - lr * m_hat / (np.sqrt(v_hat) + opt.eps)

@@ -1,3 +1,9 @@
+"""The scikit-learn estimators: scikit-learn's own estimator checks, training equal to
+scikit-learn's MLPs from the same start, its stopping rule, partial_fit, warm_start, early
+stopping, and failed fits that change nothing."""
+
+import warnings
+
 import numpy as np
 import pytest
 
@@ -5,37 +11,274 @@ from conftest import oracle
 
 sklearn = oracle("sklearn")
 from sklearn.base import clone  # noqa: E402
-from sklearn.model_selection import cross_val_score  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
+from sklearn.model_selection import cross_val_score, train_test_split  # noqa: E402
+from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from fastbp.sklearn import FastbpClassifier, FastbpRegressor  # noqa: E402
+
+
+@parametrize_with_checks([FastbpClassifier(), FastbpRegressor()])
+def test_scikit_learn_estimator_checks(estimator, check):
+    """Every check scikit-learn runs on its own estimators, default parameters, no
+    expected failures (scikit-learn declares none for MLPClassifier / MLPRegressor)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+def _problem(kind, n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    if kind == "multiclass":
+        return X, np.array(["a", "b", "c"])[X[:, :3].argmax(axis=1)]
+    if kind == "binary":
+        return X, (X[:, 0] + X[:, 1] > 0).astype(int)
+    if kind == "multilabel":
+        return X, (X[:, :3] > 0).astype(int)
+    return X, X[:, :2] @ np.array([[1.0, -2.0], [0.5, 1.0]]) + 0.1 * rng.normal(size=(n, 2))
+
+
+PAIRS = {"multiclass": (FastbpClassifier, MLPClassifier),
+         "binary": (FastbpClassifier, MLPClassifier),
+         "multilabel": (FastbpClassifier, MLPClassifier),
+         "regression": (FastbpRegressor, MLPRegressor)}
+
+
+def _from_the_same_start(kind, solver, alpha, weights):
+    """(fastbp's estimator, scikit-learn's) trained 4 epochs from the same parameters with
+    the same batches (no shuffling), after a first epoch that builds both."""
+    X, y = _problem(kind)
+    settings = dict(hidden_layer_sizes=(7, 4), activation="tanh", solver=solver, alpha=alpha,
+                    batch_size=25, learning_rate_init=0.05, momentum=0.8, shuffle=False,
+                    max_iter=1, random_state=0)
+    ours_cls, theirs_cls = PAIRS[kind]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = ours_cls(**settings, dtype="float64").fit(X, y, sample_weight=weights)
+        theirs = theirs_cls(**settings).fit(X, y, sample_weight=weights)
+        for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+            assert a.shape == b.shape
+            b[...] = a  # the same start
+        for model in (ours, theirs):
+            model.set_params(warm_start=True, max_iter=4).fit(X, y, sample_weight=weights)
+    return X, ours, theirs
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("kind", list(PAIRS))
+def test_training_equals_scikit_learn_from_the_same_start(kind, solver):
+    """From the same parameters, with the same batches, L2 penalty, sample weights and
+    solver, both libraries reach the same parameters: scikit-learn's MLP as the oracle."""
+    weights = np.random.default_rng(1).integers(1, 4, 60).astype(float)
+    X, ours, theirs = _from_the_same_start(kind, solver, 0.3, weights)
+    assert ours.n_layers_ == theirs.n_layers_ and ours.n_outputs_ == theirs.n_outputs_
+    assert ours.out_activation_ == theirs.out_activation_
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    if kind == "regression":
+        np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-10)
+    else:
+        np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-10)
+        np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    # The recorded losses are close, not equal: fastbp adds the L2 term of the epoch's end
+    # weights over the epoch's weight sum, scikit-learn each batch's own over the batch's,
+    # and it averages the batches' weighted means by rows.
+    np.testing.assert_allclose(ours.loss_curve_[1:], theirs.loss_curve_[1:], rtol=5e-2)
+
+
+@pytest.mark.parametrize("kind", list(PAIRS))
+def test_loss_curve_equals_scikit_learns_without_penalty(kind):
+    """Without the L2 term and with equal weights, the losses recorded per epoch (each
+    batch's before its update; squared error averaged over outputs too) are scikit-learn's."""
+    _, ours, theirs = _from_the_same_start(kind, "adam", 0.0, None)
+    np.testing.assert_allclose(ours.loss_curve_[1:], theirs.loss_curve_[1:], rtol=1e-10)
+
+
+@pytest.mark.parametrize("cls", [FastbpClassifier, FastbpRegressor])
+@pytest.mark.parametrize("settings", [dict(tol=1e9), dict(tol=1e9, n_iter_no_change=3),
+                                      dict(solver="sgd", learning_rate="adaptive", tol=1e9,
+                                           n_iter_no_change=2),
+                                      dict(early_stopping=True, tol=1e9, n_iter_no_change=4)])
+def test_stopping_rule_counts_epochs_as_scikit_learn(cls, settings):
+    """With a tol no epoch can meet, the number of epochs depends on the rule only:
+    n_iter_no_change + 1 epochs, or, with the adaptive rate, every division of the rate
+    by 5 from 1e-3 down to 1e-6 first (5 rounds of n_iter_no_change + 1 epochs)."""
+    kind = "multiclass" if cls is FastbpClassifier else "regression"
+    X, y = _problem(kind, n=80)
+    ours = cls(random_state=0, **settings).fit(X, y)
+    theirs = PAIRS[kind][1](random_state=0, **settings).fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ == len(ours.loss_curve_)
+    if settings.get("early_stopping"):
+        assert ours.best_loss_ is None and len(ours.validation_scores_) == ours.n_iter_
+        assert ours.best_validation_score_ == max(ours.validation_scores_)
+    else:
+        assert ours.best_loss_ == min(ours.loss_curve_) and ours.validation_scores_ is None
+
+
+def test_convergence_warning_when_max_iter_runs_out():
+    X, y = _problem("binary")
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):
+        FastbpClassifier(max_iter=3).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        FastbpClassifier(max_iter=30, tol=1e9, n_iter_no_change=2).fit(X, y)  # stops at 3
+
+
+def test_invscaling_rate_follows_the_samples_seen():
+    X, y = _problem("binary")
+    model = FastbpClassifier(solver="sgd", learning_rate="invscaling", learning_rate_init=0.2,
+                             power_t=0.3, max_iter=4, tol=0).fit(X, y)
+    assert model.t_ == 4 * len(X)
+    assert model._optimizer.lr == pytest.approx(0.2 / (model.t_ + 1) ** 0.3)
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    """The returned parameters score best_validation_score_ on scikit-learn's split (the
+    same train_test_split, stratified, from random_state)."""
+    X, y = _problem("multiclass", n=200)
+    model = FastbpClassifier(hidden_layer_sizes=(16,), early_stopping=True,
+                             validation_fraction=0.2, max_iter=40, n_iter_no_change=40,
+                             learning_rate_init=0.05, random_state=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    _, X_val, _, y_val = train_test_split(X, y, random_state=np.random.RandomState(3),
+                                          test_size=0.2, stratify=y)
+    assert np.argmax(model.validation_scores_) < len(model.validation_scores_) - 1
+    assert model.score(X_val, y_val) == model.best_validation_score_
+
+
+def test_partial_fit_equals_fit_epoch_by_epoch():
+    """k calls of partial_fit (one epoch each, the optimizer kept) equal one fit of k epochs
+    without shuffling, bitwise; classes are needed at the first call."""
+    X, y = _problem("multiclass")
+    settings = dict(hidden_layer_sizes=(8,), shuffle=False, random_state=0, tol=0,
+                    batch_size=16)
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        FastbpClassifier(**settings).partial_fit(X, y)
+    stepped = FastbpClassifier(**settings)
+    for _ in range(3):
+        stepped.partial_fit(X, y, classes=["a", "b", "c"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        whole = FastbpClassifier(max_iter=3, **settings).fit(X, y)
+    np.testing.assert_array_equal(stepped.network_.params, whole.network_.params)
+    assert stepped.loss_curve_ == whole.loss_curve_ and stepped.t_ == whole.t_
+    with pytest.raises(ValueError, match="has classes not in"):
+        stepped.partial_fit(X, np.where(y == "a", "z", y))
+    regressor = FastbpRegressor(hidden_layer_sizes=(8,))
+    regressor.partial_fit(*_problem("regression"))
+    assert regressor.n_iter_ == 1 and regressor.predict(X).shape == (len(X), 2)
+
+
+def test_warm_start_continues_from_the_fitted_network():
+    X, y = _problem("multiclass")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = FastbpClassifier(max_iter=3, warm_start=True, random_state=0).fit(X, y)
+        network, start = model.network_, model.network_.params.copy()
+        model.fit(X, y)
+        assert model.network_ is network and not np.array_equal(network.params, start)
+        assert len(model.loss_curve_) == 6 and model.n_iter_ == 3
+        with pytest.raises(ValueError, match="warm_start can only be used where `y` has the "
+                                             "same classes"):
+            model.fit(X[y != "a"], y[y != "a"])
+        cold = FastbpClassifier(max_iter=3, random_state=0).fit(X, y)
+    assert len(cold.loss_curve_) == 3
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "multilabel"])
+def test_classifier_outputs(kind):
+    X, y = _problem(kind)
+    model = FastbpClassifier(hidden_layer_sizes=(16,), max_iter=300, random_state=0)
+    model.fit(X, y)
+    proba = model.predict_proba(X)
+    n_columns = 3 if kind != "binary" else 2
+    assert proba.shape == (len(X), n_columns) and ((proba >= 0) & (proba <= 1)).all()
+    if kind != "multilabel":
+        np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-12)
+        np.testing.assert_array_equal(model.predict(X), model.classes_[proba.argmax(axis=1)])
+    else:
+        np.testing.assert_array_equal(model.predict(X), (proba > 0.5).astype(int))
+    np.testing.assert_allclose(model.predict_log_proba(X), np.log(proba))
+    assert model.score(X, y) > 0.8  # learns the rule behind the labels
+
+
+def test_dtype_follows_X_unless_given():
+    X, y = _problem("binary")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert FastbpClassifier(max_iter=2).fit(X, y).network_.dtype == np.float64
+        assert FastbpClassifier(max_iter=2).fit(X.astype(np.float32), y).network_.dtype == \
+            np.float32
+        fast = FastbpClassifier(max_iter=2, dtype="float32").fit(X, y)
+    assert fast.network_.dtype == np.float32 and fast.predict_proba(X).dtype == np.float32
+
+
+def test_refusals_use_scikit_learns_words():
+    import scipy.sparse
+    X, y = _problem("binary")
+    with pytest.raises(ValueError, match="solver='lbfgs' is not available in fastbp"):
+        FastbpClassifier(solver="lbfgs").fit(X, y)
+    with pytest.raises(TypeError, match="dense data is required"):
+        FastbpClassifier().fit(scipy.sparse.csr_matrix(X), y)
+    with pytest.raises(ValueError, match="The 'alpha' parameter of FastbpRegressor must be"):
+        FastbpRegressor(alpha=-1).fit(X, y)
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+        FastbpRegressor(early_stopping=True).partial_fit(X, y)
+    with pytest.raises(NotFittedError):
+        FastbpClassifier().predict(X)
+    with pytest.raises(ValueError, match="only 1 class"):
+        FastbpClassifier().fit(X, np.ones(len(X)))
+
+
+def test_a_failed_fit_leaves_the_estimator_as_it_was():
+    """A fit that diverges (a huge rate on huge targets) raises and changes nothing: the
+    fitted network, its predictions and the fitted attributes stay those of the last fit."""
+    X, y = _problem("regression")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = FastbpRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, y)
+    before = model.predict(X)
+    attributes = {k: v for k, v in vars(model).items() if k.endswith("_")}
+    with pytest.raises(FloatingPointError, match="diverged"):
+        model.set_params(solver="sgd", learning_rate_init=1e30, momentum=0).fit(X, y * 1e30)
+    np.testing.assert_array_equal(model.predict(X), before)
+    assert {k: v for k, v in vars(model).items() if k.endswith("_")}.keys() == attributes.keys()
+    assert model.loss_curve_ == attributes["loss_curve_"]
+    assert model.network_ is attributes["network_"]
 
 
 def test_classifier_in_a_pipeline_with_string_labels(digits):
     X_train, y_train, X_test, y_test = digits
     names = np.array(list("abcdefghij"))
     model = make_pipeline(StandardScaler(), FastbpClassifier(hidden_layer_sizes=(64,),
-                                                             epochs=15, lr=0.05, random_state=0))
+                                                             random_state=0))
     model.fit(X_train, names[y_train])
     assert set(model.predict(X_test)) <= set(names)
     assert model.score(X_test, names[y_test]) > 0.93
-    proba = model.predict_proba(X_test)
-    assert proba.shape == (len(X_test), 10) and np.allclose(proba.sum(1), 1, atol=1e-5)
 
 
 def test_clone_params_and_cross_validation(digits):
     X_train, y_train, _, _ = digits
-    model = FastbpClassifier(hidden_layer_sizes=(32,), epochs=5, random_state=0)
+    model = FastbpClassifier(hidden_layer_sizes=(32,), max_iter=20, random_state=0)
     assert clone(model).get_params() == model.get_params()
-    scores = cross_val_score(model, X_train, y_train, cv=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        scores = cross_val_score(model, X_train, y_train, cv=3)
     assert scores.min() > 0.8
 
 
 def test_same_random_state_same_model(digits):
     X_train, y_train, X_test, _ = digits
-    a = FastbpClassifier(epochs=2, random_state=3).fit(X_train, y_train)
-    b = FastbpClassifier(epochs=2, random_state=3).fit(X_train, y_train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = FastbpClassifier(max_iter=2, random_state=3).fit(X_train, y_train)
+        b = FastbpClassifier(max_iter=2, random_state=3).fit(X_train, y_train)
     np.testing.assert_array_equal(a.predict_proba(X_test), b.predict_proba(X_test))
 
 
@@ -43,15 +286,7 @@ def test_regressor_learns_a_smooth_function():
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, size=(2000, 2))
     y = np.sin(2 * X[:, 0]) + X[:, 1] ** 2
-    model = FastbpRegressor(hidden_layer_sizes=(32, 32), activation="tanh", epochs=60,
-                            lr=0.05, random_state=0).fit(X[:1500], y[:1500])
+    model = FastbpRegressor(hidden_layer_sizes=(32, 32), activation="tanh",
+                            random_state=0).fit(X[:1500], y[:1500])
     assert model.predict(X[1500:]).shape == (500,)
     assert model.score(X[1500:], y[1500:]) > 0.95
-
-
-def test_unfitted_and_bad_input():
-    from sklearn.exceptions import NotFittedError
-    with pytest.raises(NotFittedError):
-        FastbpClassifier().predict(np.zeros((1, 2)))
-    with pytest.raises(ValueError, match="at least 2 classes"):
-        FastbpClassifier().fit(np.zeros((3, 2)), [1, 1, 1])

@@ -34,7 +34,7 @@ def shapes():
     rows; step.py), and of the forward pass over an inference slab."""
     for cfg in CONFIGS.values():
         B = cfg.batch_size
-        P = training_parts(cfg.flop_per_sample * B)
+        P = training_parts(cfg.flop_per_sample * B, float("inf"))  # parts of a long epoch
         top = len(cfg.sizes) - 2
         for l, (n_in, n_out) in enumerate(zip(cfg.sizes[:-1], cfg.sizes[1:])):
             rows, units = (B // P, n_out) if l == top else (B, n_out // P)

@@ -49,7 +49,7 @@ def profile(cfg, dtype, X, Y, reps, parts):
     model, B = net._model, cfg.batch_size
     data = (X, Y, np.ones(len(X), dtype))
     batch = (data, np.arange(B))
-    run = (1e-9, 1)
+    run = (1e-9, 1, 0.0)
     times = {}
     repeat = _repeater(model.kinds)
     with one_thread():  # as the parts' threads run
@@ -62,12 +62,12 @@ def profile(cfg, dtype, X, Y, reps, parts):
                 times.setdefault(name, {})[P] = best / reps * 1e6
     n_batches = max(1, len(X) // B)
     flop = flop_per_sample(net.sizes) * B
-    own = training_parts(flop)
+    own = training_parts(flop, flop * n_batches)
     space = model.space(B, own)
     order = np.arange(len(X))
 
     def chunk(stop):
-        model.train_chunk(space, (data, order, 0, stop, B), (np.full(n_batches, 1e-9), 0), None,
+        model.train_chunk(space, (data, order, 0, stop, B), (np.full(n_batches, 1e-9), 0, 0.0), None,
                           None)
 
     chunk(B * 4)

@@ -68,7 +68,7 @@ def whole_step(cfg, X, Y, parts):
     data = (X, Y, np.ones(len(X), X.dtype))
     n_batches = len(X) // B
     order = np.arange(len(X))
-    run = (np.full(n_batches, 1e-9), 0)
+    run = (np.full(n_batches, 1e-9), 0, 0.0)
     model.train_chunk(space, (data, order, 0, 4 * B, B), run, None, None)
     best = min(timed(lambda: model.train_chunk(space, (data, order, 0, n_batches * B, B), run,
                                                None, None)) for _ in range(3))

@@ -17,8 +17,9 @@ MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(len(LOSSES))
 
 SGD, ADAM, RMSPROP = range(3)
 # Slots of the float64 hyper-parameter vector the optimizer step reads.
-H_MOMENTUM, H_NESTEROV, H_WEIGHT_DECAY, H_BETA1, H_BETA2, H_EPS, H_ALPHA, H_DECOUPLED = range(8)
-N_HYPER = 8
+(H_MOMENTUM, H_NESTEROV, H_WEIGHT_DECAY, H_BETA1, H_BETA2, H_EPS, H_ALPHA, H_DECOUPLED,
+ H_EPS_HAT) = range(9)
+N_HYPER = 9
 
 # Kernels are compiled for the codes one network uses: ``kinds`` is the set of them as one
 # int, a compile-time constant of the kernels (loops.py): bit c for each activation code c

@@ -70,6 +70,11 @@ SMALL_PRODUCT = 1e6
 # samples/s), medium at 64 (6.4e7) +3%. Every product runs on one thread (backends.py), so
 # above it parts are the only way to use a second core.
 PARTS_MIN_FLOP = 5e5
+# ... and only when a compiled call has at least this much work: each call starts and joins
+# the helper threads (about 0.1-0.2 ms here, 5-10 MFLOP of one core's work). Without it, a
+# dataset of one 150-row batch per epoch (scikit-learn's iris) took 0.46 ms per epoch on 2
+# threads and 0.2 ms on one.
+TEAM_MIN_FLOP = 2e7
 # How many parts, where parts pay: measured on 2-core machines only. bench/README.md's model
 # of more cores (bench/tools/thread_scaling.py) says which configurations should take more.
 TRAINING_PARTS = 2

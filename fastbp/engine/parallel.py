@@ -22,7 +22,7 @@ from numba import njit
 
 from .backends import one_thread
 from .config import (INTERNAL, MIN_SLAB_ROWS, PARTS_MIN_FLOP, SLABS, SPINS_BEFORE_YIELD,
-                     TRAINING_PARTS)
+                     TEAM_MIN_FLOP, TRAINING_PARTS)
 from .numba_ext import atomic_increment, atomic_read, sched_yield
 
 COUNT, ABORT = 0, 1  # the slots of a team's int64 sync array
@@ -64,9 +64,12 @@ def barrier(sync, k, parties):
             sched_yield()
 
 
-def training_parts(flop_per_batch):
-    """Parts of a training step for batches of this much work (config.PARTS_MIN_FLOP)."""
-    return TRAINING_PARTS if flop_per_batch >= PARTS_MIN_FLOP else 1
+def training_parts(flop_per_batch, flop_per_call):
+    """Parts of a training step for batches of this much work, in compiled calls of this
+    much (config.PARTS_MIN_FLOP, TEAM_MIN_FLOP)."""
+    if flop_per_batch >= PARTS_MIN_FLOP and flop_per_call >= TEAM_MIN_FLOP:
+        return TRAINING_PARTS
+    return 1
 
 
 def inference_slabs(rows):

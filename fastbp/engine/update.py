@@ -11,8 +11,8 @@ import numpy as np
 from numba import njit
 from numba.extending import overload
 
-from .codes import (ADAM, H_ALPHA, H_BETA1, H_BETA2, H_DECOUPLED, H_EPS, H_MOMENTUM,
-                    H_NESTEROV, H_WEIGHT_DECAY, RMSPROP, SGD, optimizer_of)
+from .codes import (ADAM, H_ALPHA, H_BETA1, H_BETA2, H_DECOUPLED, H_EPS, H_EPS_HAT,
+                    H_MOMENTUM, H_NESTEROV, H_WEIGHT_DECAY, RMSPROP, SGD, optimizer_of)
 from .config import INTERNAL
 from .numba_ext import kinds_value
 
@@ -40,9 +40,12 @@ def _step(kinds, hyper, params, grads, first, second, t, lr):
             _sgd(params, grads, first, t, lr_, dt(hyper[H_MOMENTUM]), hyper[H_NESTEROV] != 0,
                  wd)
         if adam:
-            beta1, beta2, eps = dt(hyper[H_BETA1]), dt(hyper[H_BETA2]), dt(hyper[H_EPS])
+            beta1, beta2 = dt(hyper[H_BETA1]), dt(hyper[H_BETA2])
             step_size = dt(lr / (1.0 - hyper[H_BETA1] ** t))
-            inv_sqrt_bc2 = dt(1.0 / math.sqrt(1.0 - hyper[H_BETA2] ** t))
+            inv_sqrt_bc2 = 1.0 / math.sqrt(1.0 - hyper[H_BETA2] ** t)
+            # epsilon hat: eps added to sqrt(v) before its bias correction (optimizers.py)
+            eps = dt(hyper[H_EPS] * (inv_sqrt_bc2 if hyper[H_EPS_HAT] != 0 else 1.0))
+            inv_sqrt_bc2 = dt(inv_sqrt_bc2)
             m, v = first, second
             if hyper[H_DECOUPLED] != 0:
                 shrink = one - lr_ * wd
