@@ -1,24 +1,293 @@
-"""Command line: train a network on a real dataset and report accuracy and speed; compile
+"""Command line: train on your data, evaluate, predict, describe a model; the demo; compiling
 ahead.
 
-    python -m fastbp                      # scikit-learn's digits (no download)
+    fastbp train data.csv --target label --hidden 256 128 --epochs 20 --save model.npz
+    fastbp evaluate model.npz test.csv           # loss and accuracy, or R^2 and MSE
+    fastbp predict model.npz new.csv --output predictions.csv [--proba]
+    fastbp info model.npz                        # spec, parameter count, how it was trained
+    python -m fastbp                             # demo: scikit-learn's digits (no download)
     python -m fastbp --dataset fashion-mnist --hidden 256 128 --epochs 20
-    python -m fastbp warmup --activation relu --optimizer sgd adam   # fill the kernel cache
+    fastbp warmup --activation relu --optimizer sgd adam   # fill the kernel cache
+
+DATA is a CSV file with a header (the targets in the column --target names, by default the
+last), an .npz file with arrays X and y, X.npy or X.npy,y.npy, IDX files (images, with the
+labels file beside them), or digits / fashion-mnist (their training part for train, their
+test part for evaluate and predict). Integer or text targets make a classifier (the class
+names are kept in the model), numbers a regressor; --task overrides. Features (and a
+regressor's target) are standardised with the training data's mean and standard deviation,
+kept in the model. Bad input gives a one-line error and exit status 2.
 """
 
 import argparse
+import csv
+import datetime
 import sys
 import time
+from pathlib import Path
 
+import numpy as np
+
+from . import __version__, data_files
 from .datasets import find_fashion_mnist, load_digits, load_fashion_mnist
-from .network import Network
+from .network import Network, load
 
-# Per dataset: hidden widths, epochs, batch size, learning rate.
+COMMANDS = ("train", "evaluate", "predict", "info", "warmup")
+# The demo's settings per dataset: hidden widths, epochs, batch size, learning rate.
 DEFAULTS = {"digits": ([64], 30, 32, 0.1), "fashion-mnist": ([256, 128], 30, 64, 0.1)}
 
 
-def parse_args(argv=None):
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit status 2."""
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["warmup"]:
+        from . import warmup
+        return warmup.main(argv[1:])
+    if not argv[:1] or argv[0] not in COMMANDS:
+        return demo(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (UsageError, ValueError, OSError, ImportError) as error:
+        parser.exit(2, f"fastbp {args.command}: error: {error}\n")
+    except FloatingPointError as error:  # divergence: not bad input, still one line
+        parser.exit(1, f"fastbp {args.command}: {error}\n")
+
+
+def _parser():
     parser = argparse.ArgumentParser(prog="fastbp", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train a network on DATA")
+    train.add_argument("data", metavar="DATA")
+    train.add_argument("--target", help="CSV column of the targets (default: the last)")
+    train.add_argument("--task", choices=["auto", "classification", "regression"],
+                       default="auto")
+    train.add_argument("--hidden", type=int, nargs="+", default=[128], metavar="WIDTH")
+    train.add_argument("--activation", default="relu")
+    train.add_argument("--epochs", type=int, default=20)
+    train.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw",
+                                                               "rmsprop"])
+    train.add_argument("--lr", type=float, help="learning rate (default: the optimizer's)")
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--validation-split", type=float, default=0.0, metavar="F",
+                       help="hold out this fraction (the last rows) for validation")
+    train.add_argument("--no-standardize", action="store_true",
+                       help="train on the features as they are")
+    train.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--save", metavar="MODEL.npz", help="write the trained model there")
+    train.add_argument("--plot", metavar="CURVES.png",
+                       help="draw loss and accuracy per epoch (needs matplotlib)")
+    train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.set_defaults(run=run_train)
+    evaluate = commands.add_parser("evaluate", help="score a saved model on DATA")
+    evaluate.add_argument("model", metavar="MODEL.npz")
+    evaluate.add_argument("data", metavar="DATA")
+    evaluate.add_argument("--target", help="CSV column of the targets (default: the model's)")
+    evaluate.set_defaults(run=run_evaluate)
+    predict = commands.add_parser("predict", help="predict DATA's targets with a saved model")
+    predict.add_argument("model", metavar="MODEL.npz")
+    predict.add_argument("data", metavar="DATA")
+    predict.add_argument("--output", metavar="OUT.csv", help="default: standard output")
+    predict.add_argument("--proba", action="store_true", help="also each class's probability")
+    predict.set_defaults(run=run_predict)
+    info = commands.add_parser("info", help="describe a saved model")
+    info.add_argument("model", metavar="MODEL.npz")
+    info.set_defaults(run=run_info)
+    return parser
+
+
+# train ------------------------------------------------------------------------------------
+
+def run_train(args):
+    data = data_files.read(args.data, args.target, split="train")
+    if data.y is None:
+        raise UsageError(f"{args.data} has no targets to train on")
+    task = args.task
+    if task == "auto":
+        task = "regression" if np.issubdtype(data.y.dtype, np.floating) else "classification"
+    meta = {"task": task, "features": data.features, "target": data.target}
+    X = _standardizer(meta, data.X, not args.no_standardize)
+    if task == "classification":
+        classes, y = np.unique(data.y, return_inverse=True)
+        if len(classes) < 2:
+            raise UsageError(f"{args.data}: the targets hold one class ({classes[0]}); a "
+                             f"classifier needs at least 2")
+        meta["classes"] = classes.tolist()
+        sizes, loss = [X.shape[1], *args.hidden, len(classes)], "cross_entropy"
+    else:
+        y = _target_scaler(meta, _as_float(data.y, args.data), not args.no_standardize)
+        sizes, loss = [X.shape[1], *args.hidden, 1], "mse"
+    net = Network(sizes, activation=args.activation, loss=loss, dtype=args.dtype,
+                  seed=args.seed)
+    verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)
+    print(f"{args.data}: {len(X)} rows, {X.shape[1]} features, {task}"
+          + (f" of {len(meta['classes'])} classes" if task == "classification" else "")
+          + f"; {net}")
+    started = time.perf_counter()
+    history = net.fit(X, y, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                      optimizer=args.optimizer, validation_split=args.validation_split,
+                      verbose=verbose)
+    wall = time.perf_counter() - started
+    last = {key: values[-1] for key, values in history.history.items()}
+    print(f"trained {len(history.epoch)} epochs in {wall:.2f} s: "
+          + ", ".join(f"{key} {value:.4f}" for key, value in last.items() if key != "lr"))
+    meta["trained"] = {"data": args.data, "rows": len(X), "epochs": len(history.epoch),
+                       "batch_size": args.batch_size, "optimizer": args.optimizer,
+                       "lr": last["lr"], "validation_split": args.validation_split,
+                       "final": last, "seconds": round(wall, 3), "seed": args.seed,
+                       "date": datetime.datetime.now().isoformat(timespec="seconds"),
+                       "fastbp": __version__}
+    net.metadata = meta
+    if args.save:
+        net.save(args.save)
+        print(f"saved to {args.save}")
+    if args.plot:
+        history.plot(args.plot)
+        print(f"learning curves in {args.plot}")
+    return 0
+
+
+def _standardizer(meta, X, on):
+    """X standardised with its own column means and deviations (kept in meta), or as is."""
+    if not on:
+        return X
+    mean, std = X.mean(axis=0), X.std(axis=0)
+    std[std == 0] = 1.0  # a constant column stays constant (zero)
+    meta["standardize"] = {"mean": mean.tolist(), "std": std.tolist()}
+    return (X - mean) / std
+
+
+def _target_scaler(meta, y, on):
+    if not on:
+        return y
+    mean, std = float(y.mean()), float(y.std()) or 1.0
+    meta["target_scale"] = {"mean": mean, "std": std}
+    return (y - mean) / std
+
+
+def _as_float(y, where):
+    try:
+        return y.astype(np.float64)
+    except ValueError:
+        raise UsageError(f"{where}: regression targets must be numbers") from None
+
+
+# evaluate, predict, info -------------------------------------------------------------------
+
+def _model_and_data(args, target=None):
+    net = load(args.model)
+    meta = net.metadata
+    named = meta.get("features") if Path(args.data).suffix.lower() == ".csv" else None
+    data = data_files.read(args.data, target or meta.get("target"), features=named,
+                           split="test")
+    if data.X.shape[1] != net.sizes[0]:
+        raise UsageError(f"{args.data} has {data.X.shape[1]} features; the model takes "
+                         f"{net.sizes[0]}")
+    X = data.X
+    if "standardize" in meta:
+        X = (X - np.array(meta["standardize"]["mean"])) / np.array(meta["standardize"]["std"])
+    return net, meta, X, data.y
+
+
+def _outputs(net, meta, X):
+    """The network's outputs in the targets' units (a regressor's un-standardised)."""
+    out = net.forward(X).astype(np.float64)
+    if "target_scale" in meta:
+        out = out * meta["target_scale"]["std"] + meta["target_scale"]["mean"]
+    return out
+
+
+def run_evaluate(args):
+    net, meta, X, y = _model_and_data(args, args.target)
+    if y is None:
+        raise UsageError(f"{args.data} has no targets to score against")
+    out = _outputs(net, meta, X)
+    if meta.get("task", "classification") == "classification":
+        classes = meta.get("classes", list(range(net.sizes[-1])))
+        index = {str(c): i for i, c in enumerate(classes)}
+        unknown = sorted({str(v) for v in y} - set(index))
+        if unknown:
+            raise UsageError(f"{args.data} has labels the model never saw: "
+                             f"{', '.join(unknown[:5])}")
+        codes = np.array([index[str(v)] for v in y])
+        scores = net.evaluate(X, codes)
+        print(f"{len(y)} rows: loss {scores['loss']:.4f}, accuracy {scores['accuracy']:.4f}")
+    else:
+        y = _as_float(y, args.data)
+        residual = y - out[:, 0]
+        mse = float(np.mean(residual ** 2))
+        r2 = 1 - mse / float(np.var(y)) if np.var(y) > 0 else float("nan")
+        print(f"{len(y)} rows: R^2 {r2:.4f}, MSE {mse:.6g}")
+    return 0
+
+
+def run_predict(args):
+    net, meta, X, _ = _model_and_data(args)
+    out = _outputs(net, meta, X)
+    stream = open(args.output, "w", newline="") if args.output else sys.stdout
+    try:
+        writer = csv.writer(stream)
+        if meta.get("task", "classification") == "classification":
+            classes = meta.get("classes", list(range(net.sizes[-1])))
+            writer.writerow(["prediction"] + ([f"p({c})" for c in classes] if args.proba
+                                               else []))
+            for row in out:
+                writer.writerow([classes[int(row.argmax())]]
+                                + ([f"{p:.6g}" for p in row] if args.proba else []))
+        else:
+            if args.proba:
+                raise UsageError("--proba goes with classifiers; this model is a regressor")
+            writer.writerow(["prediction"])
+            writer.writerows([[f"{v:.6g}"] for v in out[:, 0]])
+    finally:
+        if stream is not sys.stdout:
+            stream.close()
+    if args.output:
+        print(f"{len(out)} predictions written to {args.output}")
+    return 0
+
+
+def run_info(args):
+    net = load(args.model)
+    meta = net.metadata
+    print(f"{args.model}: {net}")
+    per_layer = " + ".join(f"{W.size + b.size:,}" for W, b in zip(net.weights, net.biases))
+    print(f"parameters: {net.params.size:,} ({per_layer} per layer)")
+    if not meta:
+        print("no metadata (saved from Python without it)")
+        return 0
+    print(f"task: {meta['task']}" + (f", target {meta['target']!r}" if meta.get("target")
+                                     else ""))
+    if "classes" in meta:
+        print(f"classes ({len(meta['classes'])}): {', '.join(map(str, meta['classes']))}")
+    features = meta.get("features") or []
+    print(f"features: {net.sizes[0]}" + (f" ({', '.join(features[:8])}"
+                                         + (", ...)" if len(features) > 8 else ")")
+                                         if features else "")
+          + ("; standardised" if "standardize" in meta else ""))
+    trained = meta.get("trained")
+    if trained:
+        final = ", ".join(f"{k} {v:.4f}" for k, v in trained["final"].items() if k != "lr")
+        print(f"trained on {trained['data']} ({trained['rows']} rows) for {trained['epochs']} "
+              f"epochs, {trained['optimizer']} at lr {trained['lr']:g}, batches of "
+              f"{trained['batch_size']}, in {trained['seconds']} s on {trained['date']} "
+              f"(fastbp {trained['fastbp']})")
+        print(f"final epoch: {final}")
+    return 0
+
+
+# the demo -----------------------------------------------------------------------------------
+
+def demo(argv):
+    """python -m fastbp [--dataset ...]: train on a built-in dataset, report accuracy and
+    speed."""
+    parser = argparse.ArgumentParser(
+        prog="fastbp", description="Train on a built-in dataset and report test accuracy "
+        "and speed. Commands for your own data: fastbp {train,evaluate,predict,info} -h")
     parser.add_argument("--dataset", choices=["digits", "fashion-mnist"], default="digits")
     parser.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files")
     parser.add_argument("--hidden", type=int, nargs="+", help="hidden layer widths")
@@ -36,29 +305,17 @@ def parse_args(argv=None):
         parser.error("Fashion-MNIST files not found: apt-get install dataset-fashion-mnist, "
                      "or pass --data-dir")
     hidden, epochs, batch_size, lr = DEFAULTS[args.dataset]
-    args.hidden = args.hidden or hidden
-    args.epochs = args.epochs or epochs
-    args.batch_size = args.batch_size or batch_size
-    args.lr = args.lr or lr
-    return args
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["warmup"]:
-        from . import warmup
-        return warmup.main(argv[1:])
-    args = parse_args(argv)
     if args.dataset == "digits":
         X_train, y_train, X_test, y_test = load_digits(seed=args.seed)
     else:
         X_train, y_train, X_test, y_test = load_fashion_mnist(args.data_dir)
-    sizes = [X_train.shape[1], *args.hidden, 10]
-    net = Network(sizes, activation=args.activation, dtype=args.dtype, seed=args.seed)
+    net = Network([X_train.shape[1], *(args.hidden or hidden), 10],
+                  activation=args.activation, dtype=args.dtype, seed=args.seed)
     print(f"{args.dataset}: {len(X_train)} training and {len(X_test)} test samples; {net}")
     started = time.perf_counter()
-    history = net.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                      lr=args.lr, verbose=0 if args.quiet else 1)
+    history = net.fit(X_train, y_train, epochs=args.epochs or epochs,
+                      batch_size=args.batch_size or batch_size, lr=args.lr or lr,
+                      verbose=0 if args.quiet else 1)
     wall = time.perf_counter() - started
     test = net.evaluate(X_test, y_test)
     samples_per_s = len(X_train) * len(history.epoch) / wall

@@ -57,6 +57,9 @@ class Network:
         One contiguous 1-D array holding every weight and bias.
     weights, biases : list of ndarray
         Views into ``params``: ``weights[l]`` has shape (sizes[l+1], sizes[l]).
+    metadata : dict
+        JSON values saved and loaded with the network (the command line keeps class names,
+        feature names, input scaling and how the network was trained there).
 
     Examples
     --------
@@ -79,6 +82,7 @@ class Network:
         self._weights, self._biases = self._model.views()
         self._rng = np.random.default_rng(seed)
         self._initialize(codes)
+        self.metadata = {}
 
     def _initialize(self, codes):
         for W, code in zip(self._weights, codes):
@@ -346,7 +350,8 @@ class Network:
         if comm is None:
             trainer = Trainer(self._model, self._rates, (X, Y, weights),
                               min(batch_size, X.shape[0]), opt, schedule, clip_norm, float(l2),
-                              order_rng, shuffle, validate, make_progress(verbose, epochs, X.shape[0]))
+                              order_rng, shuffle, validate,
+                              make_progress(verbose, epochs, X.shape[0]))
             return train(self, trainer, epochs, callbacks, on_divergence)
         # The same collective calls on every rank, or a hang: the same settings, and the
         # same batch_size (not cut to the shard) for the rounds every rank counts.
@@ -388,7 +393,28 @@ class Network:
         if optimizer is not None:
             training["optimizer"] = optimizers.describe(optimizer, self.params)
             state = optimizer.state
-        persist.write(path, self._spec(), self.params, training, state)
+        persist.write(path, self._spec(), self.params, training, state, self.metadata)
+
+    def to_onnx(self, path=None, dtype="float32"):
+        """The forward pass as an ONNX model (opset 17), written to path when given; its
+        input ``"X"`` is (N, sizes[0]), its output ``"Y"`` what :meth:`forward` returns.
+        Needs the ``onnx`` package (``pip install "fastbp[onnx]"``); fastbp.onnx_export
+        has the details.
+
+        Returns
+        -------
+        onnx.ModelProto
+        """
+        from .onnx_export import to_onnx
+        return to_onnx(self, path, dtype)
+
+    def to_torch(self, logits=False):
+        """The network as a ``torch.nn.Sequential`` of Linear and activation modules with
+        the same parameters (the output activation left out with ``logits=True``); the
+        inverse of :func:`fastbp.from_torch`. Needs PyTorch.
+        """
+        from .torch_convert import to_torch
+        return to_torch(self, logits)
 
     def _spec(self):
         """The constructor's arguments, as saved with the parameters."""
@@ -411,9 +437,10 @@ def load(path, with_optimizer=False):
     -------
     Network, or (Network, fastbp.optimizers.Optimizer) with ``with_optimizer=True``
     """
-    spec, params, training, state = persist.read(path)
+    spec, params, training, state, metadata = persist.read(path)
     net = Network(**spec)
     net.params = params
+    net.metadata = metadata
     if training is not None:
         net._rng.bit_generator.state = training["rng"]
     if not with_optimizer:

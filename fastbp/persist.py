@@ -1,8 +1,9 @@
 """The file format of saved networks: one .npz file holding the flat parameters, the
 constructor's arguments (the spec) as JSON and, for resuming training, the training state:
 the network's random stream and, when saved with one, the optimizer (its class, settings,
-step and epoch counts as JSON, its state as an array). Nothing here executes code from a
-file; files without a training state (earlier fastbp versions) still load.
+step and epoch counts as JSON, its state as an array); and the network's metadata (JSON
+values of the user's: class names, feature names, how it was trained). Nothing here
+executes code from a file; files without a training state (earlier fastbp versions) still load.
 
 Files are written atomically: into a new file in the same folder, flushed to the disk, then
 renamed over the target, so a process killed at any moment of a save leaves the old file or
@@ -19,9 +20,9 @@ import numpy as np
 FORMAT = 1
 
 
-def write(path, spec, params, training=None, optimizer_state=None):
-    """Write spec (a dict of JSON values), the flat parameters and, when given, training (a
-    dict of JSON values) and optimizer_state (an array) to path, atomically."""
+def write(path, spec, params, training=None, optimizer_state=None, metadata=None):
+    """Write spec (a dict of JSON values), the flat parameters and, when given, training and
+    metadata (dicts of JSON values) and optimizer_state (an array) to path, atomically."""
     path = os.path.abspath(os.fspath(path))
     folder, name = os.path.split(path)
     temporary = os.path.join(folder, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -32,6 +33,8 @@ def write(path, spec, params, training=None, optimizer_state=None):
                 arrays["training"] = np.array(json.dumps(training))
             if optimizer_state is not None:
                 arrays["optimizer_state"] = optimizer_state
+            if metadata:
+                arrays["metadata"] = np.array(json.dumps(metadata))
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
@@ -54,14 +57,16 @@ def _sync_folder(folder):
 
 def read(path):
     """The (spec without its format number, parameters, training dict or None, optimizer
-    state or None) written by write. A file that is not one (truncated, corrupted, another
-    program's, a newer format) raises ValueError naming the file and the problem."""
+    state or None, metadata dict) written by write. A file that is not one (truncated,
+    corrupted, another program's, a newer format) raises ValueError naming the file and the
+    problem."""
     try:
         with np.load(path, allow_pickle=False) as data:
             spec = json.loads(str(data["spec"]))
             params = data["params"]
             training = json.loads(str(data["training"])) if "training" in data else None
             state = data["optimizer_state"] if "optimizer_state" in data else None
+            metadata = json.loads(str(data["metadata"])) if "metadata" in data else {}
     except FileNotFoundError:
         raise
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as error:
@@ -73,4 +78,4 @@ def read(path):
         raise ValueError(f"{path} was written in format {written!r}, "
                          + ("by a newer fastbp: upgrade fastbp to read it" if newer
                             else f"which this fastbp does not read (it reads format {FORMAT})"))
-    return spec, params, training, state
+    return spec, params, training, state, metadata

@@ -51,6 +51,12 @@ class History:
     def __repr__(self):
         return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
 
+    def plot(self, path=None):
+        """Draw the loss and accuracy per epoch, training and validation, with matplotlib;
+        save the figure to path when given. Returns the figure (fastbp.plotting)."""
+        from .plotting import plot_history
+        return plot_history(self, path)
+
 
 class Diverged(FloatingPointError):
     """Training produced a non-finite loss or parameter; the parameters were restored."""

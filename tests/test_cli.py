@@ -1,12 +1,149 @@
+"""The command line: the demo, train / evaluate / predict / info over the user's files (CSV,
+npz, npy, IDX), one-line errors with exit status 2, and compiling ahead."""
+
+import csv
+import gzip
 import os
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
+import fastbp
 from conftest import oracle
 from fastbp import cli
 
 
-def test_cli_trains_on_digits(capsys):
+def _fastbp(*args, cwd=None):
+    """Run the command line in a new process, as a user would."""
+    return subprocess.run([sys.executable, "-m", "fastbp", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd)
+
+
+def _wine_csv(path, rows=slice(None)):
+    """scikit-learn's wine as a CSV with a header and text class names in 'cultivar',
+    which is not the last column."""
+    sklearn_datasets = oracle("sklearn").datasets
+    data = sklearn_datasets.load_wine()
+    names = np.array(["barolo", "grignolino", "barbera"])
+    order = np.random.default_rng(0).permutation(len(data.target))[rows]
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["cultivar"] + list(data.feature_names))
+        for i in order:
+            writer.writerow([names[data.target[i]]] + [f"{v:g}" for v in data.data[i]])
+    return names
+
+
+def test_train_evaluate_predict_info_on_a_csv_file(tmp_path):
+    """A classifier from a CSV file with text labels in a named column, saved, scored on
+    held-out rows, predicting class names (and probabilities), described by info."""
+    names = _wine_csv(tmp_path / "train.csv", slice(0, 140))
+    _wine_csv(tmp_path / "test.csv", slice(140, None))
+    model = tmp_path / "wine.npz"
+    done = _fastbp("train", tmp_path / "train.csv", "--target", "cultivar", "--hidden", "32",
+                   "--epochs", "40", "--lr", "0.01", "--validation-split", "0.2",
+                   "--save", model)
+    assert done.returncode == 0, done.stderr
+    assert "140 rows, 13 features, classification of 3 classes" in done.stdout
+    assert "val_accuracy" in done.stdout and model.exists()
+    done = _fastbp("evaluate", model, tmp_path / "test.csv")
+    assert done.returncode == 0, done.stderr
+    accuracy = float(done.stdout.split("accuracy ")[1])
+    assert accuracy > 0.85  # 38 held-out wines, standardised features
+    done = _fastbp("predict", model, tmp_path / "test.csv", "--proba", "--output",
+                   tmp_path / "out.csv")
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.reader(open(tmp_path / "out.csv")))
+    assert rows[0] == ["prediction", "p(barbera)", "p(barolo)", "p(grignolino)"]
+    assert len(rows) == 39 and {row[0] for row in rows[1:]} <= set(names)
+    np.testing.assert_allclose([sum(map(float, row[1:])) for row in rows[1:]], 1, atol=1e-5)
+    done = _fastbp("info", model)
+    assert done.returncode == 0, done.stderr
+    assert "classes (3): barbera, barolo, grignolino" in done.stdout
+    assert "target 'cultivar'" in done.stdout and "40 epochs, adam" in done.stdout
+
+
+def test_regression_from_npz_and_npy_pairs(tmp_path):
+    """Float targets make a regressor (standardised target, predictions in its units);
+    .npz and X.npy,y.npy give the same data."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (600, 3))
+    y = 50 + 20 * (np.sin(2 * X[:, 0]) + X[:, 1] * X[:, 2])
+    np.savez(tmp_path / "train.npz", X=X[:500], y=y[:500])
+    np.save(tmp_path / "X.npy", X[500:])
+    np.save(tmp_path / "y.npy", y[500:])
+    model = tmp_path / "reg.npz"
+    done = _fastbp("train", tmp_path / "train.npz", "--hidden", "32", "32", "--epochs", "60",
+                   "--save", model)
+    assert done.returncode == 0, done.stderr
+    assert "regression" in done.stdout
+    done = _fastbp("evaluate", model, f"{tmp_path / 'X.npy'},{tmp_path / 'y.npy'}")
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.split("R^2 ")[1].split(",")[0]) > 0.9
+    done = _fastbp("predict", model, tmp_path / "X.npy")
+    predictions = np.array([float(v) for v in done.stdout.split()[1:]])
+    assert done.stdout.startswith("prediction") and len(predictions) == 100
+    assert abs(predictions.mean() - y[500:].mean()) < 5  # in the target's units
+
+
+def test_idx_files_and_the_plot(tmp_path):
+    """IDX images with their labels file beside them; --plot writes the curves."""
+    pytest.importorskip("matplotlib")
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 200).astype(np.uint8)
+    images = (rng.integers(0, 60, (200, 4, 4)) + 150 * labels[:, None, None]).astype(np.uint8)
+    for name, array, code in (("train-images-idx3-ubyte.gz", images, 3),
+                              ("train-labels-idx1-ubyte.gz", labels, 1)):
+        header = bytes([0, 0, 0x08, code]) + b"".join(
+            n.to_bytes(4, "big") for n in array.shape)
+        with gzip.open(tmp_path / name, "wb") as f:
+            f.write(header + array.tobytes())
+    done = _fastbp("train", tmp_path / "train-images-idx3-ubyte.gz", "--epochs", "5",
+                   "--validation-split", "0.25", "--plot", tmp_path / "curves.png", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "200 rows, 16 features, classification of 2 classes" in done.stdout
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("content,message", [
+    ("a,b,label\n1,2,x\n3,oops,y\n", "line 3, column 2 (b): 'oops' is not a number"),
+    ("a,b,label\n1,2,x\n3,4\n", "line 3: 2 cells, the header has 3"),
+    ("a,b,label\n", "has a header but no data rows"),
+    ("a,b,label\n1,2,x\n3,4,x\n", "one class (x)"),
+])
+def test_bad_csv_files_give_one_line_and_status_2(tmp_path, content, message):
+    (tmp_path / "bad.csv").write_text(content)
+    done = _fastbp("train", tmp_path / "bad.csv")
+    assert done.returncode == 2 and message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_other_bad_input_gives_one_line_and_status_2(tmp_path):
+    (tmp_path / "d.csv").write_text("a,b,label\n1,2,x\n3,4,y\n5,6,x\n")
+    cases = [
+        (("train", tmp_path / "missing.csv"), "no such file"),
+        (("train", tmp_path / "d.csv", "--target", "nope"), "has no column 'nope'"),
+        (("train", tmp_path / "d.txt"), "no such file"),  # written just below
+        (("evaluate", tmp_path / "d.csv", tmp_path / "d.csv"), "not a readable fastbp model"),
+    ]
+    for args, message in cases:  # before d.txt exists
+        done = _fastbp(*args)
+        assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
+    (tmp_path / "d.txt").write_text("x")
+    cases = [(("train", tmp_path / "d.txt"), "unknown data format")]
+    model = tmp_path / "m.npz"
+    fastbp.Network([5, 3, 2], seed=0).save(model)
+    cases.append((("predict", model, tmp_path / "d.csv"), "has 2 features; the model takes 5"))
+    for args, message in cases:
+        done = _fastbp(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, \
+            (args, done.stderr)
+
+
+def test_demo_trains_on_digits(capsys):
     oracle("sklearn")
     assert cli.main(["--epochs", "15", "--quiet"]) == 0
     out = capsys.readouterr().out
@@ -15,15 +152,10 @@ def test_cli_trains_on_digits(capsys):
     assert "samples/s" in out and "wall time" in out
 
 
-def test_cli_rejects_bad_arguments():
-    done = subprocess.run([sys.executable, "-m", "fastbp", "--data-dir", "/nowhere"],
-                          capture_output=True, text=True)
+def test_demo_rejects_bad_arguments(tmp_path):
+    done = _fastbp("--data-dir", "/nowhere")
     assert done.returncode == 2 and "--data-dir goes with --dataset fashion-mnist" in done.stderr
-
-
-def test_cli_reports_missing_fashion_mnist(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "fastbp", "--dataset", "fashion-mnist",
-                           "--data-dir", str(tmp_path)], capture_output=True, text=True)
+    done = _fastbp("--dataset", "fashion-mnist", "--data-dir", tmp_path)
     assert done.returncode == 2 and "Fashion-MNIST files not found" in done.stderr
 
 

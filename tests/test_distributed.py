@@ -93,9 +93,9 @@ def _results(done, folder, ranks):
 
 def test_two_ranks_equal_one_process_and_each_other(tmp_path):
     """Equal shards, no shuffling, Adam with clipping, an L2 penalty and a schedule,
-    validation shards, float64: every rank holds the same parameter and optimizer-state bits after every epoch,
-    equal to a one-process fit with twice the batch (and the whole validation set) to 1e-10,
-    with the same logs."""
+    validation shards, float64: every rank holds the same parameter and optimizer-state bits
+    after every epoch, equal to a one-process fit with twice the batch (and the whole
+    validation set) to 1e-10, with the same logs."""
     ranks = _results(_mpiexec(_EQUAL_SHARDS, 2, tmp_path), tmp_path, 2)
     assert ranks[0]["hashes"] == ranks[1]["hashes"] and len(ranks[0]["hashes"]) == 3
     assert len(set(ranks[0]["hashes"])) == 3  # the parameters moved every epoch

@@ -53,8 +53,8 @@ def train_chunk(kinds):
         (none with one thread). batches = (data, order, start, stop, batch_size) with data =
         (X, Y, weights). run = (lrs, first_step, l2): the b-th batch of this call is update
         number first_step + b + 1, at learning rate lrs[b], with the L2 penalty l2 (step.py).
-        Each part adds its (weighted loss sum, correct count, weight sum) to its row of space's tallies; losses are measured
-        on each batch before its update.
+        Each part adds its (weighted loss sum, correct count, weight sum) to its row of
+        space's tallies; losses are measured on each batch before its update.
         """
         t0, t1, parts, threads, sync = team
         data, order, start, stop, batch_size = batches

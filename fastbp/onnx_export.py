@@ -1,0 +1,87 @@
+"""A network as an ONNX model, for ONNX Runtime and the other runtimes that read ONNX
+(``pip install "fastbp[onnx]"``): :meth:`fastbp.Network.to_onnx`.
+
+The graph is the forward pass: per layer a Gemm (``X @ W.T + b``) and the layer's activation,
+one ONNX operator each (LeakyRelu with alpha 0.01, Elu with alpha 1, Softmax over the last
+axis), except gelu, whose exact erf form ``0.5 x (1 + erf(x / sqrt 2))`` takes four
+operators (ONNX has a Gelu operator only from opset 20). Opset 17 (ONNX Runtime 1.11 and
+later).
+"""
+
+import math
+
+import numpy as np
+
+OPSET = 17
+_SIMPLE = {"sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("Relu", {}),
+           "leaky_relu": ("LeakyRelu", {"alpha": 0.01}), "elu": ("Elu", {"alpha": 1.0}),
+           "softplus": ("Softplus", {}), "softmax": ("Softmax", {"axis": -1})}
+
+
+def to_onnx(network, path=None, dtype="float32"):
+    """The ONNX model of network's forward pass (see the module docstring).
+
+    Parameters
+    ----------
+    network : fastbp.Network
+    path : str or path-like, optional
+        Where to write the model; with None it is only returned.
+    dtype : {"float32", "float64"}, default "float32"
+        Element type of the parameters, input and output. ONNX Runtime's CPU provider has
+        no float64 kernels for Elu, Softplus and Erf (elu, softplus, gelu).
+
+    Returns
+    -------
+    onnx.ModelProto
+        Input ``"X"`` of shape (N, sizes[0]), output ``"Y"`` of shape (N, sizes[-1]).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    element = TensorProto.FLOAT if dtype == "float32" else TensorProto.DOUBLE
+    nodes, initializers = [], []
+    current = "X"
+    last = len(network.sizes) - 2
+    for l, (W, b, activation) in enumerate(zip(network.weights, network.biases,
+                                               network.activations)):
+        initializers += [numpy_helper.from_array(W.astype(dtype), f"W{l}"),
+                         numpy_helper.from_array(b.astype(dtype), f"b{l}")]
+        z = f"z{l}"
+        nodes.append(helper.make_node("Gemm", [current, f"W{l}", f"b{l}"], [z], transB=1))
+        out = "Y" if l == last else f"a{l}"
+        nodes += _activation(activation, z, out, l, dtype, initializers)
+        current = out
+    graph = helper.make_graph(
+        nodes, "fastbp_network",
+        [helper.make_tensor_value_info("X", element, ["N", network.sizes[0]])],
+        [helper.make_tensor_value_info("Y", element, ["N", network.sizes[-1]])],
+        initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="fastbp")
+    model.doc_string = repr(network)
+    onnx.checker.check_model(model)
+    if path is not None:
+        onnx.save(model, str(path))
+    return model
+
+
+def _activation(name, z, out, l, dtype, initializers):
+    """The nodes computing out = name(z) (layer l; gelu's constants go to initializers)."""
+    from onnx import helper, numpy_helper
+
+    if name == "identity":
+        return [helper.make_node("Identity", [z], [out])]
+    if name in _SIMPLE:
+        op, attributes = _SIMPLE[name]
+        return [helper.make_node(op, [z], [out], **attributes)]
+    assert name == "gelu", name
+    for constant, value in ((f"inv_sqrt2_{l}", 1 / math.sqrt(2)), (f"half_{l}", 0.5),
+                            (f"one_{l}", 1.0)):
+        initializers.append(numpy_helper.from_array(np.array(value, dtype=dtype), constant))
+    return [helper.make_node("Mul", [z, f"inv_sqrt2_{l}"], [f"{z}_s"]),
+            helper.make_node("Erf", [f"{z}_s"], [f"{z}_erf"]),
+            helper.make_node("Add", [f"{z}_erf", f"one_{l}"], [f"{z}_1p"]),
+            helper.make_node("Mul", [z, f"half_{l}"], [f"{z}_half"]),
+            helper.make_node("Mul", [f"{z}_half", f"{z}_1p"], [out])]

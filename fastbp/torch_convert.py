@@ -1,0 +1,128 @@
+"""Networks to and from PyTorch: :meth:`fastbp.Network.to_torch` and
+:func:`fastbp.from_torch` (``pip install torch``).
+
+A network is an ``nn.Sequential`` of ``nn.Linear`` layers, each followed by its activation
+module (none for identity): nn.Sigmoid, nn.Tanh, nn.ReLU, nn.LeakyReLU(0.01), nn.ELU(1.0),
+nn.Softplus(), nn.GELU() and, at the output, nn.Softmax(dim=-1). The parameters are copied,
+in the network's dtype, so both compute the same function.
+"""
+
+import numpy as np
+
+from .network import Network
+
+
+def _modules(nn):
+    """fastbp activation name -> a function making its module."""
+    return {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU,
+            "leaky_relu": lambda: nn.LeakyReLU(0.01), "elu": lambda: nn.ELU(1.0),
+            "softplus": nn.Softplus, "gelu": nn.GELU, "softmax": lambda: nn.Softmax(dim=-1)}
+
+
+def to_torch(network, logits=False):
+    """network as an ``nn.Sequential`` (module docstring).
+
+    Parameters
+    ----------
+    network : fastbp.Network
+    logits : bool, default False
+        Leave out the output activation, for PyTorch losses that take logits
+        (``CrossEntropyLoss``, ``BCEWithLogitsLoss``).
+
+    Returns
+    -------
+    torch.nn.Sequential
+    """
+    import torch
+    from torch import nn
+
+    make = _modules(nn)
+    layers = []
+    dtype = getattr(torch, np.dtype(network.dtype).name)
+    for l, (W, b, activation) in enumerate(zip(network.weights, network.biases,
+                                               network.activations)):
+        linear = nn.Linear(W.shape[1], W.shape[0], dtype=dtype)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(W.copy()))
+            linear.bias.copy_(torch.from_numpy(b.copy()))
+        layers.append(linear)
+        output = l == len(network.weights) - 1
+        if activation != "identity" and not (output and logits):
+            layers.append(make[activation]())
+    return nn.Sequential(*layers)
+
+
+def from_torch(module, loss=None):
+    """The fastbp Network computing what ``module`` computes.
+
+    Parameters
+    ----------
+    module : torch.nn.Sequential
+        Linear layers, each followed by at most one activation module of the kinds in the
+        module docstring (LeakyReLU with slope 0.01, ELU with alpha 1, Softplus with beta 1,
+        GELU without approximation only).
+    loss : {"cross_entropy", "binary_cross_entropy", "mse"}, optional
+        By default from the output activation: cross_entropy after Softmax,
+        binary_cross_entropy after Sigmoid, mse otherwise.
+
+    Returns
+    -------
+    Network
+        With the module's parameters, in its dtype (float32 or float64).
+    """
+    from torch import nn
+
+    names = {nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu",
+             nn.ELU: "elu", nn.Softplus: "softplus", nn.GELU: "gelu", nn.Softmax: "softmax"}
+    if not isinstance(module, nn.Sequential):
+        raise TypeError(f"from_torch takes an nn.Sequential of Linear and activation modules, "
+                        f"got {type(module).__name__}")
+    linears, activations = [], []
+    for i, child in enumerate(module):
+        if isinstance(child, nn.Linear):
+            if linears and len(activations) < len(linears):
+                activations.append("identity")  # two Linear layers in a row
+            linears.append(child)
+        elif type(child) in names and len(activations) < len(linears):
+            _check_settings(child, nn)
+            activations.append(names[type(child)])
+        elif isinstance(child, nn.Identity):
+            continue
+        else:
+            raise ValueError(f"module {i} ({child}) is not a Linear layer or one activation "
+                             f"after one: from_torch reads Linear layers, each followed by at "
+                             f"most one of {', '.join(c.__name__ for c in names)}")
+    if not linears:
+        raise ValueError("the module has no Linear layer")
+    if len(activations) < len(linears):
+        activations.append("identity")
+    sizes = [linears[0].in_features] + [linear.out_features for linear in linears]
+    for a, b in zip(linears[:-1], linears[1:]):
+        if a.out_features != b.in_features:
+            raise ValueError(f"Linear layers do not chain: {a} then {b}")
+    if loss is None:
+        loss = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(
+            activations[-1], "mse")
+    dtype = np.dtype(str(linears[0].weight.dtype).replace("torch.", ""))
+    network = Network(sizes, activation=activations[:-1], output=activations[-1], loss=loss,
+                      dtype=dtype)
+    for W, b, linear in zip(network.weights, network.biases, linears):
+        W[:] = linear.weight.detach().cpu().numpy()
+        if linear.bias is not None:
+            b[:] = linear.bias.detach().cpu().numpy()
+        else:
+            b[:] = 0
+    return network
+
+
+def _check_settings(child, nn):
+    """Refuse activation modules whose settings fastbp's activation does not have."""
+    wrong = ((isinstance(child, nn.LeakyReLU) and child.negative_slope != 0.01) or
+             (isinstance(child, nn.ELU) and child.alpha != 1.0) or
+             (isinstance(child, nn.Softplus) and child.beta != 1) or
+             (isinstance(child, nn.GELU) and child.approximate != "none") or
+             (isinstance(child, nn.Softmax) and child.dim not in (-1, 1, None)))
+    if wrong:
+        raise ValueError(f"{child}: fastbp's activation of this kind has fixed settings "
+                         f"(LeakyReLU(0.01), ELU(1.0), Softplus(beta=1), GELU('none'), "
+                         f"Softmax over the last dimension)")
