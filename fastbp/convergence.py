@@ -44,7 +44,9 @@ class StoppingRule(Callback):
         # Not np.dot: NumPy's BLAS threads would wake up and spin-wait for a while after
         # the call, taking a core from the next epoch's compiled loop (2-3x slower epochs
         # measured on 2 cores).
-        penalty = 0.5 * est.alpha * sum(float(np.square(W).sum()) for W in self.model.weights)
+        with np.errstate(over="ignore"):  # huge weights: an infinite loss, reported as such
+            penalty = 0.5 * est.alpha * sum(float(np.square(W).sum())
+                                            for W in self.model.weights)
         r["loss_"] = logs["loss"] * self.loss_scale + penalty * self.batches_per_weight
         r["loss_curve_"].append(r["loss_"])
         r["n_iter_"] += 1

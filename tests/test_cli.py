@@ -90,7 +90,7 @@ def test_regression_from_npz_and_npy_pairs(tmp_path):
 
 def test_idx_files_and_the_plot(tmp_path):
     """IDX images with their labels file beside them; --plot writes the curves."""
-    pytest.importorskip("matplotlib")
+    oracle("matplotlib")
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 200).astype(np.uint8)
     images = (rng.integers(0, 60, (200, 4, 4)) + 150 * labels[:, None, None]).astype(np.uint8)

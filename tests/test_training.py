@@ -282,6 +282,37 @@ def test_two_networks_train_at_once_in_two_threads(digits, train_mode, parts):
         np.testing.assert_array_equal(net.params, expected)
 
 
+def test_two_threads_predict_while_a_third_trains(digits):
+    """Two threads predicting with one network (over and over) while a third trains another
+    get the same outputs, and the trained network the same parameters, as sequential runs."""
+    X_train, y_train, X_test, _ = digits
+    predictor = fastbp.Network([64, 48, 10], seed=0)
+    predictor.fit(X_train, y_train, epochs=2)
+    expected_out = predictor.forward(X_test)
+    alone = fastbp.Network([64, 48, 10], seed=1)
+    alone.fit(X_train, y_train, epochs=4, batch_size=8)
+    trained = fastbp.Network([64, 48, 10], seed=1)
+    outputs, stop = [], threading.Event()
+
+    def predict():
+        while not stop.is_set():
+            outputs.append(predictor.forward(X_test))
+
+    readers = [threading.Thread(target=predict) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        trained.fit(X_train, y_train, epochs=4, batch_size=8)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert len(outputs) >= 2
+    for out in outputs:
+        np.testing.assert_array_equal(out, expected_out)
+    np.testing.assert_array_equal(trained.params, alone.params)
+
+
 def _diverging_problem():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 5))
