@@ -1,5 +1,11 @@
-"""Data-parallel training over MPI: every rank trains on its own shard of Fashion-MNIST (or
-of scikit-learn's digits when the Fashion-MNIST files are not installed).
+"""
+Data-parallel training over MPI
+===============================
+
+Every rank trains on its own shard of Fashion-MNIST (or of scikit-learn's digits when the
+Fashion-MNIST files are not installed); each step's gradient is the mean over the rows of
+every rank, and every rank ends each step with the same parameters. Run it with MPI (this
+page shows the script; the documentation build does not run it)::
 
     pip install ".[mpi]"
     mpiexec -n 2 python examples/train_mpi.py

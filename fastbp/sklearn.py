@@ -267,11 +267,6 @@ class _FastbpMLP(BaseEstimator):
 
         return X_train, t_train, w_train, validate
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
-        return tags
-
 
 class FastbpClassifier(ClassifierMixin, _FastbpMLP):
     """Multilayer perceptron classifier trained by fastbp: scikit-learn's

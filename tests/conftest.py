@@ -4,7 +4,11 @@ import os
 import numpy as np
 import pytest
 
-import fastbp
+# Before fastbp is imported: the processes the tests start (command line, MPI ranks, Dask
+# workers, new-process resumes) inherit it and share the suite's kernel sets too.
+os.environ.setdefault("FASTBP_SPECIALISE", "0")
+
+import fastbp  # noqa: E402
 
 HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu"]
 # (loss, output activation) pairs that the library accepts.
@@ -42,10 +46,10 @@ def every_activation_in_one_kernel_set(request, monkeypatch):
     """The suite builds networks of every activation and loss; compiling the kernels for each
     set of codes on its own would take minutes, so tests share one kernel set per loss and
     optimizer (fastbp.engine.config.SPECIALISE = False): the same source, with no branch
-    pruned. Tests marked ``specialised`` run the per-network kernels users get by default,
-    and tests/test_specialised.py checks that those give the same bits."""
-    if "specialised" not in request.keywords:
-        monkeypatch.setattr(fastbp.engine.config, "SPECIALISE", False)
+    pruned; so do the processes the tests start (FASTBP_SPECIALISE=0, set above). Tests
+    marked ``specialised`` run the per-network kernels users get by default, and
+    tests/test_specialised.py checks that those give the same bits."""
+    monkeypatch.setattr(fastbp.engine.config, "SPECIALISE", "specialised" in request.keywords)
 
 
 @pytest.fixture

@@ -34,7 +34,6 @@ def _search(X, y):
     return search.best_params_, search.cv_results_["mean_test_score"], scores
 
 
-@pytest.mark.specialised  # the kernels the workers build, which this process caches first
 def test_grid_search_and_cross_validation_on_dask_equal_the_default_backend(client, digits):
     X, y, _, _ = digits
     local = _search(X, y)

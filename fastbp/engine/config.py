@@ -3,6 +3,8 @@
 The measurements behind each number are in bench/perf_log.md.
 """
 
+import os
+
 # fastmath without "nnan"/"ninf": the divergence checks must still see NaN and inf.
 # "reassoc" lets LLVM vectorise reductions; the order it picks is fixed at compile time, so
 # results stay independent of the thread count.
@@ -29,8 +31,10 @@ DRIVER = dict(JIT, inline="always")
 # Kernels are compiled for the activations one network uses (codes.kinds, loops.py): a first
 # fit compiles ~1.5 s less. False compiles every activation into one set of kernels per loss
 # and optimizer instead, which pays when one process builds networks of many activations (a
-# grid search over them, the test suite): each set costs a few seconds to compile.
-SPECIALISE = True
+# grid search over them, the test suite): each set costs a few seconds to compile. The
+# environment variable FASTBP_SPECIALISE=0 sets it to False in every process that inherits
+# it (Dask's spawned workers, subprocesses).
+SPECIALISE = os.environ.get("FASTBP_SPECIALISE", "1") != "0"
 
 # expm1 is marked for LLVM to always inline (LLVM's own inliner found it too big, and a loop
 # still holding a call does not vectorise: 10.9 -> 2.7 ns per value). It keeps its own

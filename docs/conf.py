@@ -1,0 +1,51 @@
+"""Sphinx configuration of fastbp's documentation: pip install ".[docs]", then
+sphinx-build -W -b html docs docs/_build/html"""
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import fastbp  # noqa: E402
+
+project = "fastbp"
+author = "the fastbp developers"
+copyright = "2026, the fastbp developers"
+release = version = fastbp.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "myst_parser",
+    "sphinx_gallery.gen_gallery",
+]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+exclude_patterns = ["_build"]
+myst_enable_extensions = ["dollarmath", "amsmath"]
+myst_heading_anchors = 3
+# Pages include sections of README.md, whose headings start at level 3.
+suppress_warnings = ["myst.header"]
+
+templates_path = ["_templates"]
+autosummary_generate = True
+autodoc_default_options = {"members": True, "inherited-members": False}
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+# No intersphinx: the build must work offline (CI has no network but the package registries).
+
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",  # run plot_*.py at build time; show the others as code
+    "download_all_examples": False,
+    "remove_config_comments": True,
+}
+
+html_theme = "pydata_sphinx_theme"
+html_title = "fastbp"
+html_theme_options = {"navigation_depth": 2, "show_toc_level": 2}
