@@ -2,14 +2,10 @@
 sphinx-build -W -b html docs docs/_build/html"""
 
 import os
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import fastbp  # the installed package (pip install ".[docs]" installs it)
+
 os.environ.setdefault("MPLBACKEND", "Agg")
-
-import fastbp  # noqa: E402
 
 project = "fastbp"
 author = "the fastbp developers"

@@ -75,9 +75,9 @@ SMALL_PRODUCT = 1e6
 # above it parts are the only way to use a second core.
 PARTS_MIN_FLOP = 5e5
 # ... and only when a compiled call has at least this much work: each call starts and joins
-# the helper threads (about 0.1-0.2 ms here, 5-10 MFLOP of one core's work). Without it, a
-# dataset of one 150-row batch per epoch (scikit-learn's iris) took 0.46 ms per epoch on 2
-# threads and 0.2 ms on one.
+# the helper threads (about 0.1-0.2 ms here, 5-10 MFLOP of one core's work). Without it,
+# scikit-learn's wine (one 142-row batch per epoch of 13-100-3) took 0.43 ms per
+# epoch on 2 threads and 0.12 ms on one (a 5-fold cross-validation of 200 epochs each).
 TEAM_MIN_FLOP = 2e7
 # How many parts, where parts pay: measured on 2-core machines only. bench/README.md's model
 # of more cores (bench/tools/thread_scaling.py) says which configurations should take more.

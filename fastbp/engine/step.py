@@ -26,10 +26,10 @@ shapes, so every matrix element is computed by the same call whichever thread ru
 
 Arguments travel in a few tuples: ``model = (params, table)``, ``space`` (the workspace,
 layout.py), ``batch = (data, rows)`` with data = (X, Y, sample weights) and rows the batch's
-indices into them, ``run = (lr, update number, l2)``; ``opt`` is None for plain SGD (no optimizer
-step is compiled) or (hyper, grads, state, clip_norm), ``noise`` None without dropout or
-(rates per layer, seed). opt and noise stay arguments of their own: Numba prunes a branch on
-``x is None`` only for an argument. ``kinds`` (codes.kinds) is the compile-time set of
+indices into them, ``run = (lr, update number, l2)``; ``opt`` is None for plain SGD (no
+optimizer step is compiled) or (hyper, grads, state, clip_norm), ``noise`` None without
+dropout or (rates per layer, seed). opt and noise stay arguments of their own: Numba prunes a
+branch on ``x is None`` only for an argument. ``kinds`` (codes.kinds) is the compile-time set of
 activation, loss and optimizer codes the kernels are compiled for; the functions here are
 inlined into the loops (config.DRIVER), so it reaches the kernels that branch on codes as
 the constant it is.
@@ -136,11 +136,11 @@ def gradient_block(alpha, delta, a_prev, beta, W, b):
 
 
 @njit(**INTERNAL)
-def shrink(out, v, factor):
-    """out = factor * v, elementwise (out may be v)."""
+def scale(v, factor):
+    """v *= factor, elementwise."""
     f = v.dtype.type(factor)
     for i in range(v.shape[0]):
-        out[i] = f * v[i]
+        v[i] *= f
 
 
 @njit(**INTERNAL)
@@ -228,7 +228,7 @@ def phase(kinds, where, model, space, batch, run, opt, noise):
             lo, hi = share(t, parts, table[l, N_OUT])
             W, b = weight(target, table, l)[lo:hi], bias(target, table, l)[lo:hi]
             if opt is None and decay != 0:  # W -= lr * decay * W, then the product adds in
-                shrink(W.reshape(-1), W.reshape(-1), 1.0 - lr * decay)
+                scale(W.reshape(-1), 1.0 - lr * decay)
             gradient_block(alpha, layer_block(space, n, l, DELTA)[0:n, lo:hi],
                            layer_input(x, space, l, noise), 1.0 if opt is None else 0.0, W, b)
             if opt is not None and decay != 0:  # grads of W += decay * W
