@@ -386,7 +386,8 @@ class Network:
         ``fastbp.optimizers.Adam``), its settings, state, step and epoch counts, so that
         ``net, opt = fastbp.load(path, with_optimizer=True)`` followed by ``net.fit(...,
         optimizer=opt)`` continues training exactly as the same calls would have without
-        the save (schedules read the optimizer's step and epoch counts).
+        the save (schedules read the optimizer's step and epoch counts). The network's
+        ``metadata`` (JSON values) is saved with it.
         """
         training = {"rng": self._rng.bit_generator.state}
         state = None

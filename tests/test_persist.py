@@ -154,6 +154,22 @@ def test_training_resumes_exactly_in_a_new_process(tmp_path, case):
         assert resumed == _resume_run(case, "one call", path)
 
 
+def test_metadata_travels_with_the_model(tmp_path):
+    """JSON metadata saved and loaded as it was; a value JSON cannot hold fails the save,
+    leaving the previous file."""
+    net = fastbp.Network([3, 4, 2], seed=0)
+    path = tmp_path / "m.npz"
+    net.save(path)
+    assert fastbp.load(path).metadata == {}
+    net.metadata = {"classes": ["cat", "dog"], "scale": [0.5, 2.0], "trained": {"epochs": 3}}
+    net.save(path)
+    assert fastbp.load(path).metadata == net.metadata
+    net.metadata = {"bad": object()}
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        net.save(path)
+    assert fastbp.load(path).metadata["classes"] == ["cat", "dog"]
+
+
 def test_loading_an_optimizer_that_was_not_saved_is_refused(tmp_path):
     net = fastbp.Network([3, 2], seed=0)
     net.save(tmp_path / "plain.npz")
