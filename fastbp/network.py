@@ -210,8 +210,9 @@ class Network:
         y : array_like
             Targets, as for :meth:`fit`.
         return_deltas : bool, default False
-            Also return the per-sample errors ``delta[l] = dloss_i/dz[l]`` (seed eq. 1) of
-            every non-input layer, shape (n, sizes[l+1]), not divided by n.
+            Also return the per-sample errors ``delta[l] = dloss_i/dz[l]`` (eq. 1 of the
+            documentation's math page) of every non-input layer, shape (n, sizes[l+1]), not
+            divided by n.
 
         Returns
         -------

@@ -1,6 +1,6 @@
 """A plain NumPy backpropagation, written for clarity, that the kernels are checked against.
 
-It follows the seed document sample by sample with column vectors, and builds the output
+It follows the equations of docs/math.md sample by sample with column vectors, and builds the output
 error from the full Jacobian of the output activation times dloss/da; it never uses the
 ``delta = a - y`` shortcut that the kernels take.
 """

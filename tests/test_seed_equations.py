@@ -1,4 +1,4 @@
-"""The seed's equations (1)-(7) on a 2-2-1 network worked out by hand.
+"""Equations (1)-(7) of docs/math.md on a 2-2-1 network worked out by hand.
 
 x = (1, 2), W1 = [[1, -1], [0.5, 1]], b1 = (0, -1), relu hidden layer;
 W2 = [[2, -1]], b2 = (0.5), identity output, mse loss, target y = 1.

@@ -1,7 +1,7 @@
-"""Matrix products, callable from nopython code.
+"""Matrix products, callable from nopython code (equation numbers: docs/math.md).
 
     gemm:          C = alpha * op(A) @ op(B) + beta * C      (any alpha and beta)
-    affine:        z = x @ W.T + b                           (forward, seed z = W a + b)
+    affine:        z = x @ W.T + b                           (forward, z = W a + b per sample)
     error_back:    delta_prev = delta @ W                    (eq. 7 before the sigma' factor)
     outer_update:  T = beta * T + alpha * delta.T @ a        (eq. 3 summed over the batch)
 

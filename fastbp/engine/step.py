@@ -1,4 +1,5 @@
-"""One training step, written once, as phases over (part, parts).
+"""One training step, written once, as phases over (part, parts). Equation numbers are
+those of docs/math.md.
 
 A step on a batch of n rows runs these phases in order. In each, part t of ``parts`` does
 its share, cut so that no two parts write the same memory; when the parts run on several
@@ -8,7 +9,7 @@ threads a barrier separates the phases (loops.train_chunk, parallel.py).
     layer l      units of hidden layer l: z = a_prev @ W[units].T + b[units], a = sigma(z),
                  and the dropout mask of those units (one phase per hidden layer)
     output       rows of the output layer (softmax and the loss need whole rows), and their
-                 output error delta^L = w_i * dloss_i/dz (seed eq. 1)
+                 output error delta^L = w_i * dloss_i/dz (eq. 1)
     delta l-1    units of layer l - 1: delta[l-1] = (delta[l] @ W[l][:, units]) * sigma'(z)
                  (eq. 7), times the mask; one phase per layer from the top down to layer 1
     gradient     units of every layer: T_W = beta * T_W + alpha * delta.T @ a_prev and the
@@ -91,7 +92,7 @@ def forward_block(kinds, model, space, a_prev, l, block, noise, step_number):
 
 @njit(**DRIVER)
 def output_block(kinds, model, space, n, rows, y, w):
-    """Output error (seed eq. 1) of rows (r0, r1) of the output layer of an n-row batch after
+    """Output error (eq. 1) of rows (r0, r1) of the output layer of an n-row batch after
     their forward pass, with their targets y and sample weights w; returns (weighted loss
     sum, correct count). Writes those rows of the output layer's delta."""
     table = model[1]
