@@ -36,7 +36,7 @@ class StoppingRule(Callback):
         self.batches_per_weight = batches_per_weight
         self.validate, self.record = validate, record
         self.no_improvement = 0
-        self.stopped = False  # by the rule, before the last epoch
+        self.stopped = False  # the rule ended training (then no ConvergenceWarning)
         self.best_params = None  # with early stopping: those of the best validation score
 
     def on_epoch_end(self, epoch, logs=None):
