@@ -193,6 +193,14 @@ def _model_and_data(args, target=None):
     return net, meta, X, data.y
 
 
+def _classes(net, meta):
+    """The class names of a classifier (a softmax network; indices when it was saved without
+    them), or None for a regressor."""
+    if net.loss_name != "cross_entropy":
+        return None
+    return meta.get("classes", list(range(net.sizes[-1])))
+
+
 def _outputs(net, meta, X):
     """The network's outputs in the targets' units (a regressor's un-standardised)."""
     out = net.forward(X).astype(np.float64)
@@ -206,8 +214,8 @@ def run_evaluate(args):
     if y is None:
         raise UsageError(f"{args.data} has no targets to score against")
     out = _outputs(net, meta, X)
-    if meta.get("task", "classification") == "classification":
-        classes = meta.get("classes", list(range(net.sizes[-1])))
+    classes = _classes(net, meta)
+    if classes is not None:
         index = {str(c): i for i, c in enumerate(classes)}
         unknown = sorted({str(v) for v in y} - set(index))
         if unknown:
@@ -231,8 +239,8 @@ def run_predict(args):
     stream = open(args.output, "w", newline="") if args.output else sys.stdout
     try:
         writer = csv.writer(stream)
-        if meta.get("task", "classification") == "classification":
-            classes = meta.get("classes", list(range(net.sizes[-1])))
+        classes = _classes(net, meta)
+        if classes is not None:
             writer.writerow(["prediction"] + ([f"p({c})" for c in classes] if args.proba
                                                else []))
             for row in out:

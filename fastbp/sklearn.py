@@ -125,6 +125,13 @@ class _FastbpMLP(BaseEstimator):
         check_is_fitted(self, "network_")
         return _OUT_ACTIVATIONS[self.network_.activations[-1]]
 
+    def _forward(self, X):
+        """The network's outputs for X, checked as scikit-learn checks it."""
+        check_is_fitted(self, "network_")
+        X = validate_data(self, X, accept_sparse=False, dtype=(np.float64, np.float32),
+                          reset=False)
+        return self.network_.forward(X)
+
     # Fitting ------------------------------------------------------------------------------
 
     def fit(self, X, y, sample_weight=None):
@@ -387,12 +394,6 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
         out = self._forward(X)  # checks that the model is fitted first
         return self._label_binarizer.inverse_transform(out)
 
-    def _forward(self, X):
-        check_is_fitted(self, "network_")
-        X = validate_data(self, X, accept_sparse=False, dtype=(np.float64, np.float32),
-                          reset=False)
-        return self.network_.forward(X)
-
     def _score_network(self, network, X, target, sample_weight):
         """Accuracy of network on encoded targets (early stopping's validation score)."""
         out = network.forward(X)
@@ -429,10 +430,7 @@ class FastbpRegressor(RegressorMixin, _FastbpMLP):
 
     def predict(self, X):
         """Predictions, of shape (n_samples,) for one output, else (n_samples, n_outputs)."""
-        check_is_fitted(self, "network_")
-        X = validate_data(self, X, accept_sparse=False, dtype=(np.float64, np.float32),
-                          reset=False)
-        out = self.network_.forward(X)
+        out = self._forward(X)
         return out[:, 0] if out.shape[1] == 1 else out
 
     def _score_network(self, network, X, target, sample_weight):
