@@ -12,11 +12,13 @@ import numpy as np
 from .network import Network
 
 
-def _modules(nn):
-    """fastbp activation name -> a function making its module."""
-    return {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU,
-            "leaky_relu": lambda: nn.LeakyReLU(0.01), "elu": lambda: nn.ELU(1.0),
-            "softplus": nn.Softplus, "gelu": nn.GELU, "softmax": lambda: nn.Softmax(dim=-1)}
+# fastbp activation -> (its torch.nn module, the settings fastbp's activation has: for each,
+# the values that mean it, the first being the one to_torch builds with).
+_MODULES = {"sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("ReLU", {}),
+            "leaky_relu": ("LeakyReLU", {"negative_slope": (0.01,)}),
+            "elu": ("ELU", {"alpha": (1.0,)}), "softplus": ("Softplus", {"beta": (1.0,)}),
+            "gelu": ("GELU", {"approximate": ("none",)}),
+            "softmax": ("Softmax", {"dim": (-1, 1, None)})}
 
 
 def to_torch(network, logits=False):
@@ -36,7 +38,6 @@ def to_torch(network, logits=False):
     import torch
     from torch import nn
 
-    make = _modules(nn)
     layers = []
     dtype = getattr(torch, np.dtype(network.dtype).name)
     for l, (W, b, activation) in enumerate(zip(network.weights, network.biases,
@@ -48,7 +49,8 @@ def to_torch(network, logits=False):
         layers.append(linear)
         output = l == len(network.weights) - 1
         if activation != "identity" and not (output and logits):
-            layers.append(make[activation]())
+            module, settings = _MODULES[activation]
+            layers.append(getattr(nn, module)(**{k: v[0] for k, v in settings.items()}))
     return nn.Sequential(*layers)
 
 
@@ -72,8 +74,7 @@ def from_torch(module, loss=None):
     """
     from torch import nn
 
-    names = {nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu",
-             nn.ELU: "elu", nn.Softplus: "softplus", nn.GELU: "gelu", nn.Softmax: "softmax"}
+    names = {getattr(nn, module): name for name, (module, _) in _MODULES.items()}
     if not isinstance(module, nn.Sequential):
         raise TypeError(f"from_torch takes an nn.Sequential of Linear and activation modules, "
                         f"got {type(module).__name__}")
@@ -84,8 +85,7 @@ def from_torch(module, loss=None):
                 activations.append("identity")  # two Linear layers in a row
             linears.append(child)
         elif type(child) in names and len(activations) < len(linears):
-            _check_settings(child, nn)
-            activations.append(names[type(child)])
+            activations.append(_checked(child, names[type(child)]))
         elif isinstance(child, nn.Identity):
             continue
         else:
@@ -115,14 +115,11 @@ def from_torch(module, loss=None):
     return network
 
 
-def _check_settings(child, nn):
-    """Refuse activation modules whose settings fastbp's activation does not have."""
-    wrong = ((isinstance(child, nn.LeakyReLU) and child.negative_slope != 0.01) or
-             (isinstance(child, nn.ELU) and child.alpha != 1.0) or
-             (isinstance(child, nn.Softplus) and child.beta != 1) or
-             (isinstance(child, nn.GELU) and child.approximate != "none") or
-             (isinstance(child, nn.Softmax) and child.dim not in (-1, 1, None)))
-    if wrong:
-        raise ValueError(f"{child}: fastbp's activation of this kind has fixed settings "
-                         f"(LeakyReLU(0.01), ELU(1.0), Softplus(beta=1), GELU('none'), "
-                         f"Softmax over the last dimension)")
+def _checked(child, name):
+    """name, if the module child has the settings of fastbp's activation of that name."""
+    settings = _MODULES[name][1]
+    if any(getattr(child, key) not in values for key, values in settings.items()):
+        raise ValueError(f"{child}: fastbp's {name} has fixed settings ("
+                         + ", ".join(f"{key} {values[0]!r}" for key, values in settings.items())
+                         + ")")
+    return name
