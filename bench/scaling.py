@@ -23,7 +23,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +30,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing bench/
 
+from bench.common import targets, timed  # noqa: E402
 from bench.configs import CONFIGS  # noqa: E402
-from bench.data import fashion_mnist_or_synthetic, one_hot  # noqa: E402
+from bench.data import fashion_mnist_or_synthetic  # noqa: E402
 
 RANKS = (2, 4, 8, 16, 32, 64)
 NETWORKS = {"10 Gb/s": (10e9 / 8, 20e-6), "100 Gb/s": (100e9 / 8, 2e-6)}
@@ -40,21 +40,14 @@ AVERAGE_EVERY = (1, 4, 16)
 SAMPLES = 8192
 
 
-def _targets(cfg, y):
-    return one_hot(y) if cfg.loss == "mse" else y
-
-
 def step_seconds(cfg, X, y):
     """Seconds per step of a one-process fit (best of 3 epochs after a warm-up)."""
     net = cfg.network()
-    Y = _targets(cfg, y)
+    Y = targets(cfg, y)
     net.fit(X[:4 * cfg.batch_size], Y[:4 * cfg.batch_size], batch_size=cfg.batch_size,
             lr=cfg.lr)
-    best = math.inf
-    for _ in range(3):
-        started = time.perf_counter()
-        net.fit(X, Y, batch_size=cfg.batch_size, lr=cfg.lr)
-        best = min(best, time.perf_counter() - started)
+    best = min(timed(lambda: net.fit(X, Y, batch_size=cfg.batch_size, lr=cfg.lr))
+               for _ in range(3))
     return best / math.ceil(len(X) / cfg.batch_size)
 
 
@@ -74,27 +67,24 @@ def worker():
     results = {}
     for name, cfg in CONFIGS.items():
         net = cfg.network()
-        buffer = np.random.default_rng(comm.Get_rank()).random(net.params.size + 3)
+        # what a step exchanges: the gradient sums, 3 tallies and the Ctrl-C flag
+        buffer = np.random.default_rng(comm.Get_rank()).random(net.params.size + 4)
         out = np.empty_like(buffer)
         timings = {}
         for label, reduce in (("ordered", lambda: sum_over_ranks(comm, buffer)),
                               ("allreduce", lambda: comm.Allreduce(buffer, out))):
             reduce()
             comm.Barrier()
-            started = time.perf_counter()
-            for _ in range(20):
-                reduce()
-            timings[label] = (time.perf_counter() - started) / 20
-        Xs, Ys = X[shard], _targets(cfg, y[shard])
+            timings[label] = timed(lambda: [reduce() for _ in range(20)]) / 20
+        Xs, Ys = X[shard], targets(cfg, y[shard])
         steps = math.ceil(len(Xs) / cfg.batch_size)
         for label, every in (("step_gradient_averaging", None), ("step_local_sgd_16", 16)):
             net.fit(Xs[:cfg.batch_size * 4], Ys[:cfg.batch_size * 4], batch_size=cfg.batch_size,
                     lr=cfg.lr, comm=comm, average_every=every)  # warm-up
             comm.Barrier()
-            started = time.perf_counter()
-            net.fit(Xs, Ys, batch_size=cfg.batch_size, lr=cfg.lr, comm=comm,
-                    average_every=every)
-            timings[label] = (time.perf_counter() - started) / steps
+            timings[label] = timed(lambda: net.fit(Xs, Ys, batch_size=cfg.batch_size,
+                                                   lr=cfg.lr, comm=comm,
+                                                   average_every=every)) / steps
         results[name] = dict(timings, params=net.params.size)
     if comm.Get_rank() == 0:
         print(json.dumps(results))
@@ -131,7 +121,7 @@ def main():
     print("| config | network | " + " | ".join(f"P = {P}" for P in RANKS) + " |")
     print("|---|---|" + "---|" * len(RANKS))
     for name, m in measured.items():
-        nbytes = 8 * (m["params"] + 3)
+        nbytes = 8 * (m["params"] + 4)
         for network, (bandwidth, latency) in NETWORKS.items():
             cells = []
             for P in RANKS:
