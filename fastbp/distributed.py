@@ -29,18 +29,16 @@ Works with mpi4py communicators (``mpi4py.MPI.COMM_WORLD``) or anything with the
 """
 
 import contextlib
-import os
 import signal
 import socket
 import sys
 import threading
 import traceback
 
-import numba
 import numpy as np
 
-from .schedules import batch_learning_rates
-from .training import Diverged, Trainer
+from .engine.parallel import share_cores
+from .training import Diverged, Trainer, make_progress, train
 
 _COMM_METHODS = ("Get_rank", "Get_size", "Gather", "Bcast", "allgather", "Abort")
 
@@ -82,18 +80,26 @@ def check_same_on_ranks(comm, **settings):
                             f"the ranks have {seen}")
 
 
-@contextlib.contextmanager
-def threads_per_rank(comm):
-    """On the calling thread, at most cores // (ranks on this machine) Numba threads until
-    the block ends, so that ranks sharing a machine do not oversubscribe its cores."""
+def fit_on_ranks(net, comm, prepare):
+    """Network.fit(..., comm=comm) on this rank's shard: prepare() checks fit's arguments
+    and returns (data, plan) as for a one-process fit (a rank whose checks fail aborts the
+    job, as any failing rank does)."""
+    check_comm(comm)
+    return abort_on_error(comm, lambda: _fit_shard(net, comm, *prepare()))
+
+
+def _fit_shard(net, comm, data, plan):
+    # The same collective calls on every rank, or a hang: the same settings, and the same
+    # batch_size (not cut to the shard) for the rounds every rank counts.
+    check_same_on_ranks(comm, epochs=plan.epochs, batch_size=plan.batch_size,
+                        average_every=plan.average_every,
+                        validation=plan.validation is not None)
+    comm.Bcast(net.params, root=0)  # every rank starts from rank 0's parameters
+    kind = DataParallelTrainer if plan.average_every is None else LocalSGDTrainer
+    trainer = kind(comm, net._model, data, plan)
     hosts = comm.allgather(socket.gethostname())
-    neighbours = hosts.count(hosts[comm.Get_rank()])
-    before = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(before, (os.cpu_count() or 1) // neighbours)))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
+    with share_cores(hosts.count(hosts[comm.Get_rank()])):  # the ranks on this machine
+        return train(net, trainer)
 
 
 def abort_on_error(comm, work):
@@ -115,21 +121,28 @@ def abort_on_error(comm, work):
 
 
 class _ShardTrainer(Trainer):
-    """What both data-parallel trainers add to the one-process Trainer (whose constructor
-    arguments follow comm; batch_size the same on every rank): the shard sizes of every
-    rank, dropout masks that differ by rank, the exchange of each step's sums with the
-    ranks' tallies and stop requests, and epoch logs over every rank's rows."""
+    """What both data-parallel trainers add to the one-process Trainer: the shard sizes of
+    every rank (batch_size, not cut to a shard, is the same on every rank), dropout masks
+    that differ by rank, the exchange of each step's sums with the ranks' tallies and stop
+    requests, logs over every rank's rows, callbacks that write files on rank 0 only."""
 
-    def __init__(self, comm, *args):
-        super().__init__(*args)
+    cuts_batch_to_data = False
+
+    def __init__(self, comm, model, data, plan):
+        super().__init__(model, data, plan)
         self.comm = comm
         self.interrupted = False
-        counts = comm.allgather(self.data[0].shape[0])
+        self._any_interrupted = False
+        counts = comm.allgather(data.X.shape[0])
         self.samples = sum(counts)  # over all ranks, for the epoch's accuracy
         self.batches = [-(-count // self.batch_size) for count in counts]  # per rank
+        rank = comm.Get_rank()
+        self.progress = make_progress(plan.verbose if rank == 0 else 0, plan.epochs,
+                                      self.samples)
+        if rank != 0:  # one rank writes the checkpoints and logs
+            self.callbacks = [cb for cb in self.callbacks if not cb.writes_files]
         if self._noise is not None:  # masks differ by rank, deterministically
-            rates, seed = self._noise
-            self._noise = (rates, seed ^ (comm.Get_rank() << 40))
+            self._noise = self._noise._replace(seed=self._noise.seed ^ (rank << 40))
 
     def exchange(self, vector):
         """Sum vector = [values..., weighted loss sum, correct count, weight sum, flag] over
@@ -141,7 +154,7 @@ class _ShardTrainer(Trainer):
         self._any_interrupted = bool(total[-1])
         return total[:-4], total[-4:-1]
 
-    def stop_if_interrupted(self):
+    def after_call(self, batches_done, tallies):
         """After a step: stop every rank (the same step on each) if one had Ctrl-C."""
         if self._any_interrupted:
             raise KeyboardInterrupt
@@ -170,61 +183,54 @@ class _ShardTrainer(Trainer):
         """Whether any rank's callbacks asked to stop after this epoch."""
         return any(self.comm.allgather(bool(stop)))
 
-    def shard_end_of_epoch(self, tallies, lr):
-        """The epoch's logs from tallies = (weighted loss sum, correct count, weight sum)
-        over every rank's rows: the same on every rank."""
-        logs = self.logs(tallies, self.samples)
+    def end_of_epoch(self, logs, lr):
         if self.progress is not None:
             self.progress.on_chunk_end(self.samples, logs)
-        return self.end_of_epoch(logs, lr)
+        return super().end_of_epoch(logs, lr)
+
+    def validation_sums(self, data):
+        """The validation sums over every rank's validation rows."""
+        return sum_over_ranks(self.comm, super().validation_sums(data))
 
 
 class DataParallelTrainer(_ShardTrainer):
-    """fit(comm=...): each step's gradient reduced over ranks (module docstring). Same
-    constructor as Trainer, after comm."""
+    """fit(comm=...): each step's gradient reduced over ranks (module docstring): a call
+    per step."""
 
-    def __init__(self, comm, *args):
-        super().__init__(comm, *args)
+    def __init__(self, comm, model, data, plan):
+        super().__init__(comm, model, data, plan)
         # The workspace (Trainer's, in parts as one process would cut the batch) and these
         # are kept across steps: the gradient, and the buffer of sums sent to rank 0.
-        self.clip_norm = 0.0 if self._opt is None else self._opt[3]
-        self._grads = np.empty_like(self.model.params)
-        self._local = np.empty(self.model.params.size + 4)
+        self._grads = np.empty_like(model.params)
+        self._local = np.empty(model.params.size + 4)
 
     def samples_per_call(self):
-        return min(self.data[0].shape[0], self.batch_size)  # a call per step
+        return min(self.data.X.shape[0], self.batch_size)
 
-    def epoch(self, epoch):
-        """One epoch; returns its logs (over every rank's rows, the same on every rank).
-        Raises Diverged, on every rank at the same step, after restoring the parameters and
-        optimizer state of the step before."""
-        model, opt = self.model, self.optimizer
-        if self.shuffle:
-            self._order = self.order_rng.permutation(self.data[0].shape[0])
-        tallies = np.zeros(3)  # weighted loss sum, correct count, weight sum
-        lr = opt.lr
+    def calls(self):
         for k in range(max(self.batches)):
-            grads, step_tallies = self.exchange(self._local_sums(k * self.batch_size,
-                                                                 opt.steps + 1))
-            tallies += step_tallies
-            if self.l2:  # the penalty's gradient, once for the global batch (step.py)
-                for G, W in zip(model.views(grads)[0], model.views()[0]):
-                    G += self.l2 * W
-            grads = (grads / step_tallies[2]).astype(model.params.dtype)
-            lr = batch_learning_rates(opt.lr, self.schedule, opt.steps, opt.epochs, 1)[0]
-            model.snapshot(opt.state, into=self._snapshot)
-            model.apply_gradient(grads, opt, self.clip_norm, lr)
-            self.restore_if_diverged(step_tallies[0], f"in epoch {epoch + 1} at step {k + 1}",
-                                     lr)
-            opt.steps += 1
-            self.stop_if_interrupted()
-        return self.shard_end_of_epoch(tallies, lr)
+            yield k, 1
+
+    def where(self, first, count):
+        return f"at step {first + 1}"
+
+    def one_call(self, k, count, lrs):
+        """Step k of the epoch: this rank's gradient sum, summed over ranks, applied as the
+        weighted mean over the global batch; returns the global batch's tallies."""
+        model, opt = self.model, self.optimizer
+        grads, tallies = self.exchange(self._local_sums(k * self.batch_size, opt.steps + 1))
+        if self.plan.l2:  # the penalty's gradient, once for the global batch (step.py)
+            for G, W in zip(model.views(grads)[0], model.views()[0]):
+                G += self.plan.l2 * W
+        grads = (grads / tallies[2]).astype(model.params.dtype)
+        model.apply_gradient(grads, opt, self.plan.clip_norm, float(lrs[0]))
+        return tallies
 
     def _local_sums(self, start, step_number):
         """[weighted gradient sum..., loss sum, correct count, weight sum, (flag)] over this
         rank's rows order[start:start + batch_size] (all zero when it has none left), in
         float64."""
-        local, n = self._local, self.data[0].shape[0]
+        local, n = self._local, self.data.X.shape[0]
         local[:] = 0
         if start < n:
             B = self.batch_size
@@ -240,47 +246,32 @@ class DataParallelTrainer(_ShardTrainer):
 class LocalSGDTrainer(_ShardTrainer):
     """fit(comm=..., average_every=H): each rank trains H batches of its shard per compiled
     call (the one-process Trainer's machinery), then the ranks average their parameters and
-    optimizer state (module docstring). Same constructor as Trainer, after comm and H."""
-
-    def __init__(self, comm, average_every, *args):
-        self.average_every = average_every
-        super().__init__(comm, *args)
+    optimizer state (module docstring): a call per round."""
 
     def samples_per_call(self):
-        return min(self.data[0].shape[0], self.batch_size * self.average_every)  # a round
+        return min(self.data.X.shape[0], self.batch_size * self.plan.average_every)
 
-    def epoch(self, epoch):
-        """One epoch of rounds of H local steps and an average; returns its logs (over every
-        rank's rows, the same on every rank). Raises Diverged, on every rank in the same
-        round, after restoring the state before that round."""
-        model, opt, H, B = self.model, self.optimizer, self.average_every, self.batch_size
-        n = self.data[0].shape[0]
-        if self.shuffle:
-            self._order = self.order_rng.permutation(n)
-        tallies = np.zeros(3)  # weighted loss sum, correct count, weight sum
-        mine = self.batches[self.comm.Get_rank()]
-        lr = opt.lr
+    def calls(self):
+        H = self.plan.average_every
         for first in range(0, max(self.batches), H):
-            steps = max(min(H, count - first) for count in self.batches)  # this round's
-            local = min(H, mine - first)  # batches of this rank in this round (maybe none)
-            lrs = np.array(batch_learning_rates(opt.lr, self.schedule, opt.steps, opt.epochs,
-                                                steps))
-            lr = float(lrs[-1])
-            model.snapshot(opt.state, into=self._snapshot)
-            stats = np.zeros(3)
-            if local > 0:
-                stats = model.train_chunk(
-                    self._space, (self.data, self._order, first * B, min((first + local) * B,
-                                                                         n), B),
-                    (lrs, opt.steps, self.l2), self._opt, self._noise, self._optimizer_code)
-            sums, round_tallies = self.exchange(np.concatenate(
-                [model.params * stats[2], opt.state.ravel() * stats[2], stats, [0.0]]))
-            tallies += round_tallies
-            size = model.params.size
-            model.params[:] = sums[:size] / round_tallies[2]
-            opt.state.ravel()[:] = sums[size:] / round_tallies[2]
-            self.restore_if_diverged(round_tallies[0], f"in epoch {epoch + 1} in round "
-                                     f"{first // H + 1} of {H} local steps", lr)
-            opt.steps += steps
-            self.stop_if_interrupted()
-        return self.shard_end_of_epoch(tallies, lr)
+            yield first, max(min(H, count - first) for count in self.batches)  # this round's
+
+    def where(self, first, count):
+        H = self.plan.average_every
+        return f"in round {first // H + 1} of {H} local steps"
+
+    def one_call(self, first, steps, lrs):
+        """The round of batches [first, first + steps) of the epoch: this rank's batches of
+        it (maybe none) trained locally, then the average over ranks of the parameters and
+        optimizer state, weighted by the rows' weights; returns the round's tallies."""
+        model, opt = self.model, self.optimizer
+        local = min(steps, self.batches[self.comm.Get_rank()] - first)
+        stats = np.zeros(3)
+        if local > 0:
+            stats = super(_ShardTrainer, self).one_call(first, local, lrs)
+        sums, tallies = self.exchange(np.concatenate(
+            [model.params * stats[2], opt.state.ravel() * stats[2], stats, [0.0]]))
+        size = model.params.size
+        model.params[:] = sums[:size] / tallies[2]
+        opt.state.ravel()[:] = sums[size:] / tallies[2]
+        return tallies

@@ -3,18 +3,16 @@
 import numpy as np
 
 from . import optimizers, persist
-from .callbacks import as_list
-from .distributed import (DataParallelTrainer, LocalSGDTrainer, abort_on_error, check_comm,
-                          check_same_on_ranks, sum_over_ranks, threads_per_rank)
-from .engine import Model
+from .engine import Data, Model
 from .engine.codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOSSES,
                            RELU_FAMILY)
 from .engine.layout import DELTA
-from .training import Trainer, epoch_logs, make_progress, train
-from .validation import (FIT_RULES, check, check_activations, check_dropout, check_dtype,
-                         check_finite_X, check_init, check_output_width, check_params,
-                         check_sizes, check_targets, check_validation_data, check_weights,
-                         check_X, validation_rows)
+from .plan import FitPlan, check_settings, make_plan
+from .training import Trainer, epoch_logs, train
+from .validation import (check_activations, check_dropout, check_dtype, check_finite_X,
+                         check_init, check_output_width, check_params, check_sizes,
+                         check_targets, check_validation_data, check_weights, check_X,
+                         validation_rows)
 
 
 class Network:
@@ -153,27 +151,23 @@ class Network:
             check_finite_X(X)
         return loss, correct
 
-    def _evaluate_arrays(self, X, Y, weights=None, prefix="", comm=None):
-        """Logs over X (with comm: over every rank's X, the same on every rank)."""
-        n = X.shape[0]
-        if weights is None:
-            weights = np.ones(n, dtype=self.dtype)
-        loss, correct = self._infer(X, Y, weights, np.empty((0, self.sizes[-1]), self.dtype))
-        sums = np.array([loss, weights.sum(dtype=np.float64), correct, n])
-        if comm is not None:
-            sums = sum_over_ranks(comm, sums)
-        return epoch_logs(self._loss_code, self.sizes[-1], *sums, prefix)
+    def _evaluate_arrays(self, data):
+        """Logs over data (an engine.Data checked except for NaN/inf in X)."""
+        sums, non_finite = self._model.loss_sums(data)
+        if non_finite:  # as in _infer
+            check_finite_X(data.X)
+        return epoch_logs(self._loss_code, self.sizes[-1], *sums)
 
     def _weighted(self, X, y, sample_weight):
-        # X's NaN/inf check is left to _infer, which scans X only when a first-layer
+        # X's NaN/inf check is left to the inference, which scans X only when a first-layer
         # pre-activation is not finite (a full scan up front: ~5 ms of ~20 on 10,000 images).
         X, Y = self._XY(X, y, finite=False)
-        return X, Y, check_weights(sample_weight, None, Y, self._loss_code, self.dtype)
+        return Data(X, Y, check_weights(sample_weight, None, Y, self._loss_code, self.dtype))
 
     def loss(self, X, y, sample_weight=None):
         """Mean over samples of the per-sample loss (see the ``loss`` parameter), weighted by
         ``sample_weight`` when given: sum(w_i * loss_i) / sum(w_i)."""
-        return self._evaluate_arrays(*self._weighted(X, y, sample_weight))["loss"]
+        return self._evaluate_arrays(self._weighted(X, y, sample_weight))["loss"]
 
     def evaluate(self, X, y, sample_weight=None):
         """Loss (weighted as in :meth:`loss`) and, for classification losses, accuracy
@@ -185,7 +179,7 @@ class Network:
             ``{"loss": float}`` plus ``"accuracy"`` (fraction of argmax matches for
             cross_entropy; of outputs on the right side of 0.5 for binary_cross_entropy).
         """
-        return self._evaluate_arrays(*self._weighted(X, y, sample_weight))
+        return self._evaluate_arrays(self._weighted(X, y, sample_weight))
 
     def predict(self, X):
         """Class indices (cross_entropy), 0/1 integers (binary_cross_entropy) or outputs (mse).
@@ -315,68 +309,52 @@ class Network:
         -------
         History
         """
-        args = (X, y, epochs, batch_size, lr, optimizer, momentum, nesterov, weight_decay,
-                schedule, clip_norm, l2, shuffle, seed, validation_data, validation_split,
-                sample_weight, class_weight, callbacks, verbose, on_divergence, average_every)
+        if comm is None and average_every is not None:
+            raise ValueError("average_every goes with comm (data-parallel training)")
+
+        def prepare():  # every check, before anything changes
+            check_settings(epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm,
+                           l2=l2, schedule=schedule, validation_split=validation_split,
+                           verbose=verbose, on_divergence=on_divergence,
+                           average_every=average_every)
+            X_checked, Y = self._XY(X, y)
+            weights = check_weights(sample_weight, class_weight, Y, self._loss_code, self.dtype)
+            data, validation = self._split_validation(Data(X_checked, Y, weights),
+                                                      validation_data, validation_split)
+            plan = make_plan(
+                lr=lr, optimizer=optimizer, momentum=momentum, nesterov=nesterov,
+                weight_decay=weight_decay, clip_norm=clip_norm, l2=l2, shuffle=shuffle,
+                callbacks=callbacks, epochs=epochs, batch_size=batch_size, schedule=schedule,
+                order_rng=self._rng if seed is None else np.random.default_rng(seed),
+                rates=self._rates, validation=validation, verbose=verbose,
+                on_divergence=on_divergence, average_every=average_every)
+            return data, plan
+
         if comm is None:
-            if average_every is not None:
-                raise ValueError("average_every goes with comm (data-parallel training)")
-            return self._fit(None, *args)
-        check_comm(comm)
-        return abort_on_error(comm, lambda: self._fit(comm, *args))
+            return self._train(*prepare())
+        from .distributed import fit_on_ranks  # only data-parallel fits load MPI's code
+        return fit_on_ranks(self, comm, prepare)
 
-    def _fit(self, comm, X, y, epochs, batch_size, lr, optimizer, momentum, nesterov,
-             weight_decay, schedule, clip_norm, l2, shuffle, seed, validation_data,
-             validation_split, sample_weight, class_weight, callbacks, verbose, on_divergence,
-             average_every):
-        """fit, on this process's data; with comm, on this rank's shard (fastbp.distributed)."""
-        X, Y = self._XY(X, y)
-        check(FIT_RULES, epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm, l2=l2,
-              schedule=schedule, validation_split=validation_split, verbose=verbose,
-              on_divergence=on_divergence, average_every=average_every)
-        opt = optimizers.make(optimizer, None if lr is None else float(lr), momentum, nesterov,
-                              weight_decay)
-        callbacks = as_list(callbacks)
-        weights = check_weights(sample_weight, class_weight, Y, self._loss_code, self.dtype)
-        X, Y, weights, validation_data = self._split_validation(X, Y, weights, validation_data,
-                                                                validation_split)
-        order_rng = self._rng if seed is None else np.random.default_rng(seed)
+    def _train(self, data, plan):
+        """fit on validated data (engine.Data) as plan (plan.FitPlan) says: the entry of
+        callers whose arrays are checked already (fastbp.sklearn)."""
+        return train(self, Trainer(self._model, data, plan))
 
-        def validate():
-            if validation_data is None:
-                return None
-            return self._evaluate_arrays(*validation_data, prefix="val_", comm=comm)
+    def _plan(self, **settings):
+        """A FitPlan drawing from the network's random stream, with its dropout rates."""
+        return FitPlan(order_rng=self._rng, rates=self._rates, **settings)
 
-        clip_norm = None if clip_norm is None else float(clip_norm)
-        if comm is None:
-            trainer = Trainer(self._model, self._rates, (X, Y, weights),
-                              min(batch_size, X.shape[0]), opt, schedule, clip_norm, float(l2),
-                              order_rng, shuffle, validate,
-                              make_progress(verbose, epochs, X.shape[0]))
-            return train(self, trainer, epochs, callbacks, on_divergence)
-        # The same collective calls on every rank, or a hang: the same settings, and the
-        # same batch_size (not cut to the shard) for the rounds every rank counts.
-        check_same_on_ranks(comm, epochs=epochs, batch_size=batch_size,
-                            average_every=average_every, validation=validation_data is not None)
-        comm.Bcast(self.params, root=0)  # every rank starts from rank 0's parameters
-        args = (self._model, self._rates, (X, Y, weights), batch_size, opt, schedule, clip_norm,
-                float(l2), order_rng, shuffle, validate,
-                make_progress(verbose if comm.Get_rank() == 0 else 0, epochs, X.shape[0]))
-        trainer = (DataParallelTrainer(comm, *args) if average_every is None
-                   else LocalSGDTrainer(comm, average_every, *args))
-        if comm.Get_rank() != 0:  # one rank writes the checkpoints and logs
-            callbacks = [cb for cb in callbacks if not cb.writes_files]
-        with threads_per_rank(comm):
-            return train(self, trainer, epochs, callbacks, on_divergence)
-
-    def _split_validation(self, X, Y, weights, validation_data, validation_split):
+    def _split_validation(self, data, validation_data, validation_split):
+        """(training rows, validation rows or None) of fit's validation settings."""
         if validation_data is not None:
-            return X, Y, weights, self._XY(*check_validation_data(validation_data,
-                                                                  validation_split))
+            X_val, Y_val = self._XY(*check_validation_data(validation_data, validation_split))
+            return data, Data(X_val, Y_val, np.ones(X_val.shape[0], dtype=self.dtype))
         if not validation_split:
-            return X, Y, weights, None
-        n_val = validation_rows(validation_split, X.shape[0])
-        return X[:-n_val], Y[:-n_val], weights[:-n_val], (X[-n_val:], Y[-n_val:])
+            return data, None
+        n_val = validation_rows(validation_split, data.X.shape[0])
+        X, Y, weights = data
+        return (Data(X[:-n_val], Y[:-n_val], weights[:-n_val]),
+                Data(X[-n_val:], Y[-n_val:], np.ones(n_val, dtype=self.dtype)))
 
     def save(self, path, optimizer=None):
         """Write the network to an .npz file that :func:`fastbp.load` reads back, atomically:

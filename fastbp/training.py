@@ -13,18 +13,11 @@ import warnings
 import numpy as np
 
 from .callbacks import ProgressBar
+from .engine import Noise, config
 from .engine.codes import BINARY_CROSS_ENTROPY, MSE
 from .engine.parallel import training_parts
+from .engine.records import Opt
 from .schedules import batch_learning_rates
-
-# Floating-point work per compiled call; sets the chunk length (see module docstring).
-_CHUNK_FLOP = 1e10
-_MAX_CHUNK_SAMPLES = 1 << 16
-# None: chunks of about _CHUNK_FLOP of work. An integer: exactly this many batches per
-# compiled call, so tests can make every epoch cross several calls and check what carries
-# from one to the next (step count, learning rates, dropout masks, the restore snapshot).
-CHUNK_BATCHES = None
-
 
 class History:
     """Per-epoch training record, as returned by :meth:`fastbp.Network.fit`.
@@ -79,13 +72,13 @@ def epoch_logs(loss_code, n_outputs, loss_sum, weight_sum, correct, samples, pre
     return logs
 
 
-def chunk_samples(sizes, batch_size):
-    """Samples per compiled call: a whole number of batches, about _CHUNK_FLOP of work
-    (CHUNK_BATCHES batches when set)."""
-    if CHUNK_BATCHES is not None:
-        return batch_size * CHUNK_BATCHES
-    samples = min(_MAX_CHUNK_SAMPLES, _CHUNK_FLOP / flop_per_sample(sizes))
-    return batch_size * max(1, int(samples) // batch_size)
+def chunk_batches(sizes, batch_size):
+    """Batches per compiled call: about config.CHUNK_FLOP of work (config.CHUNK_BATCHES
+    when set)."""
+    if config.CHUNK_BATCHES is not None:
+        return config.CHUNK_BATCHES
+    samples = min(config.MAX_CHUNK_SAMPLES, config.CHUNK_FLOP / flop_per_sample(sizes))
+    return max(1, int(samples) // batch_size)
 
 
 def _all_finite(values):
@@ -96,73 +89,105 @@ def _all_finite(values):
 
 
 class Trainer:
-    """Runs the epochs of one ``fit`` call on validated arrays (see Network.fit).
+    """Runs the epochs of one ``fit`` call: model (the network's engine.Model) trained on
+    data (engine.Data, validated) as plan (plan.FitPlan) says.
 
-    model is the network's engine.Model, rates its dropout rates per layer (the output
-    layer's 0), validate a function of no argument returning the validation logs (or None),
-    data the validated (X, Y, sample weights).
+    An epoch is a sequence of calls, each on a range of the epoch's batches (``calls``):
+    around each, the learning rates, a snapshot to go back to, the divergence check and the
+    step count; ``one_call`` trains one range and returns its (weighted loss sum, correct
+    count, weight sum). Here a call is a chunk of batches in one compiled loop; the
+    data-parallel trainers (fastbp.distributed) override the calls, what one does, and what
+    follows it.
     """
 
-    def __init__(self, model, rates, data, batch_size, optimizer, schedule, clip_norm, l2,
-                 order_rng, shuffle, validate, progress):
-        self.model, self.data, self.batch_size = model, data, batch_size
-        self.l2 = l2
-        self.optimizer, self.schedule = optimizer, schedule
-        self.order_rng, self.shuffle, self.validate = order_rng, shuffle, validate
-        self.progress = progress
-        optimizer.bind(model.params)
-        fused = optimizer.fuses_into_gradient and not clip_norm
+    cuts_batch_to_data = True  # a batch larger than the data is the data
+
+    def __init__(self, model, data, plan):
+        self.model, self.data, self.plan = model, data, plan
+        self.optimizer = opt = plan.optimizer
+        n = data.X.shape[0]
+        self.batch_size = min(plan.batch_size, n) if self.cuts_batch_to_data \
+            else plan.batch_size
+        self.samples = n  # the rows of one epoch
+        self.callbacks = list(plan.callbacks)
+        self.progress = make_progress(plan.verbose, plan.epochs, n)
+        opt.bind(model.params)
+        fused = opt.fuses_into_gradient and not plan.clip_norm
         # None for plain SGD (its update is fused into the gradient product): the compiled
         # loops then compile no optimizer step.
-        self._opt = None if fused else (optimizer.hyper(), np.empty_like(model.params),
-                                        optimizer.state, float(clip_norm or 0.0))
-        self._optimizer_code = None if fused else optimizer.code
-        self.flop_per_batch = flop_per_sample(model.sizes) * batch_size
-        self.parts = training_parts(self.flop_per_batch,
-                                    flop_per_sample(model.sizes) * self.samples_per_call())
-        self._space = model.space(batch_size, self.parts)
-        self._order = np.arange(data[0].shape[0])
-        self._snapshot = model.empty_snapshot(optimizer.state)
+        self._opt = None if fused else Opt(opt.hyper(), np.empty_like(model.params), opt.state,
+                                           plan.clip_norm)
+        self._optimizer_code = None if fused else opt.code
+        flop = flop_per_sample(model.sizes)
+        self.parts = training_parts(flop * self.batch_size, flop * self.samples_per_call())
+        self._space = model.space(self.batch_size, self.parts)
+        self._order = np.arange(n)
+        self._snapshot = model.empty_snapshot(opt.state)
         # Dropout masks come from the fit's random stream, drawn only when dropout is on (so
         # fits without it keep the same shuffles). None: no dropout code is compiled.
         self._noise = None
-        if rates.any():
-            self._noise = (rates, int(order_rng.integers(1, 2 ** 62)))
+        if plan.rates.any():
+            self._noise = Noise(plan.rates, int(plan.order_rng.integers(1, 2 ** 62)))
 
     def samples_per_call(self):
         """Rows of this process's data that one compiled call trains on (at most)."""
-        return min(self.data[0].shape[0], chunk_samples(self.model.sizes, self.batch_size))
+        return min(self.data.X.shape[0],
+                   self.batch_size * chunk_batches(self.model.sizes, self.batch_size))
+
+    def calls(self):
+        """(first batch, batches) of each call of an epoch: chunks of about
+        config.CHUNK_FLOP of work."""
+        per_call = chunk_batches(self.model.sizes, self.batch_size)
+        total = -(-self.data.X.shape[0] // self.batch_size)
+        for first in range(0, total, per_call):
+            yield first, min(per_call, total - first)
+
+    def one_call(self, first, count, lrs):
+        """Train batches [first, first + count) of the epoch at the learning rates lrs in one
+        compiled loop; return their tallies."""
+        B, n = self.batch_size, self.data.X.shape[0]
+        return self.model.train_chunk(
+            self._space, (self.data, self._order, first * B, min((first + count) * B, n), B),
+            (lrs, self.optimizer.steps, self.plan.l2), self._opt, self._noise,
+            self._optimizer_code)
+
+    def where(self, first, count):
+        """Where in an epoch the call on batches [first, first + count) is, in words."""
+        B, n = self.batch_size, self.data.X.shape[0]
+        return (f"between samples {first * B} and {min((first + count) * B, n)} of the "
+                f"shuffled order")
+
+    def after_call(self, batches_done, tallies):
+        """After each call: the progress so far (tallies summed over the epoch's calls)."""
+        if self.progress is not None:
+            done = min(batches_done * self.batch_size, self.data.X.shape[0])
+            self.progress.on_chunk_end(done, self.logs(tallies, done))
 
     def epoch(self, epoch):
-        """One epoch; returns its logs. Raises Diverged after restoring the last good state."""
-        model, opt, n = self.model, self.optimizer, self.data[0].shape[0]
-        if self.shuffle:
-            self._order = self.order_rng.permutation(n)
-        stats = np.zeros(3)
-        chunk = chunk_samples(model.sizes, self.batch_size)
+        """One epoch; returns its logs. Raises Diverged after restoring the state before the
+        call that diverged."""
+        model, opt = self.model, self.optimizer
+        if self.plan.shuffle:
+            self._order = self.plan.order_rng.permutation(self.data.X.shape[0])
+        tallies = np.zeros(3)  # weighted loss sum, correct count, weight sum
         lr = opt.lr
-        for start in range(0, n, chunk):
-            stop = min(start + chunk, n)
-            n_batches = -(-(stop - start) // self.batch_size)
-            lrs = np.array(batch_learning_rates(opt.lr, self.schedule, opt.steps, opt.epochs,
-                                                n_batches))
+        for first, count in self.calls():
+            lrs = np.array(batch_learning_rates(opt.lr, self.plan.schedule, opt.steps,
+                                                opt.epochs, count))
             lr = float(lrs[-1])
             model.snapshot(opt.state, into=self._snapshot)
             try:
-                stats += model.train_chunk(
-                    self._space, (self.data, self._order, start, stop, self.batch_size),
-                    (lrs, opt.steps, self.l2), self._opt, self._noise, self._optimizer_code)
-            except KeyboardInterrupt:  # the chunk completed: keep it
+                tallies += self.one_call(first, count, lrs)
+            except KeyboardInterrupt:  # the call completed (parallel.run_team): keep it
                 raise
-            except BaseException:  # the chunk is unusable: back to its start
+            except BaseException:  # the call is unusable: back to its start
                 model.restore(self._snapshot, opt.state)
                 raise
-            self.restore_if_diverged(stats[0], f"in epoch {epoch + 1} between samples {start} "
-                                     f"and {stop} of the shuffled order", lr)
-            opt.steps += n_batches
-            if self.progress is not None:
-                self.progress.on_chunk_end(stop, self.logs(stats, stop))
-        return self.end_of_epoch(self.logs(stats, n), lr)
+            self.restore_if_diverged(tallies[0], f"in epoch {epoch + 1} "
+                                     f"{self.where(first, count)}", lr)
+            opt.steps += count
+            self.after_call(first + count, tallies)
+        return self.end_of_epoch(self.logs(tallies, self.samples), lr)
 
     def restore_if_diverged(self, loss_sum, where, lr):
         """After the work since the last snapshot: if loss_sum or a parameter is not
@@ -179,11 +204,15 @@ class Trainer:
         """Count the epoch; return its training logs with the validation logs and the last
         batch's learning rate lr."""
         self.optimizer.epochs += 1
-        validation_logs = self.validate()
-        if validation_logs is not None:
-            logs.update(validation_logs)
+        if self.plan.validation is not None:
+            logs.update(epoch_logs(self.model.loss_code, self.model.sizes[-1],
+                                   *self.validation_sums(self.plan.validation), "val_"))
         logs["lr"] = lr
         return logs
+
+    def validation_sums(self, data):
+        """(weighted loss sum, weight sum, correct count, rows) over the validation rows."""
+        return self.model.loss_sums(data)[0]
 
     def interrupts(self):
         """The context in which the epochs run; Ctrl-C raises KeyboardInterrupt as usual."""
@@ -193,14 +222,15 @@ class Trainer:
         """Whether to stop after this epoch, given whether the callbacks asked to."""
         return stop
 
-    def logs(self, stats, samples):
-        """The epoch logs of (weighted loss sum, correct count, weight sum) over samples."""
-        return epoch_logs(self.model.loss_code, self.model.sizes[-1], stats[0], stats[2],
-                          stats[1], samples)
+    def logs(self, tallies, samples):
+        """The epoch logs of tallies = (weighted loss sum, correct count, weight sum) over
+        samples rows."""
+        return epoch_logs(self.model.loss_code, self.model.sizes[-1], tallies[0], tallies[2],
+                          tallies[1], samples)
 
 
-def train(net, trainer, epochs, callbacks, on_divergence):
-    """Run the epochs with the callbacks; return a History.
+def train(net, trainer):
+    """Run the trainer's epochs with its callbacks; return a History.
 
     Ctrl-C stops after the current chunk, keeping every completed mini-batch, and returns
     the history so far. On divergence the parameters (and optimizer state) go back to their
@@ -208,7 +238,7 @@ def train(net, trainer, epochs, callbacks, on_divergence):
     raises FloatingPointError, ``"warn"`` warns and returns the history so far.
     """
     history = History()
-    callbacks = list(callbacks)
+    callbacks = list(trainer.callbacks)
     if trainer.progress is not None:
         callbacks.append(trainer.progress)
     net.stop_training = False
@@ -217,7 +247,7 @@ def train(net, trainer, epochs, callbacks, on_divergence):
         cb.on_train_begin({})
     try:
         with trainer.interrupts():
-            _run_epochs(net, trainer, epochs, on_divergence, callbacks, history)
+            _run_epochs(net, trainer, callbacks, history)
     except KeyboardInterrupt:
         warnings.warn(f"fit interrupted: stopped after {len(history.epoch)} complete epochs; "
                       f"the parameters are those of the last completed mini-batch",
@@ -228,14 +258,14 @@ def train(net, trainer, epochs, callbacks, on_divergence):
     return history
 
 
-def _run_epochs(net, trainer, epochs, on_divergence, callbacks, history):
-    for epoch in range(epochs):
+def _run_epochs(net, trainer, callbacks, history):
+    for epoch in range(trainer.plan.epochs):
         if trainer.progress is not None:
             trainer.progress.on_epoch_begin(epoch)
         try:
             logs = trainer.epoch(epoch)
         except Diverged as error:
-            if on_divergence == "raise":
+            if trainer.plan.on_divergence == "raise":
                 raise
             warnings.warn(str(error), RuntimeWarning, stacklevel=4)
             return

@@ -11,6 +11,7 @@ import numbers
 
 import numpy as np
 
+from .engine.config import FINITE_CHECK_ROWS
 from .engine.codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, HIDDEN_ACTIVATIONS,
                            LOSSES, SIGMOID, SOFTMAX)
 
@@ -122,13 +123,10 @@ def check_X(X, n_features, dtype, finite=True):
     return X
 
 
-_FINITE_CHECK_ROWS = 4096  # rows per block: the boolean temporary stays a few MB
-
-
 def check_finite_X(X):
     """Raise ValueError, saying where, if X holds a NaN or an infinity."""
-    for start in range(0, X.shape[0], _FINITE_CHECK_ROWS):
-        block = X[start:start + _FINITE_CHECK_ROWS]
+    for start in range(0, X.shape[0], FINITE_CHECK_ROWS):
+        block = X[start:start + FINITE_CHECK_ROWS]
         if not np.isfinite(block).all():
             row, column = np.argwhere(~np.isfinite(block))[0]
             raise ValueError(f"X contains NaN or inf (first at row {start + row}, column "

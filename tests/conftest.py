@@ -60,7 +60,7 @@ def train_mode(monkeypatch):
     def set_mode(parts=None, chunk_batches=None):
         if parts is not None:
             monkeypatch.setattr(fastbp.training, "training_parts", lambda *args, **kw: parts)
-        monkeypatch.setattr(fastbp.training, "CHUNK_BATCHES", chunk_batches)
+        monkeypatch.setattr(fastbp.engine.config, "CHUNK_BATCHES", chunk_batches)
     return set_mode
 
 

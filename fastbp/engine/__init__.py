@@ -5,6 +5,7 @@
     numba_ext.py    every use of Numba's internals (intrinsics, library symbols, cache paths)
     backends.py     the matrix-product libraries and which serves each shape class
     cache.py        drops cached kernels compiled from other sources
+    records.py      the named groups of arguments the kernels take
     layout.py       where each layer lives in the flat parameter and workspace buffers
     scalar.py       scalar math written to vectorise (exp, expm1, log1p, sigmoid, softplus)
     elementwise.py  activations, derivatives, output error and dropout over blocks
@@ -21,5 +22,6 @@ from .cache import invalidate_stale_cache
 invalidate_stale_cache()  # before any kernel loads code cached by an older version
 
 from .model import Model  # noqa: E402
+from .records import Data, Noise  # noqa: E402
 
-__all__ = ["Model"]
+__all__ = ["Data", "Model", "Noise"]

@@ -66,6 +66,24 @@ SPLIT_MAX_ROWS = 32
 SPLIT_MIN_UNITS = 33
 SMALL_PRODUCT = 1e6
 
+# Chunks of training (fastbp/training.py) --------------------------------------------------
+
+# Floating-point work per compiled call of a one-process fit: long enough that the call's
+# overhead (thread starts, the Python between calls) is lost in it, short enough (~0.1 s)
+# that progress output, Ctrl-C and divergence checks stay responsive.
+CHUNK_FLOP = 1e10
+# ... and at most this many rows per call (tiny networks: a chunk of CHUNK_FLOP would be
+# seconds of shuffled gathering with no progress shown).
+MAX_CHUNK_SAMPLES = 1 << 16
+# None: chunks of about CHUNK_FLOP of work. An integer: exactly this many batches per
+# compiled call, so tests can make every epoch cross several calls and check what carries
+# from one to the next (step count, learning rates, dropout masks, the restore snapshot).
+CHUNK_BATCHES = None
+
+# Validation (fastbp/validation.py): X is scanned for NaN and inf this many rows at a time, so
+# the boolean temporary stays a few MB.
+FINITE_CHECK_ROWS = 4096
+
 # Parts and threads (parallel.py) ---------------------------------------------------------
 
 # A training step is cut into parts (step.py) when a batch holds at least this many

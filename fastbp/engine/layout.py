@@ -124,6 +124,6 @@ def layer_input(x, space, l, noise):
     dropout) or (rates per layer, seed)."""
     if l == 0:
         return x
-    if noise is not None and noise[0][l - 1] > 0:
+    if noise is not None and noise.rates[l - 1] > 0:
         return layer_block(space, x.shape[0], l - 1, FED)
     return layer_block(space, x.shape[0], l - 1, A)

@@ -59,7 +59,7 @@ def train_chunk(kinds):
         t0, t1, parts, threads, sync = team
         data, order, start, stop, batch_size = batches
         lrs, first_step, l2 = run
-        table = model[1]
+        table = model.table
         k = 0
         b = 0
         for first in range(start, stop, batch_size):
@@ -97,11 +97,11 @@ def infer(kinds):
         X once more.
         """
         s0, s1, n_slabs, threads, sync = team
-        table = model[1]
-        tallies = space[3]
+        table = model.table
+        tallies = space.tallies
         X, Y, weights = data
         top = table.shape[0] - 1
-        capacity = space[2]
+        capacity = space.capacity
         k = 0
         for first in range(0, X.shape[0], capacity):
             n = min(capacity, X.shape[0] - first)

@@ -11,6 +11,7 @@ from .config import INFERENCE_ROWS
 from .layout import (N_OUT, block_start, layer_table, n_params, parameter_views,
                      workspace_size)
 from .parallel import inference_slabs, run_team
+from .records import Data, Noise, Opt, Parameters, Space
 from .step import CORRECT, LOSS, NON_FINITE
 
 
@@ -33,7 +34,7 @@ class Model:
         # What the kernels are compiled for (config.SPECIALISE).
         used = activation_codes if config.SPECIALISE else range(len(ACTIVATIONS))
         self.kinds = kinds(used, loss_code)
-        self._kernel_model = (self.params, self.table)
+        self._kernel_model = Parameters(self.params, self.table)
         backends.choose()  # which library serves each product (once per process)
 
     def views(self, buffer=None):
@@ -42,8 +43,8 @@ class Model:
 
     def space(self, capacity, parts):
         """A workspace for batches of up to capacity rows, with tallies for parts parts."""
-        return (np.empty(workspace_size(self.sizes, capacity), dtype=self.params.dtype),
-                self.table, capacity, np.zeros((parts, 4)))
+        return Space(np.empty(workspace_size(self.sizes, capacity), dtype=self.params.dtype),
+                     self.table, capacity, np.zeros((parts, 4)))
 
     # Training ----------------------------------------------------------------------------
 
@@ -52,7 +53,7 @@ class Model:
         tallies rows; opt is None for plain SGD fused into the gradient, else (hyper, grads,
         state, clip_norm) for the optimizer of optimizer_code. Returns the chunk's (weighted
         loss sum, correct count, weight sum)."""
-        tallies = space[3]
+        tallies = space.tallies
         tallies[:] = 0
         kernel = loops.train_chunk(with_optimizer(self.kinds, optimizer_code))
         run_team(kernel, tallies.shape[0], (self._kernel_model, space, batches, run, opt, noise))
@@ -84,11 +85,20 @@ class Model:
         whose first-layer pre-activations are not finite."""
         capacity = min(X.shape[0], INFERENCE_ROWS)
         space = self.space(capacity, inference_slabs(capacity))
-        run_team(loops.infer(self.kinds), space[3].shape[0],
-                 (self._kernel_model, space, (X, Y, weights), out))
-        tallies = space[3]
+        run_team(loops.infer(self.kinds), space.tallies.shape[0],
+                 (self._kernel_model, space, Data(X, Y, weights), out))
+        tallies = space.tallies
         return (tallies[:, LOSS].sum(), int(tallies[:, CORRECT].sum()),
                 int(tallies[:, NON_FINITE].sum()))
+
+    def loss_sums(self, data):
+        """(weighted loss sum, weight sum, correct count, rows) of the forward pass over
+        data = Data(X, Y, weights), and the number of rows whose first-layer pre-activations
+        are not finite (as infer)."""
+        loss, correct, non_finite = self.infer(*data, np.empty((0, self.sizes[-1]),
+                                                               self.params.dtype))
+        return (np.array([loss, data.weights.sum(dtype=np.float64), correct, data.X.shape[0]]),
+                non_finite)
 
     def gradient(self, X, Y, weights, noise=None, step_number=1):
         """The gradient of the weighted mean loss over all rows, as a buffer laid out like
@@ -98,8 +108,8 @@ class Model:
         n = X.shape[0]
         space = self.space(n, 1)
         grads = np.empty_like(self.params)
-        self.batch_gradient(space, ((X, Y, weights), np.arange(n), 0, n, n), grads, noise,
-                            step_number)
+        self.batch_gradient(space, (Data(X, Y, weights), np.arange(n), 0, n, n), grads,
+                            None if noise is None else Noise(*noise), step_number)
         return grads, space
 
     def batch_gradient(self, space, batch, grads, noise, step_number):
@@ -107,7 +117,7 @@ class Model:
         untouched, in as many parts as space has tallies rows; batch = (data, order, start,
         stop, batch_size) as for train_chunk, with stop - start <= batch_size. Returns the
         batch's (weighted loss sum, correct count, weight sum)."""
-        no_step = (np.zeros(N_HYPER), grads, np.empty((1, 1), self.params.dtype), 0.0)
+        no_step = Opt(np.zeros(N_HYPER), grads, np.empty((1, 1), self.params.dtype), 0.0)
         return self.train_chunk(space, batch, (np.zeros(1), step_number - 1, 0.0), no_step,
                                 noise)
 
@@ -122,6 +132,7 @@ class Model:
     def block(self, space, l, which):
         """A copy of block which (layout.Z, A, DELTA or FED) of layer l of the batch held in a
         gradient's workspace."""
-        ws, table, n, _ = space  # a gradient's workspace holds exactly its batch
-        start = block_start(table, n, l, which)
-        return ws[start:start + n * table[l, N_OUT]].reshape(n, table[l, N_OUT]).copy()
+        n = space.capacity  # a gradient's workspace holds exactly its batch
+        start = block_start(space.table, n, l, which)
+        width = space.table[l, N_OUT]
+        return space.ws[start:start + n * width].reshape(n, width).copy()

@@ -13,6 +13,7 @@ cost seconds of compilation. The matrix products inside run on one thread each
 (backends.py): the parts are the only parallelism.
 """
 
+import contextlib
 import os
 import threading
 
@@ -75,6 +76,19 @@ def training_parts(flop_per_batch, flop_per_call):
 def inference_slabs(rows):
     """Slabs of an inference chunk of this many rows (config.SLABS, fewer for few rows)."""
     return max(1, min(SLABS, rows // MIN_SLAB_ROWS))
+
+
+@contextlib.contextmanager
+def share_cores(processes):
+    """On the calling thread, until the block ends, at most cores // processes Numba threads:
+    for processes sharing this machine's cores (MPI ranks on one host) without
+    oversubscribing them."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(before, (os.cpu_count() or 1) // processes)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def run_team(kernel, parts, args):

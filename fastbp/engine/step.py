@@ -85,7 +85,7 @@ def forward_block(kinds, model, space, a_prev, l, block, noise, step_number):
     a = layer_block(space, n, l, A)[r0:r1, u0:u1]
     affine(a_prev[r0:r1], weight(params, table, l)[u0:u1], bias(params, table, l)[u0:u1], z)
     activate(kinds, table[l, ACT], z, a)
-    if noise is not None and noise[0][l] > 0:
+    if noise is not None and noise.rates[l] > 0:
         apply_dropout(a, layer_block(space, n, l, FED)[r0:r1, u0:u1], noise, step_number, l,
                       r0, u0)
 
@@ -95,7 +95,7 @@ def output_block(kinds, model, space, n, rows, y, w):
     """Output error (eq. 1) of rows (r0, r1) of the output layer of an n-row batch after
     their forward pass, with their targets y and sample weights w; returns (weighted loss
     sum, correct count). Writes those rows of the output layer's delta."""
-    table = model[1]
+    table = model.table
     top = table.shape[0] - 1
     r0, r1 = rows
     m = table[top, N_OUT]
@@ -118,7 +118,7 @@ def error_back_block(kinds, model, space, n, l, units, noise, step_number):
     error_back(layer_block(space, n, l, DELTA), weight(params, table, l)[:, u0:u1], delta_prev)
     scale_by_derivative(kinds, table[l - 1, ACT], layer_block(space, n, l - 1, Z)[0:n, u0:u1],
                         layer_block(space, n, l - 1, A)[0:n, u0:u1], delta_prev)
-    if noise is not None and noise[0][l - 1] > 0:
+    if noise is not None and noise.rates[l - 1] > 0:
         apply_dropout(delta_prev, delta_prev, noise, step_number, l - 1, 0, u0)
 
 
@@ -172,7 +172,7 @@ def step_units(kinds, opt, params, table, l, units, run):
 def n_phases(table, opt):
     """Phases of one step: gather, one per layer forward, one per layer but the first
     backward, the gradient, and the optimizer's when it clips."""
-    return 2 * table.shape[0] + (2 if opt is not None and opt[3] > 0 else 1)
+    return 2 * table.shape[0] + (2 if opt is not None and opt.clip_norm > 0 else 1)
 
 
 @njit(**DRIVER)
@@ -183,7 +183,7 @@ def phase(kinds, where, model, space, batch, run, opt, noise):
     squares there."""
     p, t, parts = where
     params, table = model
-    tallies = space[3]
+    tallies = space.tallies
     data, rows = batch
     lr, step_number, l2 = run
     top = table.shape[0] - 1
@@ -221,7 +221,7 @@ def phase(kinds, where, model, space, batch, run, opt, noise):
             weight_sum += w[i]
         if t == 0:
             tallies[t, WEIGHT] += weight_sum
-        target = params if opt is None else opt[1]
+        target = params if opt is None else opt.grads
         alpha = -lr / weight_sum if opt is None else 1.0 / weight_sum
         decay = l2 / weight_sum  # the L2 term's factor in the mean gradient
         squares = 0.0
@@ -235,7 +235,7 @@ def phase(kinds, where, model, space, batch, run, opt, noise):
             if opt is not None and decay != 0:  # grads of W += decay * W
                 add_scaled(W.reshape(-1), weight(params, table, l)[lo:hi].reshape(-1), decay)
             if opt is not None:
-                if opt[3] > 0:  # clipping; rows lo:hi of W[l] are contiguous
+                if opt.clip_norm > 0:  # clipping; rows lo:hi of W[l] are contiguous
                     squares += sum_of_squares(W.reshape(-1)) + sum_of_squares(b)
                 else:
                     step_units(kinds, opt, params, table, l, (lo, hi), run)

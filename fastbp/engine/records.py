@@ -1,0 +1,47 @@
+"""The named groups of arguments the kernels take (design: a few records, not long lists).
+
+Named tuples read the same inside Numba as in Python (``space.tallies``, ``opt.clip_norm``)
+and unpack like the plain tuples they are; kernels read them by name, never by position.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Parameters(NamedTuple):
+    """A network's flat parameters and its layer table (layout.py)."""
+    params: np.ndarray
+    table: np.ndarray
+
+
+class Space(NamedTuple):
+    """A workspace (layout.py): the flat buffer, the layer table, the batch capacity it was
+    sized for, and a float64 (parts, 4) array of per-part tallies (step.py's columns)."""
+    ws: np.ndarray
+    table: np.ndarray
+    capacity: int
+    tallies: np.ndarray
+
+
+class Data(NamedTuple):
+    """Validated rows: X (n, inputs), Y (n, outputs) and the sample weights (n,),
+    C-contiguous, of the network's dtype."""
+    X: np.ndarray
+    Y: np.ndarray
+    weights: np.ndarray
+
+
+class Opt(NamedTuple):
+    """An optimizer step for the kernels: its hyper-parameters (codes.H_*), a buffer for the
+    mean gradient (laid out like params), its state rows, and the clipping norm (0: none)."""
+    hyper: np.ndarray
+    grads: np.ndarray
+    state: np.ndarray
+    clip_norm: float
+
+
+class Noise(NamedTuple):
+    """Dropout: the rate of every layer (the output layer's 0) and the fit's mask seed."""
+    rates: np.ndarray
+    seed: int
