@@ -12,7 +12,10 @@ import json
 import math
 from pathlib import Path
 
-from .validation import CALLBACK_RULES, check, check_callbacks, check_monitored
+from .validation import NON_NEGATIVE_INT, POSITIVE_INT, check, one_of
+
+RULES = {"mode": one_of("auto", "min", "max"), "patience": NON_NEGATIVE_INT,
+         "every": POSITIVE_INT}
 
 
 class Callback:
@@ -60,7 +63,7 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto",
                  restore_best=True):
-        mode, self.patience = check(CALLBACK_RULES, mode=mode, patience=patience)
+        mode, self.patience = check(RULES, mode=mode, patience=patience)
         self.monitor, self.min_delta = monitor, abs(float(min_delta))
         self.higher_is_better = mode == "max" or (mode == "auto" and "accuracy" in monitor)
         self.restore_best = restore_best
@@ -106,7 +109,7 @@ class ModelCheckpoint(Callback):
     writes_files = True
 
     def __init__(self, path, every=1, optimizer=None):
-        self.path, self.every = str(path), check(CALLBACK_RULES, every=every)
+        self.path, self.every = str(path), check(RULES, every=every)
         self.optimizer = optimizer
 
     def on_epoch_end(self, epoch, logs):
@@ -188,8 +191,21 @@ class ProgressBar(Callback):
             self._bar = None
 
 
+def check_monitored(monitor, logs):
+    """EarlyStopping's monitored value must be in the epoch logs."""
+    if monitor not in logs:
+        raise ValueError(f"EarlyStopping monitors {monitor!r}, which the epoch logs lack (they "
+                         f"have {sorted(logs)}); pass validation_data or validation_split to "
+                         f"fit, or monitor='loss'")
+
+
 def as_list(callbacks):
-    """Validate and return the user's callbacks as a list."""
-    return check_callbacks(callbacks, Callback)
-
-
+    """fit's callbacks as a list of Callback instances (one callback alone is accepted)."""
+    if callbacks is None:
+        return []
+    callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks must be fastbp.callbacks.Callback instances, got "
+                            f"{type(cb).__name__}")
+    return callbacks

@@ -11,78 +11,113 @@ import numpy as np
 
 from .callbacks import Callback
 
+# The fitted attributes the rule keeps, which carry over from one fit to the next
+# (warm_start, partial_fit); n_iter_ counts the epochs of one fit and starts at 0.
+CARRIED = ("t_", "loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_")
+
 
 class StoppingRule(Callback):
     """The rule above for one fit of an estimator (fastbp.sklearn).
 
-    settings is the estimator (tol, n_iter_no_change, solver, learning_rate,
-    learning_rate_init, power_t, alpha, verbose are read); optimizer the fit's optimizer
-    (its lr is changed here); n_train the rows per epoch; batches_per_weight the batches per
-    epoch over the training rows' weight sum, which scales the L2 term (scikit-learn adds
-    0.5 * alpha * sum ||W||^2 / (batch weight sum) to each batch's loss, and averages the
-    batches' losses weighted by their rows; exact for equal weights); loss_scale turns
-    fastbp's epoch loss into scikit-learn's (1 / outputs for squared error, which it
-    averages over outputs); validate None, or a function of the network returning
-    its validation score (early stopping). record holds the fitted attributes that carry over
-    from an earlier fit (n_iter_ from 0, t_, loss_curve_, best_loss_, validation_scores_,
-    best_validation_score_) and receives loss_; the estimator takes it when fit succeeds.
+    Parameters
+    ----------
+    optimizer : fastbp.optimizers.Optimizer
+        The fit's optimizer: the rule sets its lr for the SGD schedules.
+    tol, n_iter_no_change, alpha, verbose
+        The estimator's settings.
+    sgd_schedule : {None, "constant", "invscaling", "adaptive"}
+        The SGD learning-rate schedule (None for Adam), with lr_init and power_t.
+    n_train : int
+        Training rows per epoch.
+    batches_per_weight : float
+        Batches per epoch over the training rows' weight sum, which scales the L2 term
+        (scikit-learn adds 0.5 * alpha * sum ||W||^2 / (batch weight sum) to each batch's
+        loss and averages the batches' losses weighted by their rows; exact for equal
+        weights).
+    loss_scale : float
+        Turns fastbp's epoch loss into scikit-learn's (1 / outputs for squared error, which
+        it averages over outputs).
+    validate : callable, optional
+        Early stopping: a function of the network returning its validation score.
+    previous : dict, optional
+        The CARRIED attributes of an earlier fit to continue from; None for a new model.
+
+    Attributes
+    ----------
+    stopped : bool
+        The rule ended training (then no ConvergenceWarning).
+    best_params : ndarray or None
+        With early stopping: the parameters of the best validation score.
     """
 
-    def __init__(self, settings, optimizer, n_train, batches_per_weight, loss_scale, validate,
-                 record):
+    def __init__(self, optimizer, *, tol, n_iter_no_change, alpha, verbose, sgd_schedule,
+                 lr_init, power_t, n_train, batches_per_weight, loss_scale, validate=None,
+                 previous=None):
         super().__init__()
-        self.settings, self.optimizer = settings, optimizer
+        self.optimizer = optimizer
+        self.tol, self.n_iter_no_change, self.alpha, self.verbose = (tol, n_iter_no_change,
+                                                                      alpha, verbose)
+        self.sgd_schedule, self.lr_init, self.power_t = sgd_schedule, lr_init, power_t
         self.n_train, self.loss_scale = n_train, loss_scale
         self.batches_per_weight = batches_per_weight
-        self.validate, self.record = validate, record
+        self.validate = validate
         self.no_improvement = 0
-        self.stopped = False  # the rule ended training (then no ConvergenceWarning)
-        self.best_params = None  # with early stopping: those of the best validation score
+        self.stopped = False
+        self.best_params = None
+        early = validate is not None
+        if previous is None:
+            previous = {"t_": 0, "loss_curve_": [], "best_loss_": None if early else np.inf,
+                        "validation_scores_": [] if early else None,
+                        "best_validation_score_": -np.inf if early else None}
+        self.record = {name: previous[name] for name in CARRIED}
+        self.record["loss_curve_"] = list(previous["loss_curve_"])
+        if previous["validation_scores_"] is not None:
+            self.record["validation_scores_"] = list(previous["validation_scores_"])
+        self.record["n_iter_"] = 0  # the epochs of this fit, as scikit-learn counts them
 
     def on_epoch_end(self, epoch, logs=None):
-        est, opt, r = self.settings, self.optimizer, self.record
+        opt, r = self.optimizer, self.record
         # Not np.dot: NumPy's BLAS threads would wake up and spin-wait for a while after
-        # the call, taking a core from the next epoch's compiled loop (2-3x slower epochs
-        # measured on 2 cores).
+        # the call, taking a core from the next epoch's compiled loop (bench/perf_log.md).
         with np.errstate(over="ignore"):  # huge weights: an infinite loss, reported as such
-            penalty = 0.5 * est.alpha * sum(float(np.square(W).sum())
-                                            for W in self.model.weights)
+            penalty = 0.5 * self.alpha * sum(float(np.square(W).sum())
+                                             for W in self.model.weights)
         r["loss_"] = logs["loss"] * self.loss_scale + penalty * self.batches_per_weight
         r["loss_curve_"].append(r["loss_"])
         r["n_iter_"] += 1
         r["t_"] += self.n_train
-        if est.verbose:
+        if self.verbose:
             print(f"Iteration {r['n_iter_']}, loss = {r['loss_']:.8f}")
         self._count()
-        if est.solver == "sgd" and est.learning_rate == "invscaling":
-            opt.lr = est.learning_rate_init / (r["t_"] + 1) ** est.power_t
-        if self.no_improvement <= est.n_iter_no_change:
+        if self.sgd_schedule == "invscaling":
+            opt.lr = self.lr_init / (r["t_"] + 1) ** self.power_t
+        if self.no_improvement <= self.n_iter_no_change:
             return False
-        if est.solver == "sgd" and est.learning_rate == "adaptive" and opt.lr > 1e-6:
+        if self.sgd_schedule == "adaptive" and opt.lr > 1e-6:
             opt.lr /= 5.0
             self.no_improvement = 0
-            if est.verbose:
+            if self.verbose:
                 print(f"Setting learning rate to {opt.lr:f}")
             return False
-        if est.verbose:
+        if self.verbose:
             what = "Training loss" if self.validate is None else "Validation score"
-            print(f"{what} did not improve more than tol={est.tol:f} for "
-                  f"{est.n_iter_no_change} consecutive epochs. Stopping.")
+            print(f"{what} did not improve more than tol={self.tol:f} for "
+                  f"{self.n_iter_no_change} consecutive epochs. Stopping.")
         self.stopped = True
         return True
 
     def _count(self):
         """Update the count of epochs without improvement by tol, and the best values."""
-        tol, r = self.settings.tol, self.record
+        r = self.record
         if self.validate is None:
-            worse = r["loss_"] > r["best_loss_"] - tol
+            worse = r["loss_"] > r["best_loss_"] - self.tol
             r["best_loss_"] = min(r["best_loss_"], r["loss_"])
         else:
             score = self.validate(self.model)
             r["validation_scores_"].append(score)
-            if self.settings.verbose:
+            if self.verbose:
                 print(f"Validation score: {score:f}")
-            worse = score < r["best_validation_score_"] + tol
+            worse = score < r["best_validation_score_"] + self.tol
             if score > r["best_validation_score_"]:
                 r["best_validation_score_"] = score
                 self.best_params = self.model.params.copy()

@@ -28,11 +28,8 @@ Works with mpi4py communicators (``mpi4py.MPI.COMM_WORLD``) or anything with the
 ``Get_rank``, ``Get_size``, ``Gather``, ``Bcast``, ``allgather`` and ``Abort`` methods.
 """
 
-import contextlib
-import signal
 import socket
 import sys
-import threading
 import traceback
 
 import numpy as np
@@ -131,7 +128,6 @@ class _ShardTrainer(Trainer):
     def __init__(self, comm, model, data, plan):
         super().__init__(model, data, plan)
         self.comm = comm
-        self.interrupted = False
         self._any_interrupted = False
         counts = comm.allgather(data.X.shape[0])
         self.samples = sum(counts)  # over all ranks, for the epoch's accuracy
@@ -159,28 +155,13 @@ class _ShardTrainer(Trainer):
         if self._any_interrupted:
             raise KeyboardInterrupt
 
-    @contextlib.contextmanager
-    def interrupts(self):
-        """While the block runs, Ctrl-C (on the main thread) only raises this rank's flag,
-        which the next exchange shares; a second one raises an error, which aborts the job."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = signal.getsignal(signal.SIGINT)
-
-        def request_stop(signum, frame):
-            if self.interrupted:
-                raise RuntimeError("interrupted twice")
-            self.interrupted = True
-
-        signal.signal(signal.SIGINT, request_stop)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
+    def second_interrupt(self):
+        """A second Ctrl-C on a rank: an error, which aborts the job."""
+        raise RuntimeError("interrupted twice")
 
     def agree_to_stop(self, stop):
-        """Whether any rank's callbacks asked to stop after this epoch."""
+        """Whether any rank's callbacks asked to stop after this epoch (a Ctrl-C flag waits
+        for the next step's exchange, so that every rank stops after the same step)."""
         return any(self.comm.allgather(bool(stop)))
 
     def end_of_epoch(self, logs, lr):

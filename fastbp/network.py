@@ -138,7 +138,11 @@ class Network:
         -------
         ndarray, shape (n, sizes[-1]), the network's dtype
         """
-        X = check_X(X, self.sizes[0], self.dtype, finite=False)
+        return self._outputs(check_X(X, self.sizes[0], self.dtype, finite=False))
+
+    def _outputs(self, X):
+        """forward for an X checked already (C-contiguous, the network's dtype, width),
+        except for NaN/inf, which the inference checks only if it meets one."""
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         self._infer(X, np.empty((0, self.sizes[-1]), self.dtype), np.empty(0, self.dtype), out)
         return out
@@ -340,6 +344,14 @@ class Network:
         callers whose arrays are checked already (fastbp.sklearn)."""
         return train(self, Trainer(self._model, data, plan))
 
+    def _checked_data(self, X, Y, sample_weight=None):
+        """Training rows from arrays checked already (finite, of matching shapes: Y one row of
+        targets per sample, as fit's y becomes), made C-contiguous in the network's dtype
+        (no copy when they are), with the sample weights checked."""
+        X = np.ascontiguousarray(X, dtype=self.dtype)
+        Y = np.ascontiguousarray(Y, dtype=self.dtype)
+        return Data(X, Y, check_weights(sample_weight, None, Y, self._loss_code, self.dtype))
+
     def _plan(self, **settings):
         """A FitPlan drawing from the network's random stream, with its dropout rates."""
         return FitPlan(order_rng=self._rng, rates=self._rates, **settings)
@@ -429,3 +441,28 @@ def load(path, with_optimizer=False):
         raise ValueError(f"{path} holds no optimizer: save it with "
                          f"net.save(path, optimizer=opt) to resume training")
     return net, optimizers.restore(training["optimizer"], state, net.params)
+
+
+def from_torch(module, loss=None):
+    """A Network from a ``torch.nn.Sequential`` of Linear and activation modules, with its
+    parameters, in its dtype: the inverse of :meth:`Network.to_torch`
+    (fastbp.torch_convert.read_sequential says which modules it reads).
+
+    Parameters
+    ----------
+    module : torch.nn.Sequential
+    loss : {"cross_entropy", "binary_cross_entropy", "mse"}, optional
+        By default from the output activation: cross_entropy after Softmax,
+        binary_cross_entropy after Sigmoid, mse otherwise.
+
+    Returns
+    -------
+    Network
+    """
+    from .torch_convert import read_sequential
+    spec, layers = read_sequential(module, loss)
+    network = Network(**spec)
+    for W, b, (weight, bias) in zip(network.weights, network.biases, layers):
+        W[:] = weight
+        b[:] = 0 if bias is None else bias
+    return network

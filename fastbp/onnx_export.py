@@ -12,9 +12,12 @@ import math
 
 import numpy as np
 
+from .engine.codes import ELU_ALPHA, LEAKY_SLOPE
+
 OPSET = 17
 _SIMPLE = {"sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("Relu", {}),
-           "leaky_relu": ("LeakyRelu", {"alpha": 0.01}), "elu": ("Elu", {"alpha": 1.0}),
+           "leaky_relu": ("LeakyRelu", {"alpha": LEAKY_SLOPE}),
+           "elu": ("Elu", {"alpha": ELU_ALPHA}),
            "softplus": ("Softplus", {}), "softmax": ("Softmax", {"axis": -1})}
 
 

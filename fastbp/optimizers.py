@@ -1,4 +1,5 @@
-"""Optimizers over the flat parameter buffer, with PyTorch's names, parameters and defaults.
+"""Optimizers over the flat parameter buffer, with PyTorch's names, parameters and defaults
+(but SGD's learning rate: 0.1).
 
 Each optimizer keeps its state (momentum buffer or moment estimates, and the step count) in
 flat arrays laid out like ``Network.params``, so reusing one object across ``fit`` calls
@@ -23,8 +24,58 @@ import numpy as np
 from .engine import codes
 from .engine.codes import (H_ALPHA, H_BETA1, H_BETA2, H_DECOUPLED, H_EPS, H_EPS_HAT,
                            H_MOMENTUM, H_NESTEROV, H_WEIGHT_DECAY, N_HYPER)
-from .validation import (OPTIMIZER_RULES, check_betas, check_nesterov, check_optimizer_choice,
-                         check_state)
+from .validation import FRACTION, NON_NEGATIVE, POSITIVE
+
+# Hyper-parameter rules (validation.Rule): every message reads "<name> must ..., got ...".
+RULES = {"lr": POSITIVE, "momentum": FRACTION, "weight_decay": NON_NEGATIVE, "eps": POSITIVE,
+         "alpha": FRACTION, "betas[0]": FRACTION, "betas[1]": FRACTION}
+
+
+def check_betas(betas):
+    """Adam's (beta1, beta2), each in [0, 1)."""
+    try:
+        beta1, beta2 = betas
+    except (TypeError, ValueError):
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
+    return (float(RULES["betas[0]"]("betas[0]", beta1)),
+            float(RULES["betas[1]"]("betas[1]", beta2)))
+
+
+def check_nesterov(nesterov, momentum):
+    """Nesterov momentum needs a momentum."""
+    if nesterov and momentum == 0:
+        raise ValueError("nesterov=True needs a momentum > 0")
+    return bool(nesterov)
+
+
+def check_state(state, shape, dtype, optimizer_name):
+    """An optimizer object's state must fit the network it is used with again."""
+    if state.shape != shape or state.dtype != dtype:
+        raise ValueError(f"this {optimizer_name} holds state for {state.shape[1]} {state.dtype} "
+                         f"parameters; the network has {shape[1]} {np.dtype(dtype)}: use a new "
+                         f"optimizer object for another network")
+
+
+def check_optimizer_choice(optimizer, names, lr, momentum, nesterov, weight_decay):
+    """fit's optimizer argument: an object (then lr, momentum, nesterov and weight_decay are
+    its own), or one of names (momentum and nesterov only for "sgd"). Returns the name, or
+    None for an object."""
+    name = optimizer.lower() if isinstance(optimizer, str) else None
+    is_object = name is None and all(hasattr(optimizer, a) for a in ("lr", "hyper", "bind"))
+    if not is_object and name not in names:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(names)} "
+                         f"or pass an object from fastbp.optimizers")
+    if is_object:
+        if lr is not None:
+            raise ValueError("give lr either to fit or to the optimizer object, not both: the "
+                             f"object's lr={optimizer.lr} rules")
+        if momentum or nesterov or weight_decay is not None:
+            raise ValueError("momentum, nesterov and weight_decay belong to the optimizer "
+                             "object when one is given")
+    elif name != "sgd" and (momentum or nesterov):
+        raise ValueError(f"momentum/nesterov are SGD's; for {name} build the object, e.g. "
+                         f"fastbp.optimizers.RMSprop(momentum=0.9)")
+    return name
 
 
 class Optimizer:
@@ -73,8 +124,8 @@ class Optimizer:
 
 
 def _rule(name, value):
-    """The hyper-parameter as a float, checked by its rule (validation.OPTIMIZER_RULES)."""
-    return float(OPTIMIZER_RULES[name](name, value))
+    """The hyper-parameter as a float, checked by its rule (RULES)."""
+    return float(RULES[name](name, value))
 
 
 class SGD(Optimizer):
@@ -83,7 +134,10 @@ class SGD(Optimizer):
     code = codes.SGD
     n_state = 1
 
-    def __init__(self, lr=1e-3, momentum=0.0, nesterov=False, weight_decay=0.0):
+    # lr=0.1, not PyTorch's 1e-3 (a late placeholder there, where lr used to be required):
+    # plain SGD at 1e-3 barely moves an MLP in an epoch, and fit(optimizer="sgd") has always
+    # meant 0.1, so SGD() and "sgd" are the same optimizer.
+    def __init__(self, lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(lr)
         self.momentum = _rule("momentum", momentum)
         self.weight_decay = _rule("weight_decay", weight_decay)
@@ -156,9 +210,6 @@ class RMSprop(Optimizer):
 
 
 NAMES = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
-# Learning rate when fit gets an optimizer name and no lr: 0.1 for SGD (fastbp's historic
-# default), PyTorch's defaults for the others.
-DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-2}
 
 
 def make(optimizer, lr, momentum, nesterov, weight_decay):
@@ -166,11 +217,12 @@ def make(optimizer, lr, momentum, nesterov, weight_decay):
     name = check_optimizer_choice(optimizer, NAMES, lr, momentum, nesterov, weight_decay)
     if name is None:
         return optimizer
-    lr = DEFAULT_LR[name] if lr is None else lr
-    decay = {} if weight_decay is None else {"weight_decay": weight_decay}
+    given = {} if lr is None else {"lr": lr}  # else the class's default rate
+    if weight_decay is not None:
+        given["weight_decay"] = weight_decay
     if name == "sgd":
-        return SGD(lr, momentum=momentum, nesterov=nesterov, **decay)
-    return NAMES[name](lr, **decay)
+        return SGD(momentum=momentum, nesterov=nesterov, **given)
+    return NAMES[name](**given)
 
 
 def describe(optimizer, params):

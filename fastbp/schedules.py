@@ -7,14 +7,24 @@ from the optimizer object, reusing the object in another ``fit`` continues the s
 
 import math
 
-from .validation import SCHEDULE_RULES, check, check_same_interval
+from .validation import NON_NEGATIVE, POSITIVE, POSITIVE_INT, check, one_of
+
+RULES = {"step_size": POSITIVE_INT, "T_max": POSITIVE_INT, "warmup": POSITIVE_INT,
+         "interval": one_of("epoch", "step"), "gamma": POSITIVE,
+         "eta_min_factor": NON_NEGATIVE}
+
+
+def check_same_interval(after, interval):
+    """The schedule after a warm-up counts in the warm-up's unit."""
+    if after.interval != interval:
+        raise ValueError("the schedule after a warm-up must use the same interval")
 
 
 class Schedule:
     """Base class; ``factor(t)`` is the multiplier of the base learning rate at time t."""
 
     def __init__(self, interval="epoch"):
-        self.interval = check(SCHEDULE_RULES, interval=interval)
+        self.interval = check(RULES, interval=interval)
 
     def factor(self, t):
         raise NotImplementedError
@@ -36,7 +46,7 @@ class StepLR(Schedule):
 
     def __init__(self, step_size, gamma=0.1, interval="epoch"):
         super().__init__(interval)
-        self.step_size, gamma = check(SCHEDULE_RULES, step_size=step_size, gamma=gamma)
+        self.step_size, gamma = check(RULES, step_size=step_size, gamma=gamma)
         self.gamma = float(gamma)
 
     def factor(self, t):
@@ -48,7 +58,7 @@ class ExponentialLR(Schedule):
 
     def __init__(self, gamma, interval="epoch"):
         super().__init__(interval)
-        self.gamma = float(check(SCHEDULE_RULES, gamma=gamma))
+        self.gamma = float(check(RULES, gamma=gamma))
 
     def factor(self, t):
         return self.gamma ** t
@@ -59,7 +69,7 @@ class CosineAnnealingLR(Schedule):
 
     def __init__(self, T_max, eta_min_factor=0.0, interval="epoch"):
         super().__init__(interval)
-        self.T_max, eta_min_factor = check(SCHEDULE_RULES, T_max=T_max,
+        self.T_max, eta_min_factor = check(RULES, T_max=T_max,
                                            eta_min_factor=eta_min_factor)
         self.eta_min_factor = float(eta_min_factor)
 
@@ -75,7 +85,7 @@ class Warmup(Schedule):
 
     def __init__(self, warmup, after=None, interval="step"):
         super().__init__(interval)
-        self.warmup = check(SCHEDULE_RULES, warmup=warmup)
+        self.warmup = check(RULES, warmup=warmup)
         self.after = after if after is not None else Constant(interval)
         check_same_interval(self.after, interval)
 

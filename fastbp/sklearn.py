@@ -24,7 +24,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
                                       validate_data)
 
 from . import optimizers
-from .convergence import StoppingRule
+from .convergence import CARRIED, StoppingRule
 from .engine.codes import HIDDEN_ACTIVATIONS
 from .network import Network
 
@@ -181,22 +181,14 @@ class _FastbpMLP(BaseEstimator):
                               activation=_ACTIVATIONS[self.activation], loss=loss, dtype=dtype,
                               seed=seed, dropout=self.dropout)
             self._initialize(network, seed)
-            record = {"t_": 0, "loss_curve_": [],
-                      "best_loss_": None if self.early_stopping else np.inf,
-                      "validation_scores_": [] if self.early_stopping else None,
-                      "best_validation_score_": -np.inf if self.early_stopping else None}
+            previous = None
         else:
             network = self.network_
             self._check_same_outputs(n_outputs)
-            record = {name: getattr(self, name) for name in (
-                "t_", "best_loss_", "validation_scores_", "best_validation_score_")}
-            record["loss_curve_"] = list(self.loss_curve_)
-            if record["validation_scores_"] is not None:
-                record["validation_scores_"] = list(record["validation_scores_"])
-        record["n_iter_"] = 0  # the epochs of this call, as scikit-learn counts them
+            previous = {name: getattr(self, name) for name in CARRIED}
         if first or not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_optimizer()
-        self._train(network, X, target, sample_weight, incremental, record)
+        self._train(network, X, target, sample_weight, incremental, previous)
         self.network_ = network
 
     def _initialize(self, network, seed):
@@ -226,12 +218,15 @@ class _FastbpMLP(BaseEstimator):
             raise ValueError(f"warm_start and partial_fit need targets with the model's "
                              f"{self.network_.sizes[-1]} outputs, got {n_outputs}")
 
-    def _train(self, network, X, target, sample_weight, incremental, record):
-        """Epochs of the network's fit under scikit-learn's stopping rule; the fitted
-        attributes on success."""
+    def _train(self, network, X, target, sample_weight, incremental, previous):
+        """Epochs of the network's fit under scikit-learn's stopping rule, on X, targets and
+        weights validate_data has checked (the network does not check them again); the
+        fitted attributes on success. previous: the stopping rule's attributes of an earlier
+        fit to continue from (convergence.CARRIED), or None."""
         validate = None
         if self.early_stopping:
-            X, target, sample_weight, validate = self._split(X, target, sample_weight)
+            X, target, sample_weight, validate = self._split(network, X, target,
+                                                             sample_weight)
         n = X.shape[0]
         if self.batch_size == "auto":
             batch_size = min(200, n)
@@ -242,20 +237,30 @@ class _FastbpMLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, n))
         scale = 1.0 / network.sizes[-1] if network.loss_name == "mse" else 1.0
         weight_sum = n if sample_weight is None else float(sample_weight.sum())
-        rule = StoppingRule(self, self._optimizer, n, -(-n // batch_size) / weight_sum, scale,
-                            validate, record)
-        epochs = 1 if incremental else self.max_iter
-        network.fit(X, target, epochs=epochs, batch_size=batch_size, optimizer=self._optimizer,
-                    l2=self.alpha, shuffle=self.shuffle, sample_weight=sample_weight,
-                    callbacks=[rule])
+        rule = StoppingRule(
+            self._optimizer, tol=self.tol, n_iter_no_change=self.n_iter_no_change,
+            alpha=self.alpha, verbose=self.verbose,
+            sgd_schedule=self.learning_rate if self.solver == "sgd" else None,
+            lr_init=self.learning_rate_init, power_t=self.power_t, n_train=n,
+            batches_per_weight=-(-n // batch_size) / weight_sum, loss_scale=scale,
+            validate=validate, previous=previous)
+        data = network._checked_data(X, self._target_matrix(target), sample_weight)
+        network._train(data, network._plan(
+            epochs=1 if incremental else self.max_iter, batch_size=batch_size,
+            optimizer=self._optimizer, l2=float(self.alpha), shuffle=self.shuffle,
+            callbacks=(rule,)))
         if rule.best_params is not None:  # early stopping: the best epoch's parameters
             network.params = rule.best_params
-        vars(self).update(record)
+        vars(self).update(rule.record)
         if not incremental and not rule.stopped:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                           f"and the optimization hasn't converged yet.", ConvergenceWarning)
 
-    def _split(self, X, target, sample_weight):
+    def _target_matrix(self, target):
+        """The (n, outputs) targets the network trains on, from the encoded targets."""
+        return target.reshape(-1, 1) if target.ndim == 1 else target
+
+    def _split(self, network, X, target, sample_weight):
         """scikit-learn's early-stopping split: (X, target, sample_weight) to train on and a
         function of the network giving its validation score."""
         stratify = target if is_classifier(self) and target.ndim == 1 else None
@@ -268,6 +273,8 @@ class _FastbpMLP(BaseEstimator):
         if X_val.shape[0] < 2:
             raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                              "or the size of your dataset.")
+
+        X_val = np.ascontiguousarray(X_val, dtype=network.dtype)  # once, not every epoch
 
         def validate(network):
             return self._score_network(network, X_val, t_val, w_val)
@@ -372,6 +379,13 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
         Y = binarizer.transform(y)
         return Y.astype(np.float64), "binary_cross_entropy", Y.shape[1]
 
+    def _target_matrix(self, target):
+        if target.ndim == 1:  # class indices (multiclass): one-hot rows
+            Y = np.zeros((target.shape[0], len(self.classes_)))
+            Y[np.arange(target.shape[0]), target] = 1
+            return Y
+        return target
+
     def predict_proba(self, X):
         """Class probabilities, columns in the order of ``classes_`` (for multilabel
         targets, each label's probability).
@@ -396,7 +410,7 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
 
     def _score_network(self, network, X, target, sample_weight):
         """Accuracy of network on encoded targets (early stopping's validation score)."""
-        out = network.forward(X)
+        out = network._outputs(X)
         if target.ndim == 1:  # class indices
             predicted = out.argmax(axis=1)
         else:
@@ -435,7 +449,7 @@ class FastbpRegressor(RegressorMixin, _FastbpMLP):
 
     def _score_network(self, network, X, target, sample_weight):
         """R^2 of network on targets (early stopping's validation score)."""
-        return r2_score(target, network.forward(X), sample_weight=sample_weight)
+        return r2_score(target, network._outputs(X), sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

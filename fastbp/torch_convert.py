@@ -9,14 +9,14 @@ in the network's dtype, so both compute the same function.
 
 import numpy as np
 
-from .network import Network
+from .engine.codes import ELU_ALPHA, LEAKY_SLOPE
 
 
 # fastbp activation -> (its torch.nn module, the settings fastbp's activation has: for each,
 # the values that mean it, the first being the one to_torch builds with).
 _MODULES = {"sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("ReLU", {}),
-            "leaky_relu": ("LeakyReLU", {"negative_slope": (0.01,)}),
-            "elu": ("ELU", {"alpha": (1.0,)}), "softplus": ("Softplus", {"beta": (1.0,)}),
+            "leaky_relu": ("LeakyReLU", {"negative_slope": (LEAKY_SLOPE,)}),
+            "elu": ("ELU", {"alpha": (ELU_ALPHA,)}), "softplus": ("Softplus", {"beta": (1.0,)}),
             "gelu": ("GELU", {"approximate": ("none",)}),
             "softmax": ("Softmax", {"dim": (-1, 1, None)})}
 
@@ -54,7 +54,7 @@ def to_torch(network, logits=False):
     return nn.Sequential(*layers)
 
 
-def from_torch(module, loss=None):
+def read_sequential(module, loss=None):
     """The fastbp Network computing what ``module`` computes.
 
     Parameters
@@ -69,8 +69,10 @@ def from_torch(module, loss=None):
 
     Returns
     -------
-    Network
-        With the module's parameters, in its dtype (float32 or float64).
+    spec : dict
+        Network's constructor arguments for the module (its dtype: float32 or float64).
+    layers : list of (ndarray, ndarray or None)
+        Each Linear layer's weight and bias (None without one).
     """
     from torch import nn
 
@@ -104,15 +106,12 @@ def from_torch(module, loss=None):
         loss = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(
             activations[-1], "mse")
     dtype = np.dtype(str(linears[0].weight.dtype).replace("torch.", ""))
-    network = Network(sizes, activation=activations[:-1], output=activations[-1], loss=loss,
-                      dtype=dtype)
-    for W, b, linear in zip(network.weights, network.biases, linears):
-        W[:] = linear.weight.detach().cpu().numpy()
-        if linear.bias is not None:
-            b[:] = linear.bias.detach().cpu().numpy()
-        else:
-            b[:] = 0
-    return network
+    spec = dict(sizes=sizes, activation=activations[:-1], output=activations[-1], loss=loss,
+                dtype=dtype)
+    layers = [(linear.weight.detach().cpu().numpy(),
+               None if linear.bias is None else linear.bias.detach().cpu().numpy())
+              for linear in linears]
+    return spec, layers
 
 
 def _checked(child, name):

@@ -8,6 +8,8 @@ nothing measurable per mini-batch.
 
 import contextlib
 import math
+import signal
+import threading
 import warnings
 
 import numpy as np
@@ -111,6 +113,8 @@ class Trainer:
         self.samples = n  # the rows of one epoch
         self.callbacks = list(plan.callbacks)
         self.progress = make_progress(plan.verbose, plan.epochs, n)
+        self.interrupted = False  # Ctrl-C was pressed (interrupts)
+        self.interrupted_twice = False
         opt.bind(model.params)
         fused = opt.fuses_into_gradient and not plan.clip_norm
         # None for plain SGD (its update is fused into the gradient product): the compiled
@@ -158,7 +162,10 @@ class Trainer:
                 f"shuffled order")
 
     def after_call(self, batches_done, tallies):
-        """After each call: the progress so far (tallies summed over the epoch's calls)."""
+        """After each call: stop if Ctrl-C was pressed (interrupts), else show the progress
+        so far (tallies summed over the epoch's calls)."""
+        if self.interrupted:
+            raise KeyboardInterrupt
         if self.progress is not None:
             done = min(batches_done * self.batch_size, self.data.X.shape[0])
             self.progress.on_chunk_end(done, self.logs(tallies, done))
@@ -214,12 +221,40 @@ class Trainer:
         """(weighted loss sum, weight sum, correct count, rows) over the validation rows."""
         return self.model.loss_sums(data)[0]
 
+    @contextlib.contextmanager
     def interrupts(self):
-        """The context in which the epochs run; Ctrl-C raises KeyboardInterrupt as usual."""
-        return contextlib.nullcontext()
+        """The context in which fit runs: Ctrl-C (SIGINT, on the main thread) only raises the
+        interrupted flag, which the trainer reads after every call and every epoch, so that
+        training stops between calls, never inside one (the parameters are then those of
+        the last completed call, whatever the signal interrupted: a kernel, a compile, a
+        callback, the start or join of the helper threads); a second Ctrl-C raises at once
+        (second_interrupt). Off the main thread no handler can be installed: Ctrl-C goes to
+        the main thread, not to this fit."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(signum, frame):
+            if self.interrupted:
+                self.second_interrupt()
+            self.interrupted = True
+
+        previous = signal.signal(signal.SIGINT, request_stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def second_interrupt(self):
+        """A second Ctrl-C during one fit: KeyboardInterrupt at once, out of fit."""
+        self.interrupted_twice = True
+        raise KeyboardInterrupt
 
     def agree_to_stop(self, stop):
-        """Whether to stop after this epoch, given whether the callbacks asked to."""
+        """Whether to stop after this epoch, given whether the callbacks asked to; raises
+        KeyboardInterrupt if Ctrl-C was pressed."""
+        if self.interrupted:
+            raise KeyboardInterrupt
         return stop
 
     def logs(self, tallies, samples):
@@ -232,8 +267,8 @@ class Trainer:
 def train(net, trainer):
     """Run the trainer's epochs with its callbacks; return a History.
 
-    Ctrl-C stops after the current chunk, keeping every completed mini-batch, and returns
-    the history so far. On divergence the parameters (and optimizer state) go back to their
+    Ctrl-C stops after the current chunk (Trainer.interrupts), keeping every completed
+    mini-batch, and returns the history so far; a second Ctrl-C raises KeyboardInterrupt. On divergence the parameters (and optimizer state) go back to their
     state before the chunk that produced a non-finite value; then ``on_divergence="raise"``
     raises FloatingPointError, ``"warn"`` warns and returns the history so far.
     """
@@ -242,19 +277,21 @@ def train(net, trainer):
     if trainer.progress is not None:
         callbacks.append(trainer.progress)
     net.stop_training = False
-    for cb in callbacks:
-        cb.set_model(net)
-        cb.on_train_begin({})
-    try:
-        with trainer.interrupts():
+    with trainer.interrupts():
+        try:
+            for cb in callbacks:
+                cb.set_model(net)
+                cb.on_train_begin({})
             _run_epochs(net, trainer, callbacks, history)
-    except KeyboardInterrupt:
-        warnings.warn(f"fit interrupted: stopped after {len(history.epoch)} complete epochs; "
-                      f"the parameters are those of the last completed mini-batch",
-                      RuntimeWarning, stacklevel=3)
-    finally:
-        for cb in callbacks:
-            cb.on_train_end({})
+        except KeyboardInterrupt:
+            if trainer.interrupted_twice:
+                raise
+            warnings.warn(f"fit interrupted: stopped after {len(history.epoch)} complete "
+                          f"epochs; the parameters are those of the last completed "
+                          f"mini-batch", RuntimeWarning, stacklevel=3)
+        finally:
+            for cb in callbacks:
+                cb.on_train_end({})
     return history
 
 

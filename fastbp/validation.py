@@ -1,10 +1,12 @@
-"""Checks at the boundary: every error a user can cause is raised here, before anything changes.
+"""Checks at the boundary: the arrays and the network's settings, and the rule machinery
+with which every module checks its own scalar parameters.
 
 Inputs are converted once to a C-contiguous array of the network's dtype (a copy only when the
 dtype or layout differs), so the kernels never see other dtypes or layouts. Scalar parameters
-are checked against tables of rules (FIT_RULES, OPTIMIZER_RULES, SCHEDULE_RULES,
-CALLBACK_RULES), so every such message reads "<name> must <...>, got <value>". File formats
-(datasets.py, persist.py) report their own read errors, naming the file.
+are checked against tables of rules kept beside what they constrain (plan.FIT_RULES,
+optimizers.RULES, schedules.RULES, callbacks.RULES), so every such message reads "<name> must
+<...>, got <value>". File formats (datasets.py, persist.py) report their own read errors,
+naming the file.
 """
 
 import numbers
@@ -221,124 +223,10 @@ def optional(rule):
     return Rule(lambda v: v is None or rule.test(v), rule.must + " (or None)", rule.error)
 
 
-def instance_of(path):
-    """A rule: an instance of the class at path ("module.Class"), imported when checked (the
-    classes' own modules import this one)."""
-    module, name = path.rsplit(".", 1)
-
-    def test(value):
-        import importlib
-        return isinstance(value, getattr(importlib.import_module(module), name))
-
-    return Rule(test, f"be a {path}", TypeError)
-
-
 def check(rules, **values):
     """Apply rules[name] to each value; return the values in the order given."""
     checked = [rules[name](name, value) for name, value in values.items()]
     return checked if len(checked) > 1 else checked[0]
-
-
-# The scalar options of Network.fit (arrays, targets and weights have their own checks).
-FIT_RULES = {
-    "epochs": POSITIVE_INT,
-    "batch_size": POSITIVE_INT,
-    "lr": optional(POSITIVE),
-    "clip_norm": optional(POSITIVE),
-    "l2": NON_NEGATIVE,
-    "schedule": optional(instance_of("fastbp.schedules.Schedule")),
-    "validation_split": SPLIT,
-    "verbose": one_of(0, 1, 2),
-    "on_divergence": one_of("raise", "warn"),
-    "average_every": optional(POSITIVE_INT),
-}
-
-
-# Optimizer hyper-parameters (fastbp.optimizers).
-OPTIMIZER_RULES = {"lr": POSITIVE, "momentum": FRACTION, "weight_decay": NON_NEGATIVE,
-                   "eps": POSITIVE, "alpha": FRACTION, "betas[0]": FRACTION,
-                   "betas[1]": FRACTION}
-
-
-def check_betas(betas):
-    """Adam's (beta1, beta2), each in [0, 1)."""
-    try:
-        beta1, beta2 = betas
-    except (TypeError, ValueError):
-        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
-    return (float(OPTIMIZER_RULES["betas[0]"]("betas[0]", beta1)),
-            float(OPTIMIZER_RULES["betas[1]"]("betas[1]", beta2)))
-
-
-def check_nesterov(nesterov, momentum):
-    """Nesterov momentum needs a momentum."""
-    if nesterov and momentum == 0:
-        raise ValueError("nesterov=True needs a momentum > 0")
-    return bool(nesterov)
-
-
-def check_state(state, shape, dtype, optimizer_name):
-    """An optimizer object's state must fit the network it is used with again."""
-    if state.shape != shape or state.dtype != dtype:
-        raise ValueError(f"this {optimizer_name} holds state for {state.shape[1]} {state.dtype} "
-                         f"parameters; the network has {shape[1]} {np.dtype(dtype)}: use a new "
-                         f"optimizer object for another network")
-
-
-def check_optimizer_choice(optimizer, names, lr, momentum, nesterov, weight_decay):
-    """fit's optimizer argument: an object (then lr, momentum, nesterov and weight_decay are
-    its own), or one of names (momentum and nesterov only for "sgd"). Returns the name, or
-    None for an object."""
-    name = optimizer.lower() if isinstance(optimizer, str) else None
-    is_object = name is None and all(hasattr(optimizer, a) for a in ("lr", "hyper", "bind"))
-    if not is_object and name not in names:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(names)} "
-                         f"or pass an object from fastbp.optimizers")
-    if is_object:
-        if lr is not None:
-            raise ValueError("give lr either to fit or to the optimizer object, not both: the "
-                             f"object's lr={optimizer.lr} rules")
-        if momentum or nesterov or weight_decay is not None:
-            raise ValueError("momentum, nesterov and weight_decay belong to the optimizer "
-                             "object when one is given")
-    elif name != "sgd" and (momentum or nesterov):
-        raise ValueError(f"momentum/nesterov are SGD's; for {name} build the object, e.g. "
-                         f"fastbp.optimizers.RMSprop(momentum=0.9)")
-    return name
-
-
-# Schedules and callbacks (fastbp.schedules, fastbp.callbacks).
-SCHEDULE_RULES = {"step_size": POSITIVE_INT, "T_max": POSITIVE_INT, "warmup": POSITIVE_INT,
-                  "interval": one_of("epoch", "step"), "gamma": POSITIVE,
-                  "eta_min_factor": NON_NEGATIVE}
-CALLBACK_RULES = {"mode": one_of("auto", "min", "max"), "patience": NON_NEGATIVE_INT,
-                  "every": POSITIVE_INT}
-
-
-def check_same_interval(after, interval):
-    """The schedule after a warm-up counts in the warm-up's unit."""
-    if after.interval != interval:
-        raise ValueError("the schedule after a warm-up must use the same interval")
-
-
-def check_monitored(monitor, logs):
-    """EarlyStopping's monitored value must be in the epoch logs."""
-    if monitor not in logs:
-        raise ValueError(f"EarlyStopping monitors {monitor!r}, which the epoch logs lack (they "
-                         f"have {sorted(logs)}); pass validation_data or validation_split to "
-                         f"fit, or monitor='loss'")
-
-
-def check_callbacks(callbacks, base):
-    """fit's callbacks as a list of instances of base (one callback alone is accepted)."""
-    if callbacks is None:
-        return []
-    callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
-    for cb in callbacks:
-        if not isinstance(cb, base):
-            raise TypeError(f"callbacks must be fastbp.callbacks.Callback instances, got "
-                            f"{type(cb).__name__}")
-    return callbacks
 
 
 def check_params(values, shape):

@@ -31,7 +31,8 @@ import numpy as np
 import scipy_openblas32
 from numba.misc.appdirs import AppDirs
 
-from .config import GEMM_BUCKETS, GEMM_MARGIN, GEMM_REPRESENTATIVE
+from .config import (CACHE_DIR, GEMM_BUCKETS, GEMM_MARGIN, GEMM_REPRESENTATIVE, GEMM_SETTING,
+                     GEMM_SETTINGS)
 
 OPENBLAS, ONEDNN = 0, 1
 NAMES = ("openblas", "onednn")
@@ -76,13 +77,6 @@ _ONEDNN_SIGNATURE = ctypes.CFUNCTYPE(  # dnnl_sgemm: row-major, sizes by value
 _absent = _ONEDNN_SIGNATURE(lambda *args: 1)
 
 
-# FASTBP_GEMM: "auto" (the measured table), "openblas" (oneDNN not even loaded) or "onednn"
-# (every product it can take, for tests and comparisons).
-_SETTING = os.environ.get("FASTBP_GEMM", "auto")
-if _SETTING not in ("auto", "openblas", "onednn"):
-    raise ValueError(f"FASTBP_GEMM={_SETTING!r}: use 'auto', 'openblas' or 'onednn'")
-
-
 def _load_openblas():
     path = Path(scipy_openblas32.get_lib_dir()) / f"lib{scipy_openblas32.get_library()}.so"
     library = ctypes.CDLL(str(path))  # RTLD_LOCAL: its symbols stay its own
@@ -96,7 +90,7 @@ def _load_openblas():
 def _load_onednn():
     """oneDNN and the OpenMP runtime it runs on, or (None, None) when either is missing
     (oneDNN is then never chosen)."""
-    if _SETTING == "openblas":
+    if GEMM_SETTING == "openblas":
         return None, None
     try:  # the wheel puts the library in its prefix's lib/, wherever that prefix is
         path = next(f.locate() for f in metadata.files("onednn-cpu-gomp")
@@ -112,9 +106,6 @@ def _load_onednn():
 
 openblas = _load_openblas()
 onednn, _openmp = _load_onednn()
-if _SETTING == "onednn" and onednn is None:
-    raise RuntimeError("FASTBP_GEMM=onednn, but oneDNN could not be loaded: pip install "
-                       "onednn-cpu-gomp (it needs the system's libgomp.so.1)")
 if onednn is None:
     llvm.add_symbol(SYMBOL_ONEDNN, ctypes.cast(_absent, ctypes.c_void_p).value)
 llvm.add_symbol(SYMBOL_CHOICE, choice.ctypes.data)
@@ -203,7 +194,7 @@ def measure():
 def _table_file():
     """Where this CPU's table is kept: a name from the CPU and the library versions."""
     cpu = f"{llvm.get_host_cpu_name()}-{_versions()}".replace(" ", "_").replace("/", "_")
-    root = os.environ.get("FASTBP_CACHE_DIR") or AppDirs("fastbp", appauthor=False).user_cache_dir
+    root = CACHE_DIR or AppDirs("fastbp", appauthor=False).user_cache_dir
     return Path(root) / f"gemm-choice-{cpu}.json"
 
 
@@ -227,9 +218,15 @@ def choose():
     with _lock:
         if _chosen:
             return
+        if GEMM_SETTING not in GEMM_SETTINGS:
+            raise ValueError(f"FASTBP_GEMM={GEMM_SETTING!r}: use 'auto', 'openblas' or "
+                             f"'onednn'")
+        if GEMM_SETTING == "onednn" and onednn is None:
+            raise RuntimeError("FASTBP_GEMM=onednn, but oneDNN could not be loaded: pip "
+                               "install onednn-cpu-gomp (it needs the system's libgomp.so.1)")
         _chosen = True
-        if _SETTING != "auto":
-            choice[:] = ONEDNN if _SETTING == "onednn" else OPENBLAS
+        if GEMM_SETTING != "auto":
+            choice[:] = ONEDNN if GEMM_SETTING == "onednn" else OPENBLAS
             return
         path = _table_file()
         settings = {"buckets": GEMM_BUCKETS, "representative": GEMM_REPRESENTATIVE,

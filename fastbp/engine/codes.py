@@ -11,6 +11,11 @@ ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "soft
 IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, GELU, SOFTMAX = range(len(ACTIVATIONS))
 HIDDEN_ACTIVATIONS = ACTIVATIONS[:SOFTMAX]
 RELU_FAMILY = (RELU, LEAKY_RELU, ELU, GELU)  # He initialisation suits these
+# The fixed settings of two activations, which the exporters (ONNX, PyTorch) write too:
+# leaky_relu(z) = z for z > 0, else LEAKY_SLOPE * z; elu(z) = z for z > 0, else
+# ELU_ALPHA * (exp(z) - 1) (the kernels compute it with ELU_ALPHA = 1).
+LEAKY_SLOPE = 0.01
+ELU_ALPHA = 1.0
 
 LOSSES = ("mse", "cross_entropy", "binary_cross_entropy")
 MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(len(LOSSES))

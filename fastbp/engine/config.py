@@ -1,9 +1,48 @@
-"""Compilation flags and every tuning constant of the engine, each with its reason.
+"""Compilation flags, every tuning constant of the engine and every environment variable the
+library reads, each with its reason.
 
 The measurements behind each number are in bench/perf_log.md.
 """
 
 import os
+
+# Environment variables ---------------------------------------------------------------------
+# Every one the library reads, read here, once, at import. Reading one never raises: a bad
+# value is reported where it is first used, naming the variable.
+
+
+def _threads_cap(value):
+    """OMP_NUM_THREADS as a thread cap (unset or not an integer: no cap)."""
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        return 1 << 30
+
+
+# Kernels are compiled for the activations one network uses (codes.kinds, loops.py): a first
+# fit compiles ~1.5 s less. False compiles every activation into one set of kernels per loss
+# and optimizer instead, which pays when one process builds networks of many activations (a
+# grid search over them, the test suite): each set costs a few seconds to compile. The
+# environment variable FASTBP_SPECIALISE=0 sets it to False in every process that inherits
+# it (Dask's spawned workers, subprocesses).
+SPECIALISE = os.environ.get("FASTBP_SPECIALISE", "1") != "0"
+
+# FASTBP_GEMM: "auto" (the measured table), "openblas" (oneDNN not even loaded) or "onednn"
+# (every product it can take, for tests and comparisons); checked by backends.choose.
+GEMM_SETTING = os.environ.get("FASTBP_GEMM", "auto")
+GEMM_SETTINGS = ("auto", "openblas", "onednn")
+
+# FASTBP_CACHE_DIR: where the measured table of matrix-product libraries is kept (default:
+# the user's cache folder).
+CACHE_DIR = os.environ.get("FASTBP_CACHE_DIR") or None
+
+# OMP_NUM_THREADS caps the threads of the parts (parallel.run_team), read at import as
+# OpenMP runtimes read it at load: Dask, among others, sets it to 1 in its worker processes
+# so that their libraries do not each take every core (Numba does not read it), and a Dask
+# LocalCluster created in this process later sets it in this process's environment too, for
+# its workers.
+OMP_THREADS = _threads_cap(os.environ.get("OMP_NUM_THREADS"))
+
 
 # fastmath without "nnan"/"ninf": the divergence checks must still see NaN and inf.
 # "reassoc" lets LLVM vectorise reductions; the order it picks is fixed at compile time, so
@@ -27,14 +66,6 @@ INTERNAL = dict(JIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 # library once more (a first fit: ~20 s -> ~15 s). Small helpers called from many places stay
 # separate: Numba re-reads an inlined function at every call site.
 DRIVER = dict(JIT, inline="always")
-
-# Kernels are compiled for the activations one network uses (codes.kinds, loops.py): a first
-# fit compiles ~1.5 s less. False compiles every activation into one set of kernels per loss
-# and optimizer instead, which pays when one process builds networks of many activations (a
-# grid search over them, the test suite): each set costs a few seconds to compile. The
-# environment variable FASTBP_SPECIALISE=0 sets it to False in every process that inherits
-# it (Dask's spawned workers, subprocesses).
-SPECIALISE = os.environ.get("FASTBP_SPECIALISE", "1") != "0"
 
 # expm1 is marked for LLVM to always inline (LLVM's own inliner found it too big, and a loop
 # still holding a call does not vectorise: 10.9 -> 2.7 ns per value). It keeps its own

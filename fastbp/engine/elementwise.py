@@ -16,12 +16,12 @@ from numba import njit
 from numba.extending import overload
 
 from .codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, GELU, IDENTITY,
-                    LEAKY_RELU, MSE, RELU, SIGMOID, SOFTMAX, SOFTPLUS, TANH, loss_of, uses)
+                    LEAKY_RELU, LEAKY_SLOPE, MSE, RELU, SIGMOID, SOFTMAX, SOFTPLUS, TANH,
+                    loss_of, uses)
 from .config import DRIVER, INTERNAL
 from .numba_ext import as_vector, kinds_value
 from .scalar import exp_nonpositive, expm1_nonpositive, log1p_unit, sigmoid, softplus
 
-LEAKY_SLOPE = 0.01
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 

@@ -22,24 +22,11 @@ import numpy as np
 from numba import njit
 
 from .backends import one_thread
-from .config import (INTERNAL, MIN_SLAB_ROWS, PARTS_MIN_FLOP, SLABS, SPINS_BEFORE_YIELD,
-                     TEAM_MIN_FLOP, TRAINING_PARTS)
+from .config import (INTERNAL, MIN_SLAB_ROWS, OMP_THREADS, PARTS_MIN_FLOP, SLABS,
+                     SPINS_BEFORE_YIELD, TEAM_MIN_FLOP, TRAINING_PARTS)
 from .numba_ext import atomic_increment, atomic_read, sched_yield
 
 COUNT, ABORT = 0, 1  # the slots of a team's int64 sync array
-
-
-def _omp_threads():
-    """OMP_NUM_THREADS as a thread cap (unset or not an integer: no cap)."""
-    try:
-        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
-    except ValueError:
-        return 1 << 30
-
-
-# Read once, at import, as OpenMP runtimes read it at load: a Dask LocalCluster created in
-# this process later sets it to 1 in this process's environment too, for its workers.
-OMP_THREADS = _omp_threads()
 
 
 @njit(**INTERNAL)
@@ -98,7 +85,9 @@ def run_team(kernel, parts, args):
     sync).
 
     A thread that raises sets the abort slot, so the others leave their barriers instead of
-    waiting forever; the first error is raised here once all have stopped.
+    waiting forever; the first error is raised here once all have stopped. A Ctrl-C on the
+    calling thread is held until every thread has stopped (fit defers it further, to the end
+    of the call: training.Trainer.interrupts).
     """
     threads = max(1, min(numba.get_num_threads(), OMP_THREADS, parts))
     sync = np.zeros(2, dtype=np.int64)  # barrier count, abort
@@ -115,15 +104,22 @@ def run_team(kernel, parts, args):
 
     helpers = [threading.Thread(target=run, args=(i,), name=f"fastbp-part-{i}", daemon=True)
                for i in range(1, threads)]
-    for helper in helpers:
-        helper.start()
-    run(0)
     interrupted = None
-    for helper in helpers:
-        while helper.is_alive():
+    try:
+        for helper in helpers:
+            helper.start()
+    except KeyboardInterrupt as stop:  # not every part will run: release the barriers
+        interrupted = stop
+        sync[ABORT] = 1
+    if interrupted is None:
+        run(0)
+    for helper in helpers:  # the parts write the parameters: let them end, Ctrl-C or not
+        while True:
             try:
+                if helper.ident is None or not helper.is_alive():
+                    break
                 helper.join()
-            except KeyboardInterrupt as stop:  # the parts write the parameters: let them end
+            except KeyboardInterrupt as stop:
                 interrupted = stop
     if errors:
         raise errors[0]
