@@ -24,7 +24,7 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build"]
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
-# Pages include sections of README.md, whose headings start at level 3.
+# The guide pages (once sections of README.md) start their headings at level 3.
 suppress_warnings = ["myst.header"]
 
 templates_path = ["_templates"]

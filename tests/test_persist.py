@@ -24,12 +24,16 @@ _SAVER = textwrap.dedent("""
         i += 1
         net.params[:] = i
         net.save(sys.argv[1])
+        print("saved", i, flush=True)
 """)
 
 
 def test_a_killed_save_leaves_the_old_file_or_the_new_one(tmp_path):
     """30 saving processes killed with SIGKILL at random moments: the file always loads,
-    and its parameters are all from one save (all equal, the value of one iteration)."""
+    and its parameters are all from one save (all equal, the value of one iteration).
+    Each kill comes after a chosen number of completed saves (0 to 3, read from the saver,
+    not timed), plus a random delay into the next ones, so the kills land at different
+    iterations however slow the machine is."""
     path = tmp_path / "model.npz"
     rng = np.random.default_rng(0)
     seen = set()
@@ -37,7 +41,10 @@ def test_a_killed_save_leaves_the_old_file_or_the_new_one(tmp_path):
         saver = subprocess.Popen([sys.executable, "-c", _SAVER, str(path)],
                                  stdout=subprocess.PIPE, text=True)
         assert saver.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.0, 0.3))
+        completed = int(rng.integers(0, 4))
+        for _ in range(completed):
+            assert saver.stdout.readline().split()[0] == "saved"
+        time.sleep(rng.uniform(0.0, 0.05))
         saver.send_signal(signal.SIGKILL)
         saver.wait()
         if not path.exists():  # killed before its first save finished
@@ -45,6 +52,7 @@ def test_a_killed_save_leaves_the_old_file_or_the_new_one(tmp_path):
         params = fastbp.load(path).params
         assert params.size == 784 * 1024 + 1024 + 1024 * 1024 + 1024 + 10250
         assert (params == params[0]).all(), "parameters mixed from two saves"
+        assert params[0] >= completed  # no save the saver reported is lost
         seen.add(float(params[0]))
     assert len(seen) > 1  # the kills landed at different iterations
 

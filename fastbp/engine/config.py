@@ -63,12 +63,13 @@ INTERNAL = dict(JIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 # step), and helpers with a single call site, are inlined into their callers at Numba IR
 # level instead of compiled on their own: Numba emits machine code for a compiled function
 # together with its whole callee tree, so a separately compiled driver emitted most of the
-# library once more (a first fit: ~20 s -> ~15 s). Small helpers called from many places stay
-# separate: Numba re-reads an inlined function at every call site.
+# library once more (a quarter of a first fit's compile time; bench/perf_log.md). Small
+# helpers called from many places stay separate: Numba re-reads an inlined function at
+# every call site.
 DRIVER = dict(JIT, inline="always")
 
 # expm1 is marked for LLVM to always inline (LLVM's own inliner found it too big, and a loop
-# still holding a call does not vectorise: 10.9 -> 2.7 ns per value). It keeps its own
+# still holding a call does not vectorise: 4x slower; bench/perf_log.md). It keeps its own
 # fastmath flags (no reassociation: its series are summed in the order written).
 SCALAR_EXACT = dict(JIT, fastmath={"contract"}, forceinline=True)
 
@@ -79,10 +80,9 @@ SCALAR_EXACT = dict(JIT, fastmath={"contract"}, forceinline=True)
 # result's rows and columns and the inner dimension, the bucket of sizes it falls in (up to
 # 16, 48, 96, 192, 384, more: the sizes common in MLPs, 10, 32, 64, 128, 256, 784, sit
 # inside a bucket, not on an edge). Each class is measured at one shape: these sizes for the
-# buckets. With 4 buckets (edges 16, 64, 256) and 512 for the last, 7 of the 26 products of
-# the standard configurations' training steps went to the slower library, some by 3x (a
-# 5 x 1024 update over 256 rows: OpenBLAS 21 GFLOP/s, oneDNN 78); with these, none by more
-# than 7%, for 1.4 s of measuring (648 classes) instead of 0.4 s.
+# buckets. With fewer buckets, a quarter of the standard configurations' products went to
+# the slower library, some by 3x; with these, none by more than 7%, for about 1.4 s of
+# measuring (648 classes) once per CPU (bench/perf_log.md).
 # oneDNN serves a class only when faster there by GEMM_MARGIN: OpenBLAS is the default.
 GEMM_BUCKETS = (16, 48, 96, 192, 384)
 GEMM_REPRESENTATIVE = (10, 32, 64, 128, 256, 784)
@@ -90,8 +90,8 @@ GEMM_MARGIN = 0.05
 
 # For 9 to 32 rows, layers wider than 32 units whose 8-row product stays on OpenBLAS's
 # small-matrix path (rows x n_in x n_out <= SMALL_PRODUCT) run their row-wise products 8 rows
-# per call: 784 -> 128 at 10 rows, 71.5 us in one call, 29.4 us in 8-row calls. Narrower or
-# wider layers lose with the split.
+# per call (784 -> 128 at 10 rows: over twice as fast; bench/perf_log.md). Narrower or wider
+# layers lose with the split.
 FAST_ROWS = 8
 SPLIT_MAX_ROWS = 32
 SPLIT_MIN_UNITS = 33
@@ -118,15 +118,14 @@ FINITE_CHECK_ROWS = 4096
 # Parts and threads (parallel.py) ---------------------------------------------------------
 
 # A training step is cut into parts (step.py) when a batch holds at least this many
-# floating-point operations. Fit-level A/B on Fashion-MNIST, 2 parts against 1 (bench/
-# perf_log.md, session 5): nielsen at batch 10 (9.6e5 FLOP) +14% (524-607k vs 509-526k
-# samples/s), medium at 64 (6.4e7) +3%. Every product runs on one thread (backends.py), so
-# above it parts are the only way to use a second core.
+# floating-point operations: fits of 2 parts against 1 gained from nielsen's batch of 10
+# (9.6e5 FLOP) up (bench/perf_log.md, session 5). Every product runs on one thread
+# (backends.py), so above it parts are the only way to use a second core.
 PARTS_MIN_FLOP = 5e5
 # ... and only when a compiled call has at least this much work: each call starts and joins
-# the helper threads (about 0.1-0.2 ms here, 5-10 MFLOP of one core's work). Without it,
-# scikit-learn's wine (one 142-row batch per epoch of 13-100-3) took 0.43 ms per
-# epoch on 2 threads and 0.12 ms on one (a 5-fold cross-validation of 200 epochs each).
+# the helper threads (about 0.1-0.2 ms here, 5-10 MFLOP of one core's work): without it,
+# tiny datasets such as scikit-learn's wine trained 3-4x slower per epoch on 2 threads than
+# on one (bench/perf_log.md).
 TEAM_MIN_FLOP = 2e7
 # How many parts, where parts pay: measured on 2-core machines only. bench/README.md's model
 # of more cores (bench/tools/thread_scaling.py) says which configurations should take more.

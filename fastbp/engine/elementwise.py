@@ -6,7 +6,7 @@ lanes (32 float32 here) and runs shorter loops one element at a time; it also le
 calling the polynomial exp scalar on arrays typed 'A'. So the elementwise kernels take an
 (n, m) block as one C-typed vector of n * m elements when its rows follow each other in
 memory, and one row at a time otherwise (a column block of a layer): sigmoid over 30-unit
-rows 6.5 -> 1.4 ns per element (bench/perf_log.md).
+rows 4-5x faster (bench/perf_log.md).
 """
 
 import math

@@ -1,8 +1,8 @@
 """Scalar functions in float64, written so that the loops calling them vectorise.
 
 This llvmlite has no vector math library, so math.exp, math.expm1 and math.log1p stay scalar
-libm calls in every loop; these polynomial forms vectorise (sigmoid 13.3 -> 1.6 ns, ELU 14 ->
-~2, softplus 40 -> ~3 per element; bench/perf_log.md).
+libm calls in every loop; these polynomial forms vectorise, 5-10x faster per element
+(bench/perf_log.md).
 """
 
 import math
@@ -19,7 +19,7 @@ _LN2_LO = 1.90821492927058770002e-10
 
 
 # The scalar functions below compute in float64: their callers pass float(x), so each is
-# compiled once, not once per argument type (a first fit: 40 -> 37 compiled functions), and
+# compiled once, not once per argument type (fewer functions in a first compile), and
 # only when a network uses it (explicit signatures compiled all five at import).
 
 # Without reassociation: LLVM would otherwise fold the two-part ln 2 back into one constant
