@@ -23,7 +23,7 @@ rank, size = comm.Get_rank(), comm.Get_size()
 
 if find_fashion_mnist() is not None:
     X, y, X_test, y_test = load_fashion_mnist()
-    sizes, epochs = [784, 256, 10], 5
+    sizes, epochs = [784, 256, 10], 3
 else:
     X, y, X_test, y_test = load_digits()
     sizes, epochs = [64, 64, 10], 20

@@ -15,11 +15,12 @@ import warnings
 import numpy as np
 
 from .callbacks import ProgressBar
-from .engine import Noise, config
+from .engine import config
 from .engine.codes import BINARY_CROSS_ENTROPY, MSE
 from .engine.parallel import training_parts
-from .engine.records import Opt
+from .engine.records import Noise, Opt
 from .schedules import batch_learning_rates
+
 
 class History:
     """Per-epoch training record, as returned by :meth:`fastbp.Network.fit`.
