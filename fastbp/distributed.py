@@ -165,12 +165,13 @@ class _ShardTrainer(Trainer):
         return any(self.comm.allgather(bool(stop)))
 
     def end_of_epoch(self, logs, lr):
+        """Show the epoch's progress over every rank's rows (only now known), then end it."""
         if self.progress is not None:
             self.progress.on_chunk_end(self.samples, logs)
         return super().end_of_epoch(logs, lr)
 
     def validation_sums(self, data):
-        """The validation sums over every rank's validation rows."""
+        """The validation sums over every rank's validation rows, the same on every rank."""
         return sum_over_ranks(self.comm, super().validation_sums(data))
 
 
