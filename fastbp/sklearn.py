@@ -257,8 +257,9 @@ class _FastbpMLP(BaseEstimator):
                           f"and the optimization hasn't converged yet.", ConvergenceWarning)
 
     def _target_matrix(self, target):
-        """The (n, outputs) targets the network trains on, from the encoded targets."""
-        return target.reshape(-1, 1) if target.ndim == 1 else target
+        """The (n, outputs) targets the network trains on, from the encoded targets (the
+        regressor's are those already)."""
+        return target
 
     def _split(self, network, X, target, sample_weight):
         """scikit-learn's early-stopping split: (X, target, sample_weight) to train on and a

@@ -191,22 +191,22 @@ class Trainer:
             except BaseException:  # the call is unusable: back to its start
                 model.restore(self._snapshot, opt.state)
                 raise
-            self.restore_if_diverged(tallies[0], f"in epoch {epoch + 1} "
-                                     f"{self.where(first, count)}", lr)
+            self.restore_if_diverged(tallies[0], lr, epoch, first, count)
             opt.steps += count
             self.after_call(first + count, tallies)
         return self.end_of_epoch(self.logs(tallies, self.samples), lr)
 
-    def restore_if_diverged(self, loss_sum, where, lr):
-        """After the work since the last snapshot: if loss_sum or a parameter is not
-        finite, restore the snapshot and raise Diverged saying where (and lr)."""
+    def restore_if_diverged(self, loss_sum, lr, epoch, first, count):
+        """After the call on batches [first, first + count) of epoch: if loss_sum or a
+        parameter is not finite, restore the snapshot and raise Diverged saying where (and
+        lr); the words are only made then."""
         if math.isfinite(loss_sum) and _all_finite(self.model.params):
             return
         self.model.restore(self._snapshot, self.optimizer.state)
         raise Diverged(
-            f"training diverged {where} (a loss or parameter became NaN or inf); the "
-            f"parameters were restored to their last finite state. Try a smaller learning "
-            f"rate than lr={lr:g}.")
+            f"training diverged in epoch {epoch + 1} {self.where(first, count)} (a loss or "
+            f"parameter became NaN or inf); the parameters were restored to their last "
+            f"finite state. Try a smaller learning rate than lr={lr:g}.")
 
     def end_of_epoch(self, logs, lr):
         """Count the epoch; return its training logs with the validation logs and the last
