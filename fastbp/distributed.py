@@ -30,6 +30,7 @@ Works with mpi4py communicators (``mpi4py.MPI.COMM_WORLD``) or anything with the
 
 import socket
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -37,6 +38,7 @@ import numpy as np
 from .engine.parallel import share_cores
 from .training import Diverged, Trainer, make_progress, train
 
+ABORT_PAUSE_S = 2.0  # between a failed rank's message and its abort of the job
 _COMM_METHODS = ("Get_rank", "Get_size", "Gather", "Bcast", "allgather", "Abort")
 
 
@@ -113,6 +115,10 @@ def abort_on_error(comm, work):
             raise
         print(f"fastbp: rank {comm.Get_rank()} failed; aborting the MPI job:\n"
               f"{traceback.format_exc()}", file=sys.stderr, flush=True)
+        # The process manager forwards a rank's stderr asynchronously and an abort can
+        # kill it before the message is through (seen under load with MPICH's Hydra):
+        # the message is worth a pause on a path that ends the job anyway.
+        time.sleep(ABORT_PAUSE_S)
         comm.Abort(1)
         raise
 
