@@ -23,7 +23,7 @@ import numpy as np
 
 from .engine import codes
 from .engine.codes import (H_ALPHA, H_BETA1, H_BETA2, H_DECOUPLED, H_EPS, H_EPS_HAT,
-                           H_MOMENTUM, H_NESTEROV, H_WEIGHT_DECAY, N_HYPER)
+                           H_MOMENTUM, H_NESTEROV, H_OPTIMIZER, H_WEIGHT_DECAY, N_HYPER)
 from .validation import FRACTION, NON_NEGATIVE, POSITIVE
 
 # Hyper-parameter rules (validation.Rule): every message reads "<name> must ..., got ...".
@@ -102,7 +102,9 @@ class Optimizer:
 
     def hyper(self):
         """Hyperparameters as the float64 vector the kernel reads (slots H_*)."""
-        return np.zeros(N_HYPER)
+        h = np.zeros(N_HYPER)
+        h[H_OPTIMIZER] = self.code
+        return h
 
     def bind(self, params):
         """Allocate the state for these parameters (once); later fits must match them."""
@@ -144,7 +146,7 @@ class SGD(Optimizer):
         self.nesterov = check_nesterov(nesterov, self.momentum)
 
     def hyper(self):
-        h = np.zeros(N_HYPER)
+        h = super().hyper()
         h[H_MOMENTUM], h[H_NESTEROV], h[H_WEIGHT_DECAY] = self.momentum, self.nesterov, \
             self.weight_decay
         return h
@@ -172,7 +174,7 @@ class Adam(Optimizer):
         self.eps_hat = bool(eps_hat)
 
     def hyper(self):
-        h = np.zeros(N_HYPER)
+        h = super().hyper()
         h[H_BETA1], h[H_BETA2], h[H_EPS] = self.betas[0], self.betas[1], self.eps
         h[H_WEIGHT_DECAY], h[H_DECOUPLED] = self.weight_decay, self._decoupled
         h[H_EPS_HAT] = self.eps_hat
@@ -203,7 +205,7 @@ class RMSprop(Optimizer):
         self.momentum = _rule("momentum", momentum)
 
     def hyper(self):
-        h = np.zeros(N_HYPER)
+        h = super().hyper()
         h[H_ALPHA], h[H_EPS], h[H_WEIGHT_DECAY], h[H_MOMENTUM] = self.alpha, self.eps, \
             self.weight_decay, self.momentum
         return h

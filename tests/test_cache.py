@@ -25,6 +25,7 @@ def _probe(copies):
     for src, cache_dir in copies:
         env = dict(os.environ, PYTHONPATH=str(src))
         env.pop("NUMBA_CACHE_DIR", None)
+        env["FASTBP_SPECIALISE"] = "1"  # the probe's own small kernels: 4 compiles of them
         if cache_dir is not None:
             env["NUMBA_CACHE_DIR"] = str(cache_dir)
         children.append(subprocess.Popen([sys.executable, "-c", _PROBE], env=env, cwd=src,

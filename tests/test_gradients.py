@@ -207,5 +207,5 @@ def test_vectorisable_functions_match_numpy():
     for code, rtol in ((TANH, 5e-16), (ELU, 5e-16), (SOFTPLUS, 8e-16)):
         for view in (z, z[:, :2]):  # one dense block, and row by row
             a = np.empty_like(view)
-            _activate(kinds([TANH, ELU, SOFTPLUS], MSE), code, view, a)
+            _activate(kinds([TANH, ELU, SOFTPLUS], [MSE]), code, view, a)
             np.testing.assert_allclose(a, expected[code][:, :view.shape[1]], rtol=rtol, atol=0)

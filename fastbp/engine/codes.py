@@ -22,31 +22,45 @@ MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(len(LOSSES))
 
 SGD, ADAM, RMSPROP = range(3)
 # Slots of the float64 hyper-parameter vector the optimizer step reads.
+# H_OPTIMIZER holds the optimizer's code, which the step reads when its kernel was compiled
+# for several optimizers (general_kinds).
 (H_MOMENTUM, H_NESTEROV, H_WEIGHT_DECAY, H_BETA1, H_BETA2, H_EPS, H_ALPHA, H_DECOUPLED,
- H_EPS_HAT) = range(9)
-N_HYPER = 9
+ H_EPS_HAT, H_OPTIMIZER) = range(10)
+N_HYPER = 10
 
 # Kernels are compiled for the codes one network uses: ``kinds`` is the set of them as one
 # int, a compile-time constant of the kernels (loops.py): bit c for each activation code c
 # used, bit LOSS_BIT + the loss code, and bit OPTIMIZER_BIT + the optimizer code when the
-# training step has one apart from plain SGD fused into the gradient product.
+# training step has one apart from plain SGD fused into the gradient product. Code is
+# compiled for the codes in the set only; a kernel whose set holds several losses or
+# optimizers picks one at run time by the code its data carries (the layer table's loss
+# column, the H_OPTIMIZER slot), as it always does for the activations.
 LOSS_BIT = 16
 OPTIMIZER_BIT = 24
+OPTIMIZERS = (SGD, ADAM, RMSPROP)
 
 
-def kinds(activation_codes, loss_code):
-    """The int naming the activation codes and the loss a kernel serves (no optimizer)."""
-    value = 1 << (LOSS_BIT + loss_code)
+def kinds(activation_codes, loss_codes):
+    """The int naming the activation codes and the losses a kernel serves (no optimizer)."""
+    value = 0
+    for code in set(loss_codes):
+        value |= 1 << (LOSS_BIT + code)
     for code in set(activation_codes):
         value |= 1 << code
     return value
 
 
-def with_optimizer(kinds_value, optimizer_code):
-    """kinds_value, also naming the optimizer (None: plain SGD fused into the gradient)."""
-    if optimizer_code is None:
-        return kinds_value
-    return kinds_value | 1 << (OPTIMIZER_BIT + optimizer_code)
+def general_kinds():
+    """The kinds of the kernels that serve every network: every activation and loss (and,
+    through with_optimizer, every optimizer)."""
+    return kinds(range(len(ACTIVATIONS)), range(len(LOSSES)))
+
+
+def with_optimizer(kinds_value, optimizer_codes):
+    """kinds_value, also naming the optimizers (empty: plain SGD fused into the gradient)."""
+    for code in optimizer_codes:
+        kinds_value |= 1 << (OPTIMIZER_BIT + code)
+    return kinds_value
 
 
 def uses(kinds_value, activation_code):
@@ -54,12 +68,11 @@ def uses(kinds_value, activation_code):
     return bool(kinds_value >> activation_code & 1)
 
 
-def loss_of(kinds_value):
-    """The loss code of kinds_value."""
-    return next(code for code in range(len(LOSSES)) if kinds_value >> (LOSS_BIT + code) & 1)
+def losses_of(kinds_value):
+    """The loss codes of kinds_value."""
+    return tuple(code for code in range(len(LOSSES)) if kinds_value >> (LOSS_BIT + code) & 1)
 
 
-def optimizer_of(kinds_value):
-    """The optimizer code of kinds_value, or None (plain SGD fused into the gradient)."""
-    return next((code for code in (SGD, ADAM, RMSPROP)
-                 if kinds_value >> (OPTIMIZER_BIT + code) & 1), None)
+def optimizers_of(kinds_value):
+    """The optimizer codes of kinds_value (empty: plain SGD fused into the gradient)."""
+    return tuple(code for code in OPTIMIZERS if kinds_value >> (OPTIMIZER_BIT + code) & 1)

@@ -17,7 +17,7 @@ from numba.extending import overload
 
 from .codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, GELU, IDENTITY,
                     LEAKY_RELU, LEAKY_SLOPE, MSE, RELU, SIGMOID, SOFTMAX, SOFTPLUS, TANH,
-                    loss_of, uses)
+                    losses_of, uses)
 from .config import DRIVER, INTERNAL
 from .numba_ext import as_vector, kinds_value
 from .scalar import exp_nonpositive, expm1_nonpositive, log1p_unit, sigmoid, softplus
@@ -224,9 +224,9 @@ def _scale_by_derivative(kinds, code, z, a, delta):
     return impl
 
 
-def output_error(kinds, code, z, a, y, w, delta):
+def output_error(kinds, loss_code, code, z, a, y, w, delta):
     """delta = w_i * dloss_i/dz for each sample row i (eq. 1 of docs/math.md), for the loss
-    in kinds and the output activation code; returns (sum of w_i times the per-sample losses,
+    loss_code (compiled in only when kinds names it) and the output activation code; returns (sum of w_i times the per-sample losses,
     number of correct predictions). Writes delta only. Compiled code only (the overload
     below).
 
@@ -239,18 +239,18 @@ def output_error(kinds, code, z, a, y, w, delta):
 
 
 @overload(output_error, prefer_literal=True, jit_options=INTERNAL)
-def _output_error(kinds, code, z, a, y, w, delta):
-    loss_code = loss_of(kinds_value(kinds))
-    cross_entropy = loss_code == CROSS_ENTROPY
-    binary = loss_code == BINARY_CROSS_ENTROPY
-    mse = loss_code == MSE
+def _output_error(kinds, loss_code, code, z, a, y, w, delta):
+    compiled = losses_of(kinds_value(kinds))
+    cross_entropy = CROSS_ENTROPY in compiled
+    binary = BINARY_CROSS_ENTROPY in compiled
+    mse = MSE in compiled
     softmax = uses(kinds_value(kinds), SOFTMAX)
 
-    def impl(kinds, code, z, a, y, w, delta):
+    def impl(kinds, loss_code, code, z, a, y, w, delta):
         n, m = z.shape
         loss = 0.0
         correct = 0
-        if cross_entropy:
+        if cross_entropy and loss_code == CROSS_ENTROPY:
             _shifted_exp(z, delta)  # delta holds exp(z - row max) until each row's loss
             for i in range(n):
                 sample = 0.0
@@ -268,7 +268,7 @@ def _output_error(kinds, code, z, a, y, w, delta):
                         best_y = j
                 correct += best_a == best_y
                 loss += w[i] * sample
-        if binary:
+        if binary and loss_code == BINARY_CROSS_ENTROPY:
             for i in range(n):
                 sample = 0.0
                 for j in range(m):
@@ -276,7 +276,7 @@ def _output_error(kinds, code, z, a, y, w, delta):
                     sample += softplus(float(z[i, j])) - y[i, j] * z[i, j]
                     correct += (z[i, j] > 0) == (y[i, j] >= 0.5)
                 loss += w[i] * sample
-        if mse:  # delta = J_sigma(z)^T (a - y)
+        if mse and loss_code == MSE:  # delta = J_sigma(z)^T (a - y)
             for i in range(n):
                 sample = 0.0
                 projection = 0.0

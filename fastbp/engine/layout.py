@@ -17,21 +17,23 @@ from numba import njit
 
 from .config import DRIVER, INTERNAL
 
-# Columns of the layer table.
-N_IN, N_OUT, W_OFF, B_OFF, UNIT_OFF, ACT = range(6)
+# Columns of the layer table; LOSS_CODE is the network's loss, the same on every row.
+N_IN, N_OUT, W_OFF, B_OFF, UNIT_OFF, ACT, LOSS_CODE = range(7)
 # The per-layer workspace blocks. NumPy integers rather than Python ints: Numba compiles a
 # function once per distinct literal int argument, so passing Z, A, DELTA and FED as
 # literals compiled layer_block once per block (4 times) in a first fit.
 Z, A, DELTA, FED = (np.int64(k) for k in range(4))
 
 
-def layer_table(sizes, activation_codes):
-    """Return the (L, 6) int64 table: n_in, n_out, W offset, b offset, unit offset, activation."""
-    table = np.zeros((len(sizes) - 1, 6), dtype=np.int64)
+def layer_table(sizes, activation_codes, loss_code):
+    """Return the (L, 7) int64 table: n_in, n_out, W offset, b offset, unit offset, activation,
+    loss."""
+    table = np.zeros((len(sizes) - 1, 7), dtype=np.int64)
     offset = 0
     units = 0
     for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        table[l] = (n_in, n_out, offset, offset + n_in * n_out, units, activation_codes[l])
+        table[l] = (n_in, n_out, offset, offset + n_in * n_out, units, activation_codes[l],
+                    loss_code)
         offset += n_in * n_out + n_out
         units += n_out
     return table
@@ -50,7 +52,7 @@ def workspace_size(sizes, capacity):
 def parameter_views(params, table):
     """Lists of reshaped views (W[l], b[l]) into the flat ``params`` buffer."""
     weights, biases = [], []
-    for n_in, n_out, w_off, b_off, _, _ in table:
+    for n_in, n_out, w_off, b_off in table[:, :UNIT_OFF]:
         weights.append(params[w_off:w_off + n_out * n_in].reshape(n_out, n_in))
         biases.append(params[b_off:b_off + n_out])
     return weights, biases

@@ -6,7 +6,7 @@ infer, a gradient, snapshot, restore). Arrays reach it validated (validation.py)
 import numpy as np
 
 from . import backends, config, loops
-from .codes import ACTIVATIONS, N_HYPER, kinds, with_optimizer
+from .codes import N_HYPER, OPTIMIZERS, general_kinds, kinds, with_optimizer
 from .config import INFERENCE_ROWS
 from .layout import (N_OUT, block_start, layer_table, n_params, parameter_views,
                      workspace_size)
@@ -29,13 +29,23 @@ class Model:
     def __init__(self, sizes, activation_codes, loss_code, dtype):
         self.sizes = list(sizes)
         self.loss_code = loss_code
-        self.table = layer_table(self.sizes, activation_codes)
+        self.table = layer_table(self.sizes, activation_codes, loss_code)
         self.params = np.zeros(n_params(self.sizes), dtype=dtype)
-        # What the kernels are compiled for (config.SPECIALISE).
-        used = activation_codes if config.SPECIALISE else range(len(ACTIVATIONS))
-        self.kinds = kinds(used, loss_code)
+        # What the kernels are compiled for (config.SPECIALISE): this network's codes, or
+        # every code, one kernel set for every network.
+        self._specialised = config.SPECIALISE
+        self.kinds = kinds(activation_codes, [loss_code]) if self._specialised \
+            else general_kinds()
         self._kernel_model = Parameters(self.params, self.table)
         backends.choose()  # which library serves each product (once per process)
+
+    def _step_kinds(self, optimizer_code):
+        """The kinds of a kernel that also runs the step of the optimizer of optimizer_code
+        (None: plain SGD, fused into the gradient): that optimizer, or every one in a general
+        kernel set."""
+        if optimizer_code is None:
+            return self.kinds
+        return with_optimizer(self.kinds, [optimizer_code] if self._specialised else OPTIMIZERS)
 
     def views(self, buffer=None):
         """Lists of views (W[l], b[l]) into params, or into a buffer laid out like it."""
@@ -55,7 +65,7 @@ class Model:
         loss sum, correct count, weight sum)."""
         tallies = space.tallies
         tallies[:] = 0
-        kernel = loops.train_chunk(with_optimizer(self.kinds, optimizer_code))
+        kernel = loops.train_chunk(self._step_kinds(optimizer_code))
         run_team(kernel, tallies.shape[0], (self._kernel_model, space, batches, run, opt, noise))
         totals = np.zeros(3)
         for part in tallies:  # in part order: the same sums on any number of threads
@@ -125,7 +135,7 @@ class Model:
         """Update the parameters by the mean gradient grads (laid out like params; clipped in
         place first when clip_norm > 0) with optimizer (bound to params), as its next step
         at learning rate lr."""
-        kernel = loops.apply_gradient(with_optimizer(self.kinds, optimizer.code))
+        kernel = loops.apply_gradient(self._step_kinds(optimizer.code))
         kernel(optimizer.hyper(), self.params, grads, optimizer.state, clip_norm, lr,
                optimizer.steps + 1)
 

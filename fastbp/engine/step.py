@@ -43,8 +43,8 @@ from numba import njit
 from .config import DRIVER, INTERNAL
 from .elementwise import activate, apply_dropout, output_error, scale_by_derivative
 from .gemm import affine, error_back, outer_update
-from .layout import (A, ACT, B_OFF, DELTA, FED, N_IN, N_OUT, W_OFF, Z, batch_w, batch_x,
-                     batch_y, bias, layer_block, layer_input, weight)
+from .layout import (A, ACT, B_OFF, DELTA, FED, LOSS_CODE, N_IN, N_OUT, W_OFF, Z, batch_w,
+                     batch_x, batch_y, bias, layer_block, layer_input, weight)
 from .numba_ext import as_vector
 from .parallel import share
 from .update import clip_to_norm, step, sum_of_squares
@@ -102,7 +102,8 @@ def output_block(kinds, model, space, n, rows, y, w):
     # Blocks typed 'A' like the hidden layers' column blocks: output_error's callees compile
     # once for both (C-typed rows compiled them twice, ~1 s more in a first fit, and ran no
     # faster).
-    return output_error(kinds, table[top, ACT], layer_block(space, n, top, Z)[r0:r1, 0:m],
+    return output_error(kinds, table[top, LOSS_CODE], table[top, ACT],
+                        layer_block(space, n, top, Z)[r0:r1, 0:m],
                         layer_block(space, n, top, A)[r0:r1, 0:m], y, w,
                         layer_block(space, n, top, DELTA)[r0:r1, 0:m])
 

@@ -12,14 +12,16 @@ from numba import njit
 from numba.extending import overload
 
 from .codes import (ADAM, H_ALPHA, H_BETA1, H_BETA2, H_DECOUPLED, H_EPS, H_EPS_HAT,
-                    H_MOMENTUM, H_NESTEROV, H_WEIGHT_DECAY, RMSPROP, SGD, optimizer_of)
+                    H_MOMENTUM, H_NESTEROV, H_OPTIMIZER, H_WEIGHT_DECAY, RMSPROP, SGD,
+                    optimizers_of)
 from .config import INTERNAL
 from .numba_ext import kinds_value
 
 
 def step(kinds, hyper, params, grads, first, second, t, lr):
     """One update of the flat params from the mean batch gradient grads at step t (from 1),
-    by the optimizer in kinds (codes.kinds; none: nothing to do). Compiled code only.
+    by the optimizer whose code is hyper[H_OPTIMIZER], compiled in only when kinds names it
+    (codes.kinds; none: nothing to do). Compiled code only.
 
     Writes params and the state rows first (momentum buffer or first moment) and second
     (second moment; unused by SGD), all laid out like params. Arithmetic runs in the
@@ -30,16 +32,17 @@ def step(kinds, hyper, params, grads, first, second, t, lr):
 
 @overload(step, prefer_literal=True, jit_options=INTERNAL)
 def _step(kinds, hyper, params, grads, first, second, t, lr):
-    code = optimizer_of(kinds_value(kinds))
-    sgd, adam, rmsprop = code == SGD, code == ADAM, code == RMSPROP
+    compiled = optimizers_of(kinds_value(kinds))
+    sgd, adam, rmsprop = SGD in compiled, ADAM in compiled, RMSPROP in compiled
 
     def impl(kinds, hyper, params, grads, first, second, t, lr):
         dt = params.dtype.type
         one, wd, lr_ = dt(1.0), dt(hyper[H_WEIGHT_DECAY]), dt(lr)
-        if sgd:
+        code = hyper[H_OPTIMIZER]
+        if sgd and code == SGD:
             _sgd(params, grads, first, t, lr_, dt(hyper[H_MOMENTUM]), hyper[H_NESTEROV] != 0,
                  wd)
-        if adam:
+        if adam and code == ADAM:
             beta1, beta2 = dt(hyper[H_BETA1]), dt(hyper[H_BETA2])
             step_size = dt(lr / (1.0 - hyper[H_BETA1] ** t))
             inv_sqrt_bc2 = 1.0 / math.sqrt(1.0 - hyper[H_BETA2] ** t)
@@ -57,7 +60,7 @@ def _step(kinds, hyper, params, grads, first, second, t, lr):
                 m[i] = beta1 * m[i] + (one - beta1) * g
                 v[i] = beta2 * v[i] + (one - beta2) * g * g
                 params[i] -= step_size * m[i] / (np.sqrt(v[i]) * inv_sqrt_bc2 + eps)
-        if rmsprop:
+        if rmsprop and code == RMSPROP:
             alpha, eps, momentum = dt(hyper[H_ALPHA]), dt(hyper[H_EPS]), dt(hyper[H_MOMENTUM])
             buf, v = first, second
             for i in range(params.shape[0]):
