@@ -3,7 +3,7 @@ sphinx-build -W -b html docs docs/_build/html"""
 
 import os
 
-import fastbp  # the installed package (pip install ".[docs]" installs it)
+import fastbp  # pip install ".[docs]" installs it and what the build needs
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 

@@ -11,7 +11,7 @@ from .config import INFERENCE_ROWS
 from .layout import (N_OUT, block_start, layer_table, n_params, parameter_views,
                      workspace_size)
 from .parallel import inference_slabs, run_team
-from .records import Data, Noise, Opt, Parameters, Space
+from .records import Data, Noise, Opt, Parameters, Space, read_only
 from .step import CORRECT, LOSS, NON_FINITE
 
 
@@ -66,6 +66,7 @@ class Model:
         tallies = space.tallies
         tallies[:] = 0
         kernel = loops.train_chunk(self._step_kinds(optimizer_code))
+        batches = (read_only(batches[0]),) + tuple(batches[1:])
         run_team(kernel, tallies.shape[0], (self._kernel_model, space, batches, run, opt, noise))
         totals = np.zeros(3)
         for part in tallies:  # in part order: the same sums on any number of threads
@@ -96,7 +97,7 @@ class Model:
         capacity = min(X.shape[0], INFERENCE_ROWS)
         space = self.space(capacity, inference_slabs(capacity))
         run_team(loops.infer(self.kinds), space.tallies.shape[0],
-                 (self._kernel_model, space, Data(X, Y, weights), out))
+                 (self._kernel_model, space, read_only((X, Y, weights)), out))
         tallies = space.tallies
         return (tallies[:, LOSS].sum(), int(tallies[:, CORRECT].sum()),
                 int(tallies[:, NON_FINITE].sum()))

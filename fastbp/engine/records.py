@@ -32,6 +32,19 @@ class Data(NamedTuple):
     weights: np.ndarray
 
 
+def read_only(data):
+    """data as read-only views, the form the kernels take it in: they never write it, and a
+    read-only input (a memory map opened for reading, scikit-learn's read-only checks)
+    would otherwise compile every kernel a second time, for a type that differs by that
+    flag only."""
+    views = []
+    for array in data:
+        view = array.view()
+        view.flags.writeable = False
+        views.append(view)
+    return Data(*views)
+
+
 class Opt(NamedTuple):
     """An optimizer step for the kernels: its hyper-parameters (codes.H_*), a buffer for the
     mean gradient (laid out like params), its state rows, and the clipping norm (0: none)."""
