@@ -1,5 +1,6 @@
 import importlib
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,13 @@ import pytest
 os.environ.setdefault("FASTBP_SPECIALISE", "0")
 
 import fastbp  # noqa: E402
+
+# Those processes import the fastbp this process runs (the checkout's under
+# "python -m pytest"), not another installed copy: the same code, and the same kernels,
+# which Numba caches beside each copy's sources (another copy compiles them all again).
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(Path(fastbp.__file__).parent.parent)] + os.environ.get("PYTHONPATH", "").split(
+        os.pathsep)).rstrip(os.pathsep)
 
 HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu"]
 # (loss, output activation) pairs that the library accepts.
