@@ -81,9 +81,14 @@ _EQUAL_SHARDS = _COMMON + textwrap.dedent("""
 def _mpiexec(script, ranks, folder, timeout=300):
     if MPIEXEC is None:
         pytest.skip("no mpiexec (pip install mpich)")
+    # One thread per rank; and MPICH's progress loop sleeps between polls when nothing
+    # arrives: ranks and the other test workers share the cores, and a rank busy-polling at
+    # a collective took a core from the rank still working (5 s of CPU per example run).
+    env = dict(os.environ, NUMBA_NUM_THREADS="1", MPIR_CVAR_CH4_PROGRESS_THROTTLE="1",
+               MPIR_CVAR_ENABLE_HEAVY_YIELD="1")
     return subprocess.run([MPIEXEC, "-n", str(ranks), sys.executable, "-c", script,
                            str(folder)], capture_output=True, text=True, timeout=timeout,
-                          env=dict(os.environ, NUMBA_NUM_THREADS="1"))
+                          env=env)
 
 
 def _results(done, folder, ranks):
