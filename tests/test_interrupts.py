@@ -72,15 +72,16 @@ def test_every_interrupt_stops_the_fit_under_load():
     try:
         rng = np.random.default_rng(28)
         # The first few land while the first call loads its kernels; later ones in training.
-        # Two presses: the second one raises KeyboardInterrupt out of fit (or, when the first
-        # had already stopped it, the fit returned with its warning). Four children at a
-        # time, each timed from its own start: they load the machine further.
+        # Four children at a time, each timed from its own start: they load the machine
+        # further.
         runs = [[delay] for delay in [0.0, 0.02, 0.1, *rng.uniform(0.2, 1.5, 7)]]
         with ThreadPoolExecutor(4) as pool:
             *single, last = pool.map(_interrupted_run, runs + [[0.3, 0.001]])
         for delays, out in zip(runs, single):
             epochs, finite, warned = out.split()
             assert int(epochs) < 100000 and finite == "True" and warned == "1", delays
+        # Two presses: the second one raises KeyboardInterrupt out of fit (or, when the first
+        # had already stopped it, the fit returned with its warning).
         assert last == "raised" or last.split()[1:] == ["True", "1"]
     finally:
         load.kill()
