@@ -227,8 +227,8 @@ def _scale_by_derivative(kinds, code, z, a, delta):
 def output_error(kinds, loss_code, code, z, a, y, w, delta):
     """delta = w_i * dloss_i/dz for each sample row i (eq. 1 of docs/math.md), for the loss
     loss_code (compiled in only when kinds names it) and the output activation code;
-    returns (sum of w_i times the per-sample losses, number of correct predictions). Writes delta only. Compiled code only (the overload
-    below).
+    returns (sum of w_i times the per-sample losses, number of correct predictions). Writes
+    delta only. Compiled code only (the overload below).
 
     cross_entropy (softmax) and binary_cross_entropy (sigmoid) use delta = a - y, exact and
     stable; their losses come from z (log-sum-exp, softplus) so no log(0) is ever taken.
