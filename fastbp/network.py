@@ -4,11 +4,10 @@ import numpy as np
 
 from . import optimizers, persist
 from .engine import Data, Model
-from .engine.codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOSSES,
-                           RELU_FAMILY)
+from .engine.codes import ACTIVATIONS, LOSSES, RELU_FAMILY
 from .engine.layout import DELTA
 from .plan import FitPlan, check_settings, make_plan
-from .training import Trainer, epoch_logs, train
+from .training import Trainer, epoch_logs, predictions, train
 from .validation import (check_activations, check_dropout, check_dtype, check_finite_X,
                          check_init, check_output_width, check_params, check_sizes,
                          check_targets, check_validation_data, check_weights, check_X,
@@ -190,12 +189,31 @@ class Network:
 
         For one output unit, binary and mse predictions have shape (n,); otherwise (n, k).
         """
-        a = self.forward(X)
-        if self._loss_code == CROSS_ENTROPY:
-            return a.argmax(axis=1)
-        if self._loss_code == BINARY_CROSS_ENTROPY:
-            a = (a > 0.5).astype(np.int64)
-        return a[:, 0] if self.sizes[-1] == 1 else a
+        return predictions(self._loss_code, self.forward(X))
+
+    def quantize(self, X, activation_bits=None):
+        """An int8 inference model of this network: weights quantized per output unit, each
+        layer's input range taken from the calibration rows X (fastbp.quantized has the
+        scheme). The network itself is unchanged.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, sizes[0])
+            Calibration rows, finite: a few hundred to a few thousand rows like the data
+            the model will see (a sample of the training set, say). Inputs outside the
+            range they span are clipped to it.
+        activation_bits : {7, 8}, optional
+            Bits of each layer's uint8 input codes. Default: 8 on CPUs with an int8
+            dot-product instruction (AVX512_VNNI, AVX_VNNI), else 7, the most such CPUs
+            multiply exactly; 8 raises ValueError on a CPU without one.
+
+        Returns
+        -------
+        fastbp.quantized.QuantizedNetwork
+            With ``forward``, ``predict``, ``evaluate``, ``save`` and ``to_onnx``.
+        """
+        from .quantized import QuantizedNetwork
+        return QuantizedNetwork.from_network(self, X, activation_bits)
 
     # Training ----------------------------------------------------------------------------
 
@@ -429,7 +447,10 @@ def load(path, with_optimizer=False):
     -------
     Network, or (Network, fastbp.optimizers.Optimizer) with ``with_optimizer=True``
     """
-    spec, params, training, state, metadata = persist.read(path)
+    spec, params, training, state, metadata, arrays = persist.read(path)
+    if "quantized" in spec:
+        from .quantized import QuantizedNetwork
+        return QuantizedNetwork.from_saved(path, spec, params, metadata, arrays)
     net = Network(**spec)
     net.params = params
     net.metadata = metadata

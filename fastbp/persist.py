@@ -2,7 +2,9 @@
 constructor's arguments (the spec) as JSON and, for resuming training, the training state:
 the network's random stream and, when saved with one, the optimizer (its class, settings,
 step and epoch counts as JSON, its state as an array); and the network's metadata (JSON
-values of the user's: class names, feature names, how it was trained). Nothing here
+values of the user's: class names, feature names, how it was trained). A quantized network
+(fastbp.quantized) keeps its biases as the parameters and its int8 weights, weight scales
+and input scales as arrays of their own, and says so in its spec. Nothing here
 executes code from a file; files without a training state (earlier fastbp versions) still load.
 
 Files are written atomically: into a new file in the same folder, flushed to the disk, then
@@ -14,28 +16,47 @@ import json
 import os
 import threading
 import zipfile
+from typing import NamedTuple
 
 import numpy as np
 
-FORMAT = 1
+# Format 2: a file with named arrays (a quantized network), which a fastbp that reads format 1
+# only refuses with "upgrade fastbp" instead of misreading it; other files stay format 1.
+FORMAT, FORMAT_WITH_ARRAYS = 1, 2
 
 
-def write(path, spec, params, training=None, optimizer_state=None, metadata=None):
+class Saved(NamedTuple):
+    """What a model file holds (write's arguments)."""
+    spec: dict
+    params: np.ndarray
+    training: dict
+    optimizer_state: np.ndarray
+    metadata: dict
+    arrays: dict
+
+
+def write(path, spec, params, training=None, optimizer_state=None, metadata=None,
+          arrays=None):
     """Write spec (a dict of JSON values), the flat parameters and, when given, training and
-    metadata (dicts of JSON values) and optimizer_state (an array) to path, atomically."""
+    metadata (dicts of JSON values), optimizer_state (an array) and arrays (a dict of named
+    arrays) to path, atomically."""
     path = os.path.abspath(os.fspath(path))
     folder, name = os.path.split(path)
     temporary = os.path.join(folder, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with open(temporary, "xb") as f:  # a file object: numpy adds no ".npz" to the name
-            arrays = {"params": params, "spec": np.array(json.dumps(dict(spec, format=FORMAT)))}
+            contents = {"params": params,
+                        "spec": np.array(json.dumps(dict(
+                            spec, format=FORMAT_WITH_ARRAYS if arrays else FORMAT)))}
             if training is not None:
-                arrays["training"] = np.array(json.dumps(training))
+                contents["training"] = np.array(json.dumps(training))
             if optimizer_state is not None:
-                arrays["optimizer_state"] = optimizer_state
+                contents["optimizer_state"] = optimizer_state
             if metadata:
-                arrays["metadata"] = np.array(json.dumps(metadata))
-            np.savez(f, **arrays)
+                contents["metadata"] = np.array(json.dumps(metadata))
+            for name, array in (arrays or {}).items():
+                contents[f"array_{name}"] = array
+            np.savez(f, **contents)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)
@@ -56,10 +77,10 @@ def _sync_folder(folder):
 
 
 def read(path):
-    """The (spec without its format number, parameters, training dict or None, optimizer
-    state or None, metadata dict) written by write. A file that is not one (truncated,
-    corrupted, another program's, a newer format) raises ValueError naming the file and the
-    problem."""
+    """What write wrote, as a Saved: the spec without its format number, the parameters,
+    the training dict or None, the optimizer state or None, the metadata dict and the dict
+    of named arrays. A file that is not one (truncated, corrupted, another program's, a newer
+    format) raises ValueError naming the file and the problem."""
     try:
         with np.load(path, allow_pickle=False) as data:
             spec = json.loads(str(data["spec"]))
@@ -67,15 +88,18 @@ def read(path):
             training = json.loads(str(data["training"])) if "training" in data else None
             state = data["optimizer_state"] if "optimizer_state" in data else None
             metadata = json.loads(str(data["metadata"])) if "metadata" in data else {}
+            arrays = {name[len("array_"):]: data[name] for name in data.files
+                      if name.startswith("array_")}
     except FileNotFoundError:
         raise
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as error:
         raise ValueError(f"{path} is not a readable fastbp model file: "
                          f"{type(error).__name__}: {error}") from None
     written = spec.pop("format", None) if isinstance(spec, dict) else None
-    if written != FORMAT:
-        newer = isinstance(written, int) and written > FORMAT
+    if written not in (FORMAT, FORMAT_WITH_ARRAYS):
+        newer = isinstance(written, int) and written > FORMAT_WITH_ARRAYS
         raise ValueError(f"{path} was written in format {written!r}, "
                          + ("by a newer fastbp: upgrade fastbp to read it" if newer
-                            else f"which this fastbp does not read (it reads format {FORMAT})"))
-    return spec, params, training, state, metadata
+                            else f"which this fastbp does not read (it reads formats "
+                                 f"{FORMAT} and {FORMAT_WITH_ARRAYS})"))
+    return Saved(spec, params, training, state, metadata, arrays)

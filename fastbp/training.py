@@ -16,7 +16,7 @@ import numpy as np
 
 from .callbacks import ProgressBar
 from .engine import config
-from .engine.codes import BINARY_CROSS_ENTROPY, MSE
+from .engine.codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
 from .engine.parallel import training_parts
 from .engine.records import Noise, Opt
 from .schedules import batch_learning_rates
@@ -73,6 +73,16 @@ def epoch_logs(loss_code, n_outputs, loss_sum, weight_sum, correct, samples, pre
         per = samples * n_outputs if loss_code == BINARY_CROSS_ENTROPY else samples
         logs[prefix + "accuracy"] = float(correct / per)
     return logs
+
+
+def predictions(loss_code, a):
+    """What predict returns for the outputs a: class indices (cross_entropy), 0/1 integers
+    (binary_cross_entropy) or the outputs (mse); shape (n,) for one output unit."""
+    if loss_code == CROSS_ENTROPY:
+        return a.argmax(axis=1)
+    if loss_code == BINARY_CROSS_ENTROPY:
+        a = (a > 0.5).astype(np.int64)
+    return a[:, 0] if a.shape[1] == 1 else a
 
 
 def chunk_batches(sizes, batch_size):
@@ -269,9 +279,10 @@ def train(net, trainer):
     """Run the trainer's epochs with its callbacks; return a History.
 
     Ctrl-C stops after the current chunk (Trainer.interrupts), keeping every completed
-    mini-batch, and returns the history so far; a second Ctrl-C raises KeyboardInterrupt. On divergence the parameters (and optimizer state) go back to their
-    state before the chunk that produced a non-finite value; then ``on_divergence="raise"``
-    raises FloatingPointError, ``"warn"`` warns and returns the history so far.
+    mini-batch, and returns the history so far; a second Ctrl-C raises KeyboardInterrupt.
+    On divergence the parameters (and optimizer state) go back to their state before the
+    chunk that produced a non-finite value; then ``on_divergence="raise"`` raises
+    FloatingPointError, ``"warn"`` warns and returns the history so far.
     """
     history = History()
     callbacks = list(trainer.callbacks)

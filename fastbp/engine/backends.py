@@ -2,7 +2,8 @@
 on the running CPU.
 
     OpenBLAS  the scipy-openblas32 wheel: every product unless the table says otherwise
-    oneDNN    the onednn-cpu-gomp wheel: float32 products where it measured faster
+    oneDNN    the onednn-cpu-gomp wheel: float32 products where it measured faster, and
+              every int8 product of a quantized network (u8 x s8 -> s32)
 
 Both are fastbp's own: a copy of OpenBLAS that nothing else in the process loads (NumPy and
 SciPy bring their own), set to one thread once; and oneDNN's OpenMP thread count set to one
@@ -44,6 +45,7 @@ N_CLASSES = len(PATTERNS) * N_BUCKETS ** 3
 
 SYMBOL_SGEMM, SYMBOL_DGEMM = "fastbp_cblas_sgemm", "fastbp_cblas_dgemm"
 SYMBOL_ONEDNN, SYMBOL_CHOICE = "fastbp_onednn_sgemm", "fastbp_gemm_choice"
+SYMBOL_U8S8 = "fastbp_onednn_u8s8s32"
 
 # The table the kernels read (never reallocated: its address is bound to SYMBOL_CHOICE).
 choice = np.zeros(N_CLASSES, dtype=np.int8)
@@ -72,9 +74,15 @@ _ONEDNN_SIGNATURE = ctypes.CFUNCTYPE(  # dnnl_sgemm: row-major, sizes by value
     ctypes.c_int32, ctypes.c_char, ctypes.c_char, *[ctypes.c_int64] * 3, ctypes.c_float,
     ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_float,
     ctypes.c_void_p, ctypes.c_int64)
-# A stand-in bound when oneDNN is absent, so that cached kernels still link; the table never
-# points at it.
+_U8S8_SIGNATURE = ctypes.CFUNCTYPE(  # dnnl_gemm_u8s8s32: row-major, offsets of A, B and C
+    ctypes.c_int32, ctypes.c_char, ctypes.c_char, ctypes.c_char, *[ctypes.c_int64] * 3,
+    ctypes.c_float, ctypes.c_void_p, ctypes.c_int64, ctypes.c_uint8, ctypes.c_void_p,
+    ctypes.c_int64, ctypes.c_int8, ctypes.c_float, ctypes.c_void_p, ctypes.c_int64,
+    ctypes.c_void_p)
+# Stand-ins bound when oneDNN is absent, so that cached kernels still link; the table never
+# points at the first, and a quantized network refuses to exist without oneDNN.
 _absent = _ONEDNN_SIGNATURE(lambda *args: 1)
+_absent_u8s8 = _U8S8_SIGNATURE(lambda *args: 1)
 
 
 def _load_openblas():
@@ -100,7 +108,9 @@ def _load_onednn():
     except (metadata.PackageNotFoundError, StopIteration, TypeError, OSError):
         return None, None
     library.dnnl_sgemm.argtypes = _ONEDNN_SIGNATURE._argtypes_
+    library.dnnl_gemm_u8s8s32.argtypes = _U8S8_SIGNATURE._argtypes_
     llvm.add_symbol(SYMBOL_ONEDNN, _address(library, "dnnl_sgemm"))
+    llvm.add_symbol(SYMBOL_U8S8, _address(library, "dnnl_gemm_u8s8s32"))
     return library, openmp
 
 
@@ -108,6 +118,7 @@ openblas = _load_openblas()
 onednn, _openmp = _load_onednn()
 if onednn is None:
     llvm.add_symbol(SYMBOL_ONEDNN, ctypes.cast(_absent, ctypes.c_void_p).value)
+    llvm.add_symbol(SYMBOL_U8S8, ctypes.cast(_absent_u8s8, ctypes.c_void_p).value)
 llvm.add_symbol(SYMBOL_CHOICE, choice.ctypes.data)
 
 
@@ -124,6 +135,14 @@ def one_thread():
         yield
     finally:
         _openmp.omp_set_num_threads(before)
+
+
+def has_vnni():
+    """Whether this CPU has an int8 dot-product instruction (AVX512_VNNI or AVX_VNNI), with
+    which u8 x s8 products take full 8-bit inputs: without one, oneDNN's kernels add pairs of
+    u8 x s8 products in 16 bits, which saturate unless the u8 inputs keep to 7 bits."""
+    features = llvm.get_host_cpu_features()
+    return bool(features.get("avx512vnni") or features.get("avxvnni"))
 
 
 # Choosing ----------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ _FIRST_LAYER = np.int64(0)  # not a literal 0: that would compile layer_block on
 def _once(make):
     """make(kinds) memoised per process: the same closure for the same kinds."""
     def get(kinds):
-        key = (make.__name__, kinds)
+        key = (make.__module__, make.__name__, kinds)
         if key not in _MADE:
             _MADE[key] = make(kinds)
         return _MADE[key]

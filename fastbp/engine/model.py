@@ -8,7 +8,7 @@ import numpy as np
 from . import backends, config, loops
 from .codes import N_HYPER, OPTIMIZERS, general_kinds, kinds, with_optimizer
 from .config import INFERENCE_ROWS
-from .layout import (N_OUT, block_start, layer_table, n_params, parameter_views,
+from .layout import (A, N_OUT, block_start, layer_table, n_params, parameter_views,
                      workspace_size)
 from .parallel import inference_slabs, run_team
 from .records import Data, Noise, Opt, Parameters, Space, read_only
@@ -101,6 +101,25 @@ class Model:
         tallies = space.tallies
         return (tallies[:, LOSS].sum(), int(tallies[:, CORRECT].sum()),
                 int(tallies[:, NON_FINITE].sum()))
+
+    def input_ranges(self, X):
+        """(lows, highs): the smallest and largest value each layer reads over the rows of X
+        (X itself for the first layer, the activations of layer l - 1 for layer l), by the
+        forward pass, INFERENCE_ROWS rows at a time."""
+        layers = self.table.shape[0]
+        lows, highs = np.full(layers, np.inf), np.full(layers, -np.inf)
+        lows[0], highs[0] = X.min(), X.max()
+        no_targets = np.empty((0, self.sizes[-1]), self.params.dtype)
+        for first in range(0, X.shape[0], INFERENCE_ROWS):
+            x = X[first:first + INFERENCE_ROWS]
+            space = self.space(x.shape[0], 1)  # holds every row's activations afterwards
+            run_team(loops.infer(self.kinds), 1,
+                     (self._kernel_model, space, read_only((x, no_targets, x[:0, 0])),
+                      no_targets))
+            for l in range(1, layers):
+                a = self.block(space, l - 1, A)
+                lows[l], highs[l] = min(lows[l], a.min()), max(highs[l], a.max())
+        return lows, highs
 
     def loss_sums(self, data):
         """(weighted loss sum, weight sum, correct count, rows) of the forward pass over

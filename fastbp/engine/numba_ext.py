@@ -17,7 +17,8 @@ from numba.misc.appdirs import AppDirs
 from numba.np.arrayobj import make_array, populate_array
 
 # Binds the library symbols below on import, before any kernel links.
-from .backends import N_CLASSES, SYMBOL_CHOICE, SYMBOL_DGEMM, SYMBOL_ONEDNN, SYMBOL_SGEMM
+from .backends import (N_CLASSES, SYMBOL_CHOICE, SYMBOL_DGEMM, SYMBOL_ONEDNN, SYMBOL_SGEMM,
+                       SYMBOL_U8S8)
 
 # Views ------------------------------------------------------------------------------------
 
@@ -134,6 +135,46 @@ def _library_gemm(cblas):
 
 openblas_gemm = _library_gemm(cblas=True)
 onednn_sgemm = _library_gemm(cblas=False)
+
+
+@intrinsic
+def onednn_u8s8s32(typingctx, m, n, k, a, lda, b, ldb, c, ldc, offsets):
+    """c = a @ b.T + offsets (added to every row) for uint8 a (m, k), int8 b (n, k), int32 c
+    (m, n) and offsets (n,), row-major with leading dimensions lda, ldb, ldc, by oneDNN's
+    dnnl_gemm_u8s8s32 (no zero points; exact, as long as its 16-bit pair sums do not
+    saturate: backends.has_vnni)."""
+    if (a.dtype, b.dtype, c.dtype, offsets.dtype) != (types.uint8, types.int8, types.int32,
+                                                      types.int32):
+        return None
+    sig = types.void(m, n, k, a, lda, b, ldb, c, ldc, offsets)
+
+    def codegen(context, builder, signature, args):
+        size = ir.IntType(64)
+        real = ir.FloatType()
+        fnty = ir.FunctionType(_INT, [_CHAR, _CHAR, _CHAR, size, size, size, real, _VOIDP,
+                                      size, _CHAR, _VOIDP, size, _CHAR, real, _VOIDP, size,
+                                      _VOIDP])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, SYMBOL_U8S8)
+        arg_types = signature.args
+
+        def value(i):
+            return context.cast(builder, args[i], arg_types[i], types.int64)
+
+        def data(i):
+            array = context.make_array(arg_types[i])(context, builder, args[i])
+            return builder.bitcast(array.data, _VOIDP)
+
+        def char(text):
+            return ir.Constant(_CHAR, ord(text))
+
+        # 'R': one offset per column of c (oneDNN's "row" vector of offsets)
+        builder.call(fn, [char("N"), char("T"), char("R"), value(0), value(1), value(2),
+                          ir.Constant(real, 1.0), data(3), value(4), ir.Constant(_CHAR, 0),
+                          data(5), value(6), ir.Constant(_CHAR, 0), ir.Constant(real, 0.0),
+                          data(7), value(8), data(9)])
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @intrinsic

@@ -1,0 +1,154 @@
+"""int8 inference: a network's forward pass with its matrix products in u8 x s8 -> s32, for
+quantized networks (fastbp/quantized.py). For each layer l, on a block of rows:
+
+    q   = clip(round_half_even(a_prev / s[l]) + zp[l], 0, top)    uint8 (ONNX QuantizeLinear)
+    acc = q @ Wq[l].T - zp[l] * (sum over k of Wq[l][:, k])        int32, exact (oneDNN)
+    z   = float32(acc) * m[l] + b[l]                               m[l][j] = s[l] * sw[l][j]
+    a   = sigma(z)
+
+Wq[l] holds the int8 weights of layer l (per-output-unit scales sw[l]); s[l] and zp[l] are
+the scale and zero point of layer l's input, from calibration; top is the largest input
+code (127 without VNNI: backends.has_vnni). The division, the rounding and the dequantizing
+multiply-add are computed as ONNX Runtime computes QuantizeLinear, Cast, Mul and Add (no
+reciprocal, no fused multiply-add), so an exported model reproduces the integer products.
+Activations and the loss are float inference's own (step.py).
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from .config import DRIVER, INFERENCE_ROWS, INTERNAL, JIT
+from .elementwise import activate
+from .gemm import _leading
+from .layout import A, ACT, N_IN, N_OUT, UNIT_OFF, Z, layer_block, layer_input, weight
+from .loops import _once
+from .numba_ext import onednn_u8s8s32
+from .parallel import barrier, inference_slabs, run_team, share
+from .records import read_only
+from .step import CORRECT, LOSS, output_block
+
+# IEEE arithmetic, as ONNX Runtime's operators do it: without fastmath, LLVM neither turns
+# x / s into x * (1 / s) nor fuses the dequantizing multiply and add.
+_IEEE = dict(INTERNAL, fastmath=False)
+
+
+class Quantized(NamedTuple):
+    """A quantized network for the kernels. Per layer l: the int8 weights at W[l]'s offsets
+    of a buffer laid out like the parameters, and, at its units' offsets (layout.UNIT_OFF)
+    of per-unit buffers: the bias b[l], the multiplier m[l] and the offset -zp[l] * (row sums
+    of Wq[l]). Per layer: the input's scale and zero point. top: the largest input code."""
+    table: np.ndarray
+    weights: np.ndarray
+    biases: np.ndarray
+    multipliers: np.ndarray
+    offsets: np.ndarray
+    scales: np.ndarray
+    zero_points: np.ndarray
+    top: int
+
+
+@njit(**INTERNAL)
+def _units(buffer, table, l):
+    """Layer l's entries of a per-unit buffer."""
+    return buffer[table[l, UNIT_OFF]:table[l, UNIT_OFF] + table[l, N_OUT]]
+
+
+@njit(**_IEEE)
+def quantize(a, scale, zero_point, top, q):
+    """q = clip(round_half_even(a / scale) + zero_point, 0, top) elementwise, for float32 a
+    and uint8 q of the same shape (rows of each contiguous)."""
+    low, high = np.float32(-zero_point), np.float32(top - zero_point)
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            v = min(max(a[i, j] / scale, low), high)  # clipped first, as ONNX Runtime does
+            q[i, j] = np.uint8(np.int32(np.rint(v)) + zero_point)
+
+
+@njit(**_IEEE)
+def dequantize(acc, multipliers, biases, z):
+    """z = float32(acc) * multipliers + biases, per row of the int32 acc (a column's scale
+    and bias for each unit)."""
+    for i in range(acc.shape[0]):
+        for j in range(acc.shape[1]):
+            z[i, j] = np.float32(acc[i, j]) * multipliers[j] + biases[j]
+
+
+@njit(**DRIVER)
+def quantized_block(kinds, q, space, scratch, a_prev, l, rows):
+    """Forward pass of rows (r0, r1) of layer l with int8 products (module doc): writes
+    those rows of layer l's z and a. a_prev is the whole (n, n_in) input of the layer;
+    scratch = (codes, acc) holds the uint8 input codes and int32 products of each row."""
+    table = q.table
+    r0, r1 = rows
+    n = a_prev.shape[0]
+    if r1 <= r0:
+        return
+    n_in, n_out = table[l, N_IN], table[l, N_OUT]
+    codes, acc = scratch[0][r0:r1, :n_in], scratch[1][r0:r1, :n_out]
+    quantize(a_prev[r0:r1], q.scales[l], q.zero_points[l], q.top, codes)
+    onednn_u8s8s32(r1 - r0, n_out, n_in, codes, _leading(codes), weight(q.weights, table, l),
+                   n_in, acc, _leading(acc), _units(q.offsets, table, l))
+    z = layer_block(space, n, l, Z)[r0:r1]
+    dequantize(acc, _units(q.multipliers, table, l), _units(q.biases, table, l), z)
+    activate(kinds, table[l, ACT], z, layer_block(space, n, l, A)[r0:r1])
+
+
+@_once
+def infer(kinds):
+    """The int8 inference loop for kinds: infer(team, q, space, scratch, data, out)."""
+
+    @njit(**JIT)
+    def infer_rows(team, q, space, scratch, data, out):
+        """As loops.infer, with quantized_block for each layer's forward pass: outputs into
+        out when it has rows; when Y has rows, each slab's weighted loss sum and correct
+        count into its row of space's tallies."""
+        s0, s1, n_slabs, threads, sync = team
+        table = q.table
+        tallies = space.tallies
+        X, Y, weights = data
+        top = table.shape[0] - 1
+        capacity = space.capacity
+        k = 0
+        for first in range(0, X.shape[0], capacity):
+            n = min(capacity, X.shape[0] - first)
+            x = X[first:first + n]
+            for s in range(s0, s1):
+                lo, hi = share(s, n_slabs, n)
+                for l in range(top + 1):
+                    quantized_block(kinds, q, space, scratch, layer_input(x, space, l, None),
+                                    l, (lo, hi))
+                a = layer_block(space, n, top, A)
+                if out.shape[0] > 0:
+                    for i in range(lo, hi):
+                        for j in range(a.shape[1]):
+                            out[first + i, j] = a[i, j]
+                if Y.shape[0] > 0:
+                    loss, correct = output_block(kinds, q, space, n, (lo, hi),
+                                                 Y[first + lo:first + hi],
+                                                 weights[first + lo:first + hi])
+                    tallies[s, LOSS] += loss
+                    tallies[s, CORRECT] += correct
+            if threads > 1:
+                k += 1
+                barrier(sync, k, threads)
+
+    return infer_rows
+
+
+def run(model, q, data, out):
+    """int8 inference over data = Data(X, Y, weights) (float32, checked) for the float32
+    engine Model of the network's shape (its kinds and workspace layout) and the Quantized
+    q: outputs into out when it has rows; returns the (weighted loss sum, correct count)."""
+    n = data.X.shape[0]
+    capacity = min(n, INFERENCE_ROWS)
+    slabs = inference_slabs(capacity)
+    space = model.space(capacity, slabs)
+    widest_in = int(q.table[:, N_IN].max())
+    widest_out = int(q.table[:, N_OUT].max())
+    scratch = (np.empty((capacity, widest_in), np.uint8),
+               np.empty((capacity, widest_out), np.int32))
+    run_team(infer(model.kinds), slabs, (q, space, scratch, read_only(data), out))
+    return space.tallies[:, LOSS].sum(), int(space.tallies[:, CORRECT].sum())
+
