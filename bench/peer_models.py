@@ -3,6 +3,8 @@
 Each peer is a class built from a Config and identical initial parameters (a list of (W, b)
 with W of shape (n_out, n_in)), with ``epoch(X, y, Y)`` (one shuffled pass of plain SGD;
 y holds labels, Y one-hot rows) and ``forward(X)`` returning output activations as NumPy.
+A peer whose products run in another precision than float32 says so (``precision``); one
+that only infers (``inference_only``) trains its warm-up epoch and is timed on forward.
 Frameworks are imported inside the classes so that importing this module costs nothing.
 """
 
@@ -135,22 +137,62 @@ class OnnxRuntimePeer(TorchPeer):
         super().epoch(X, y, Y)
         self.session = None  # new parameters: export again
 
+    def _exported(self):
+        """The trained model with its output activation, as ONNX bytes."""
+        import io
+        torch = self.torch
+        output = torch.nn.Sigmoid() if self.cfg.output == "sigmoid" else torch.nn.Softmax(1)
+        exported = io.BytesIO()
+        torch.onnx.export(torch.nn.Sequential(self.model, output),
+                          (torch.zeros(1, self.cfg.sizes[0]),), exported,
+                          input_names=["x"], output_names=["p"],
+                          dynamic_axes={"x": {0: "rows"}, "p": {0: "rows"}}, dynamo=False)
+        return exported.getvalue()
+
     def forward(self, X):
         if self.session is None:
-            import io
             import onnxruntime
-            torch = self.torch
-            output = torch.nn.Sigmoid() if self.cfg.output == "sigmoid" else torch.nn.Softmax(1)
-            exported = io.BytesIO()
-            torch.onnx.export(torch.nn.Sequential(self.model, output),
-                              (torch.zeros(1, self.cfg.sizes[0]),), exported,
-                              input_names=["x"], output_names=["p"],
-                              dynamic_axes={"x": {0: "rows"}, "p": {0: "rows"}}, dynamo=False)
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = 2
-            self.session = onnxruntime.InferenceSession(exported.getvalue(), options,
+            self.session = onnxruntime.InferenceSession(self._exported(), options,
                                                         providers=["CPUExecutionProvider"])
         return self.session.run(None, {"x": X})[0]
+
+
+class OnnxRuntimeInt8Peer(OnnxRuntimePeer):
+    """The same ONNX model after ONNX Runtime's dynamic int8 quantization (quantize_dynamic:
+    int8 weights per output channel, uint8 activations quantized per batch at run time), with
+    ``reduce_range`` (7-bit weights) on CPUs without VNNI, as ONNX Runtime advises for them."""
+
+    precision = "int8"
+
+    def _exported(self):
+        import tempfile
+        from pathlib import Path
+
+        import fastbp.engine.backends
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        with tempfile.TemporaryDirectory() as folder:
+            source, target = Path(folder) / "float.onnx", Path(folder) / "int8.onnx"
+            source.write_bytes(super()._exported())
+            quantize_dynamic(source, target, per_channel=True, weight_type=QuantType.QInt8,
+                             reduce_range=not fastbp.engine.backends.has_vnni())
+            return target.read_bytes()
+
+
+class FastbpInt8Peer(FastbpPeer):
+    """Inference only: the network trained as FastbpPeer trains it, then quantized
+    (Network.quantize, calibrated on the first 1000 training rows)."""
+
+    inference_only = True
+    precision = "int8"
+
+    def epoch(self, X, y, Y):
+        super().epoch(X, y, Y)
+        self.quantized = self.net.quantize(X[:1000])
+
+    def forward(self, X):
+        return self.quantized.forward(X)
 
 
 class JaxPeer:
@@ -247,7 +289,9 @@ class SklearnPeer:
 
 
 PEERS = {"fastbp": FastbpPeer, "numpy": NumpyPeer, "torch": TorchPeer, "jax": JaxPeer,
-         "sklearn": SklearnPeer, "onnxruntime": OnnxRuntimePeer}
+         "sklearn": SklearnPeer, "onnxruntime": OnnxRuntimePeer, "fastbp-int8": FastbpInt8Peer,
+         "onnxruntime-int8": OnnxRuntimeInt8Peer}
 # The modules each peer needs, to skip it with a note when one is not installed.
 REQUIRES = {"fastbp": ["fastbp"], "numpy": ["numpy"], "torch": ["torch"], "jax": ["jax"],
-            "sklearn": ["sklearn"], "onnxruntime": ["onnxruntime", "onnx", "torch"]}
+            "sklearn": ["sklearn"], "onnxruntime": ["onnxruntime", "onnx", "torch"],
+            "fastbp-int8": ["fastbp"], "onnxruntime-int8": ["onnxruntime", "onnx", "torch"]}

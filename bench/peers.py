@@ -84,6 +84,7 @@ def train_worker(peer, config, data_dir, epochs):
         model.forward(X_test)
         inference.append(time.perf_counter() - started)
     return {"first_epoch_s": first, "epoch_s": min(seconds, default=None), "accuracy": accuracy,
+            "precision": getattr(model, "precision", "float32"),
             "inference_s": min(inference), "n": len(X), "n_test": len(X_test),
             "peak_rss_mb": _memory_mb("VmHWM"), "training_rss_mb": _memory_mb("VmHWM") - baseline}
 
@@ -183,7 +184,7 @@ def summarize(results, gemm_flops):
             best = min(trained or runs, key=lambda r: r["epoch_s"] or 0)
             row[p] = {"samples_per_s": best["n"] / best["epoch_s"] if trained else None,
                       "inference_per_s": best["n_test"] / min(r["inference_s"] for r in runs),
-                      "accuracy": best["accuracy"],
+                      "accuracy": best["accuracy"], "precision": best["precision"],
                       "first_epoch_s": min(r["first_epoch_s"] for r in runs),
                       "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
                       "training_rss_mb": max(r["training_rss_mb"] for r in runs)}
@@ -192,17 +193,18 @@ def summarize(results, gemm_flops):
     return rows
 
 
-def _ratio(rows, c, key):
-    ours = rows[c]["fastbp"][key]
+def _ratio(rows, c, key, ours="fastbp", precision="float32"):
+    """ours's figure, the other peers' of that precision, and the best of those."""
+    mine = rows[c][ours][key]
     others = {p: v[key] for p, v in rows[c].items()
-              if p not in ("fastbp", "_ceiling") and v[key] is not None}
+              if p not in (ours, "_ceiling") and v[key] is not None
+              and v["precision"] == precision}
     best = max(others.values()) if others else float("nan")
-    return ours, others, best
+    return mine, others, best
 
 
 def markdown(rows, gemm_flops, startup, meta, notes):
     peers = [p for p in next(iter(rows.values())) if p != "_ceiling"]
-    others = [p for p in peers if p != "fastbp"]
     first = next(iter(rows.values()))
     trainers = [p for p in peers if first[p]["samples_per_s"] is not None]
     lines = [f"Measured {meta['date']} on {meta['machine']}, commit {meta['commit']}, data: "
@@ -219,19 +221,30 @@ def markdown(rows, gemm_flops, startup, meta, notes):
                                     for p in trainers if p != "fastbp"]
         lines.append(f"| {c} | " + " | ".join(cells) +
                      f" | **{ours / best:.2f}x** | {ours / row['_ceiling']:.0%} |")
-    lines += ["", "Inference samples/s, forward over the test images:", "",
-              "| config | " + " | ".join(peers) + " | fastbp / best peer |",
-              "|---" * (len(peers) + 2) + "|"]
-    for c in rows:
-        ours, theirs, best = _ratio(rows, c, "inference_per_s")
-        cells = [f"{ours:,.0f}"] + [f"{theirs[p]:,.0f}" for p in others]
-        lines.append(f"| {c} | " + " | ".join(cells) + f" | **{ours / best:.2f}x** |")
+    precisions = list(dict.fromkeys(first[p]["precision"] for p in peers))
+    fastbp_in = {q: "fastbp" if q == "float32" else f"fastbp-{q}" for q in precisions}
+    compared = [q for q in precisions if fastbp_in[q] in peers]
+    lines += ["", "Inference samples/s, forward over the test images (the precision of each "
+              "peer's products in its column):", "",
+              "| config | " + " | ".join(f"{p} ({first[p]['precision']})" for p in peers) + " | "
+              + " | ".join(f"{fastbp_in[q]} / best {q} peer" for q in compared)
+              + "".join(f" | {fastbp_in[q]} / fastbp" for q in compared if q != "float32") + " |",
+              "|---" * (len(peers) + 2 * len(compared)) + "|"]
+    for c, row in rows.items():
+        cells = [f"{row[p]['inference_per_s']:,.0f}" for p in peers]
+        for q in compared:
+            mine, _, best = _ratio(rows, c, "inference_per_s", fastbp_in[q], q)
+            cells.append(f"**{mine / best:.2f}x**")
+        cells += [f"{row[fastbp_in[q]]['inference_per_s'] / row['fastbp']['inference_per_s']:.2f}x"
+                  for q in compared if q != "float32"]
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
     lines += ["", "Test accuracy after one epoch from identical initial parameters (same "
-              "function, different shuffles), and the first epoch's seconds (JIT included):", "",
-              "| config | " + " | ".join(trainers) + " |", "|---" * (len(trainers) + 1) + "|"]
+              "function, different shuffles; an inference-only peer's in the precision it infers "
+              "in), and the first epoch's seconds (JIT included):", "",
+              "| config | " + " | ".join(peers) + " |", "|---" * (len(peers) + 1) + "|"]
     for c, row in rows.items():
         lines.append(f"| {c} | " + " | ".join(
-            f"{row[p]['accuracy']:.3f} ({row[p]['first_epoch_s']:.1f} s)" for p in trainers)
+            f"{row[p]['accuracy']:.3f} ({row[p]['first_epoch_s']:.1f} s)" for p in peers)
             + " |")
     lines += ["", "Memory, MB: peak RSS of the worker process, and in parentheses its growth "
               "above the resident size once the data was loaded (library + model + training):",
