@@ -55,6 +55,14 @@ def _units(buffer, table, l):
     return buffer[table[l, UNIT_OFF]:table[l, UNIT_OFF] + table[l, N_OUT]]
 
 
+@njit(**INTERNAL)
+def _rows(buffer, capacity, r0, r1, width):
+    """Rows r0 to r1 of a flat buffer of capacity rows of its widest layer, as a C-contiguous
+    (r1 - r0, width) block."""
+    start = r0 * (buffer.shape[0] // capacity)
+    return buffer[start:start + (r1 - r0) * width].reshape((r1 - r0, width))
+
+
 @njit(**_IEEE)
 def quantize(a, scale, zero_point, top, q):
     """q = clip(round_half_even(a / scale) + zero_point, 0, top) elementwise, for float32 a
@@ -92,10 +100,11 @@ def quantized_block(kinds, q, space, scratch, a_prev, l, rows):
     if r1 <= r0:
         return
     n_in, n_out = table[l, N_IN], table[l, N_OUT]
-    # Row blocks of flat buffers, C-contiguous (column blocks of 2-D buffers kept the loops
-    # below from vectorising: 2x slower).
-    codes = scratch[0][r0 * n_in:r1 * n_in].reshape((r1 - r0, n_in))
-    acc = scratch[1][r0 * n_out:r1 * n_out].reshape((r1 - r0, n_out))
+    # Rows r0 to r1 of every layer at the same place, r0 widest-layer rows in: the slabs of
+    # a chunk run their layers without meeting, and must never share a scratch row. Each a
+    # C-contiguous block: 2-D column blocks kept the loops below from vectorising.
+    codes = _rows(scratch[0], space.capacity, r0, r1, n_in)
+    acc = _rows(scratch[1], space.capacity, r0, r1, n_out)
     quantize(a_prev[r0:r1], q.scales[l], q.zero_points[l], q.top, codes)
     onednn_u8s8s32(r1 - r0, n_out, n_in, codes, _leading(codes), weight(q.weights, table, l),
                    n_in, acc, _leading(acc), _units(q.offsets, table, l))

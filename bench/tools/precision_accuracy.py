@@ -1,0 +1,72 @@
+"""Fashion-MNIST test accuracy of the same trained networks in float32 and in int8 inference
+(Network.quantize, calibrated on the first 1000 training images), over seeds.
+
+    python bench/tools/precision_accuracy.py [--epochs 5] [--seeds 0 1 2]
+
+Networks: the four standard configurations (bench/configs.py: their plain SGD, learning
+rate and batch size, for --epochs epochs) and the README's time-to-accuracy recipe
+(784-256-10, Adam 2e-3 with a cosine over 15 epochs, batches of 128). Prints a markdown
+table: per network, the mean and spread over seeds of each precision's accuracy and of the
+difference. Needs the real Fashion-MNIST files (apt-get install dataset-fashion-mnist).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path[0] = str(Path(__file__).resolve().parents[2])  # the checkout, not this folder
+
+import fastbp  # noqa: E402
+from bench.configs import CONFIGS  # noqa: E402
+from fastbp.engine import backends  # noqa: E402
+
+RECIPE_EPOCHS = 15
+
+
+def trained(name, seed, epochs, X, y):
+    """The network of name (a configuration, or "recipe") trained from seed."""
+    if name == "recipe":
+        net = fastbp.Network([784, 256, 10], seed=seed)
+        net.fit(X, y, epochs=RECIPE_EPOCHS, batch_size=128,
+                optimizer=fastbp.optimizers.Adam(lr=2e-3),
+                schedule=fastbp.schedules.CosineAnnealingLR(RECIPE_EPOCHS))
+        return net
+    cfg = CONFIGS[name]
+    net = cfg.network(seed=seed)
+    targets = np.eye(10, dtype=np.float32)[y] if cfg.loss == "mse" else y
+    net.fit(X, targets, epochs=epochs, batch_size=cfg.batch_size, lr=cfg.lr)
+    return net
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--networks", nargs="+", default=[*CONFIGS, "recipe"])
+    args = parser.parse_args(argv)
+    if fastbp.datasets.find_fashion_mnist() is None:
+        parser.error("needs the Fashion-MNIST files: apt-get install dataset-fashion-mnist")
+    X, y, X_test, y_test = fastbp.datasets.load_fashion_mnist()
+    print(f"int8 inputs of {7 if not backends.has_vnni() else 8} bits (VNNI: "
+          f"{backends.has_vnni()}); seeds {args.seeds}; configurations trained "
+          f"{args.epochs} epochs, the recipe {RECIPE_EPOCHS}\n")
+    print("| network | float32 | int8 | int8 - float32 (min, max) |\n|---|---|---|---|")
+    for name in args.networks:
+        accuracies = []
+        for seed in args.seeds:
+            net = trained(name, seed, args.epochs, X, y)
+            quantized = net.quantize(X[:1000])
+            # argmax of the outputs: nielsen's mse loss has no accuracy of its own
+            accuracies.append([(model.forward(X_test).argmax(axis=1) == y_test).mean()
+                               for model in (net, quantized)])
+        floats, ints = np.array(accuracies).T
+        difference = ints - floats
+        print(f"| {name} | {floats.mean():.4f} | {ints.mean():.4f} | {difference.mean():+.4f} "
+              f"({difference.min():+.4f}, {difference.max():+.4f}) |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
