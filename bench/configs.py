@@ -19,6 +19,11 @@ class Config:
         pairs = sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
         return 6 * pairs - 2 * self.sizes[0] * self.sizes[1]
 
+    @property
+    def inference_flop_per_sample(self):
+        """Forward-pass FLOP (or integer OP) per sample: 2 * sum(n_in * n_out)."""
+        return 2 * sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
     def network(self, dtype="float32", seed=0, **kwargs):
         """The configuration's fastbp.Network; kwargs go to its constructor (e.g. dropout)."""
         import fastbp

@@ -91,7 +91,13 @@ def train_worker(peer, config, data_dir, epochs):
 
 def gemm_worker(size=2048, repeats=7, warm_up_s=3.0):
     """Best float32 GEMM rate through NumPy, FLOP/s, after warm_up_s of products (on these
-    machines the rate climbs from ~170 to ~280 GFLOP/s over the first couple of seconds)."""
+    machines the rate climbs from ~170 to ~280 GFLOP/s over the first couple of seconds),
+    and the best u8 x s8 -> s32 rate, OP/s, of the oneDNN fastbp's int8 products use, on
+    every core, with the inputs' most significant bit clear (7-bit, as fastbp's are on
+    CPUs without VNNI; the rate does not depend on the values)."""
+    import ctypes
+
+    from fastbp.engine import backends
     rng = np.random.default_rng(0)
     A = rng.random((size, size), dtype=np.float32)
     B = rng.random((size, size), dtype=np.float32)
@@ -99,7 +105,18 @@ def gemm_worker(size=2048, repeats=7, warm_up_s=3.0):
     while time.perf_counter() - started < warm_up_s:
         A @ B
     best = min(timed(lambda: A @ B) for _ in range(repeats))
-    return {"gemm_flops": 2 * size ** 3 / best}
+    result = {"gemm_flops": 2 * size ** 3 / best, "int8_ops": None}
+    if backends.onednn is not None:
+        codes = rng.integers(0, 128, (size, size), dtype=np.uint8)
+        weights = rng.integers(-127, 128, (size, size), dtype=np.int8)
+        out, offsets = np.zeros((size, size), np.int32), np.zeros(size, np.int32)
+        args = (b"N", b"T", b"R", size, size, size, 1.0, codes.ctypes.data, size, 0,
+                weights.ctypes.data, size, 0, 0.0, out.ctypes.data, size, offsets.ctypes.data)
+        ctypes.CDLL("libgomp.so.1").omp_set_num_threads(os.cpu_count() or 1)
+        best = min(timed(lambda: backends.onednn.dnnl_gemm_u8s8s32(*args))
+                   for _ in range(repeats))
+        result["int8_ops"] = 2 * size ** 3 / best
+    return result
 
 
 _STARTUP = ("import numpy as np, fastbp; "
@@ -169,12 +186,13 @@ def measure(config_names, peer_names, rounds, epochs, samples, n_test, smoke):
                     print(f"round {r + 1}/{rounds}: {c} {p}", file=sys.stderr, flush=True)
                     results[c][p].append(_run_worker([p, c, tmp, str(epochs)]))
     # --smoke: one short GEMM run (the machinery, not a ceiling worth quoting).
-    gemm = max(_run_worker(["gemm", "0.2" if smoke else "3.0"])["gemm_flops"]
-               for _ in range(1 if smoke else 2))
-    return results, gemm, source
+    gemms = [_run_worker(["gemm", "0.2" if smoke else "3.0"]) for _ in range(1 if smoke else 2)]
+    ceilings = {"float32": max(g["gemm_flops"] for g in gemms),
+                "int8": max(g["int8_ops"] or 0 for g in gemms) or None}
+    return results, ceilings, source
 
 
-def summarize(results, gemm_flops):
+def summarize(results, ceilings):
     rows = {}
     for c, by_peer in results.items():
         cfg = CONFIGS[c]
@@ -188,7 +206,7 @@ def summarize(results, gemm_flops):
                       "first_epoch_s": min(r["first_epoch_s"] for r in runs),
                       "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
                       "training_rss_mb": max(r["training_rss_mb"] for r in runs)}
-        row["_ceiling"] = gemm_flops / cfg.flop_per_sample
+        row["_ceiling"] = ceilings["float32"] / cfg.flop_per_sample
         rows[c] = row
     return rows
 
@@ -203,7 +221,7 @@ def _ratio(rows, c, key, ours="fastbp", precision="float32"):
     return mine, others, best
 
 
-def markdown(rows, gemm_flops, startup, meta, notes):
+def markdown(rows, ceilings, startup, meta, notes):
     peers = [p for p in next(iter(rows.values())) if p != "_ceiling"]
     first = next(iter(rows.values()))
     trainers = [p for p in peers if first[p]["samples_per_s"] is not None]
@@ -211,7 +229,10 @@ def markdown(rows, gemm_flops, startup, meta, notes):
              f"{meta['source']} ({meta['samples']} training samples), float32, best epoch of "
              f"{meta['epochs']} after a warm-up epoch, {meta['rounds']} interleaved rounds.",
              f"Command: `{meta['command']}`", "",
-             f"GEMM ceiling: {gemm_flops / 1e9:.0f} GFLOP/s (2048x2048 float32 through NumPy).",
+             f"GEMM ceilings: {ceilings['float32'] / 1e9:.0f} GFLOP/s (2048x2048 float32 "
+             f"through NumPy)" + (f", {ceilings['int8'] / 1e9:.0f} GOP/s (2048x2048 u8 x s8 -> "
+                                  f"s32 through oneDNN, all cores)." if ceilings["int8"]
+                                  else "."),
              "", "Training samples/s (ratio = fastbp / peer):", "",
              "| config | " + " | ".join(trainers) + " | fastbp / best peer | fraction of ceiling |",
              "|---" * (len(trainers) + 3) + "|"]
@@ -228,8 +249,10 @@ def markdown(rows, gemm_flops, startup, meta, notes):
               "peer's products in its column):", "",
               "| config | " + " | ".join(f"{p} ({first[p]['precision']})" for p in peers) + " | "
               + " | ".join(f"{fastbp_in[q]} / best {q} peer" for q in compared)
-              + "".join(f" | {fastbp_in[q]} / fastbp" for q in compared if q != "float32") + " |",
-              "|---" * (len(peers) + 2 * len(compared)) + "|"]
+              + "".join(f" | {fastbp_in[q]} / fastbp" for q in compared if q != "float32")
+              + " | " + " | ".join(f"{fastbp_in[q]}, fraction of the {q} ceiling"
+                                   for q in compared) + " |",
+              "|---" * (len(peers) + 3 * len(compared)) + "|"]
     for c, row in rows.items():
         cells = [f"{row[p]['inference_per_s']:,.0f}" for p in peers]
         for q in compared:
@@ -237,6 +260,9 @@ def markdown(rows, gemm_flops, startup, meta, notes):
             cells.append(f"**{mine / best:.2f}x**")
         cells += [f"{row[fastbp_in[q]]['inference_per_s'] / row['fastbp']['inference_per_s']:.2f}x"
                   for q in compared if q != "float32"]
+        work = CONFIGS[c].inference_flop_per_sample
+        cells += [f"{row[fastbp_in[q]]['inference_per_s'] * work / ceilings[q]:.0%}"
+                  if ceilings.get(q) else "-" for q in compared]
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     lines += ["", "Test accuracy after one epoch from identical initial parameters (same "
               "function, different shuffles; an inference-only peer's in the precision it infers "
@@ -311,16 +337,16 @@ def main(argv=None):
         parser.error("fastbp itself is not importable: pip install . first")
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    results, gemm_flops, source = measure(args.configs, peers, args.rounds, args.epochs,
+    results, ceilings, source = measure(args.configs, peers, args.rounds, args.epochs,
                                           args.samples, n_test, args.smoke)
-    rows = summarize(results, gemm_flops)
+    rows = summarize(results, ceilings)
     meta = {"date": datetime.date.today().isoformat(), "machine": machine_description(),
             "commit": commit(), "source": source, "samples": min(args.samples, 60000),
             "epochs": args.epochs, "rounds": args.rounds,
             "command": "python bench/peers.py " + " ".join(argv if argv is not None
                                                            else sys.argv[1:])}
     # Not in --smoke: its cold start compiles a kernel set (~20 s) for a figure not kept.
-    text = markdown(rows, gemm_flops, None if args.smoke else startup_seconds(), meta, notes)
+    text = markdown(rows, ceilings, None if args.smoke else startup_seconds(), meta, notes)
     print(text)
     if args.readme:
         write_readme(args.readme, text)
