@@ -5,7 +5,9 @@ configurations, and which library fastbp's table gives each shape on this CPU.
 
 Columns: NumPy's own BLAS (held to one thread with threadpoolctl, for reference), fastbp's
 OpenBLAS (scipy-openblas32) and oneDNN, each the best of 5 rounds of repeated calls through
-ctypes (~1 us of call overhead, which weighs only on the smallest shapes). Training shapes
+ctypes (~1 us of call overhead, which weighs only on the smallest shapes); for inference
+shapes also oneDNN's u8 x s8 -> s32 product, GOP/s, as a quantized network runs it (7-bit
+inputs: its rate does not depend on the values). Training shapes
 are those of one part of a step as fit cuts it (2 parts: half the units of each hidden layer,
 half the rows of the output layer); inference shapes those of one 512-row slab.
 """
@@ -59,12 +61,29 @@ def numpy_seconds(trans_a, trans_b, A, B, C, calls):
     return best
 
 
+def int8_seconds(m, n, k, calls, rng):
+    """Seconds per call of oneDNN's u8 x s8 -> s32 product of an (m, k) by a (n, k).T, with
+    per-column offsets (QuantizedNetwork.forward's call), the best of 5 rounds."""
+    codes = rng.integers(0, 128, (m, k), dtype=np.uint8)
+    weights = rng.integers(-127, 128, (n, k), dtype=np.int8)
+    out, offsets = np.zeros((m, n), np.int32), np.zeros(n, np.int32)
+    args = (b"N", b"T", b"R", m, n, k, 1.0, codes.ctypes.data, k, 0, weights.ctypes.data, k,
+            0, 0.0, out.ctypes.data, n, offsets.ctypes.data)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(calls):
+            backends.onednn.dnnl_gemm_u8s8s32(*args)
+        best = min(best, (time.perf_counter() - start) / calls)
+    return best
+
+
 def main():
     backends.choose()
     print(f"CPU: {platform.processor() or platform.machine()} "
           f"({get_host_cpu_name()}); {backends.describe()}")
-    print("| product | NumPy's BLAS | OpenBLAS | oneDNN | fastbp uses |")
-    print("|---|---|---|---|---|")
+    print("| product | NumPy's BLAS | OpenBLAS | oneDNN | fastbp uses | oneDNN int8 |")
+    print("|---|---|---|---|---|---|")
     rng = np.random.default_rng(0)
     with threadpool_limits(1, user_api="blas"), backends.one_thread():
         for label, pattern, m, n, k in shapes():
@@ -76,7 +95,10 @@ def main():
                 times.append(backends.seconds(backends.ONEDNN, *product, calls))
             rates = [f"{2 * m * n * k / t / 1e9:.0f}" for t in times] + ["-"] * (3 - len(times))
             used = backends.NAMES[backends.choice[backends.shape_class(pattern, m, n, k)]]
-            print(f"| {label} | " + " | ".join(rates) + f" | {used} |", flush=True)
+            int8 = "-"
+            if "inference" in label and backends.onednn is not None:
+                int8 = f"{2 * m * n * k / int8_seconds(m, n, k, calls, rng) / 1e9:.0f}"
+            print(f"| {label} | " + " | ".join(rates) + f" | {used} | {int8} |", flush=True)
 
 
 if __name__ == "__main__":
