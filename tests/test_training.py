@@ -119,7 +119,7 @@ _THREADS_SCRIPT = textwrap.dedent("""
     results.append(digest(plain.params))
     # More parts and slabs than this machine has cores: 4 parts on 1 to 4 threads.
     fastbp.training.training_parts = lambda *args, **kwargs: 4
-    fastbp.engine.parallel.SLABS = 4
+    fastbp.engine.parallel.usable_cores = lambda: 4
     opt = fastbp.optimizers.Adam(lr=1e-3)
     net.fit(X, y, epochs=2, batch_size=48, optimizer=opt, clip_norm=0.5,
             sample_weight=1 + np.arange(2048) % 4)

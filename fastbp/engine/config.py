@@ -36,6 +36,11 @@ GEMM_SETTINGS = ("auto", "openblas", "onednn")
 # the user's cache folder).
 CACHE_DIR = os.environ.get("FASTBP_CACHE_DIR") or None
 
+# FASTBP_CORES: the number of cores the parts and slabs are cut for (parallel.usable_cores),
+# instead of the cores this process may use; checked at its first use. The same value gives
+# the same bits on machines with different core counts.
+CORES_SETTING = os.environ.get("FASTBP_CORES")
+
 # OMP_NUM_THREADS caps the threads of the parts (parallel.run_team), read at import as
 # OpenMP runtimes read it at load: Dask, among others, sets it to 1 in its worker processes
 # so that their libraries do not each take every core (Numba does not read it), and a Dask
@@ -127,15 +132,19 @@ PARTS_MIN_FLOP = 5e5
 # tiny datasets such as scikit-learn's wine trained 3-4x slower per epoch on 2 threads than
 # on one (bench/perf_log.md).
 TEAM_MIN_FLOP = 2e7
-# How many parts, where parts pay: measured on 2-core machines only. bench/README.md's model
-# of more cores (bench/tools/thread_scaling.py) says which configurations should take more.
-TRAINING_PARTS = 2
-# Inference cuts each chunk of INFERENCE_ROWS rows into SLABS slabs of rows (fewer when a
-# slab would have under MIN_SLAB_ROWS rows: a thread start costs more than such a slab),
-# each run on its own thread. A number from the shapes, never the thread count: the
-# per-slab loss sums are added in slab order.
-INFERENCE_ROWS = 1024
-SLABS = 2
+# How many parts, by the work of a batch: at least this many FLOP per batch for each number
+# of parts, never more parts than cores (parallel.training_parts). Measured on 2-core
+# machines up to 2 parts; above, the model of bench/README.md ("More cores: a model",
+# bench/tools/thread_scaling.py: per-phase costs and the barrier's, measured here) put the
+# best number of parts at 4 for small and medium (1.3e7 and 6.4e7 FLOP per batch), 8 for
+# large (2.4e9) and 2 for nielsen (9.6e5); its optimum grows as the square root of the work
+# per batch, which puts 16 parts at about 8x large's batch.
+PARTS_BY_FLOP = ((PARTS_MIN_FLOP, 2), (1e7, 4), (1e9, 8), (2e10, 16))
+# Inference cuts its rows into chunks of SLAB_ROWS rows per core, each chunk into one slab
+# per core (fewer when a slab would have under MIN_SLAB_ROWS rows: a thread start costs more
+# than such a slab), each slab run on its own thread. Numbers from the cores, never the thread
+# count: the per-slab loss sums are added in slab order.
+SLAB_ROWS = 512
 MIN_SLAB_ROWS = 64
 
 # The spin barrier between phases spins this many rounds (~1 us), then yields the core each

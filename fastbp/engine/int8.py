@@ -19,13 +19,13 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .config import DRIVER, INFERENCE_ROWS, INTERNAL, JIT
+from .config import DRIVER, INTERNAL, JIT
 from .elementwise import activate
 from .gemm import _leading
 from .layout import A, ACT, N_IN, N_OUT, UNIT_OFF, Z, layer_block, layer_input, weight
 from .loops import _once
 from .numba_ext import onednn_u8s8s32
-from .parallel import barrier, inference_slabs, run_team, share
+from .parallel import barrier, inference_rows, inference_slabs, run_team, share
 from .records import read_only
 from .step import CORRECT, LOSS, output_block
 
@@ -160,7 +160,7 @@ def run(model, q, data, out):
     engine Model of the network's shape (its kinds and workspace layout) and the Quantized
     q: outputs into out when it has rows; returns the (weighted loss sum, correct count)."""
     n = data.X.shape[0]
-    capacity = min(n, INFERENCE_ROWS)
+    capacity = min(n, inference_rows())
     slabs = inference_slabs(capacity)
     space = model.space(capacity, slabs)
     widest_in = int(q.table[:, N_IN].max())

@@ -7,10 +7,9 @@ import numpy as np
 
 from . import backends, config, loops
 from .codes import N_HYPER, OPTIMIZERS, general_kinds, kinds, with_optimizer
-from .config import INFERENCE_ROWS
 from .layout import (A, N_OUT, block_start, layer_table, n_params, parameter_views,
                      workspace_size)
-from .parallel import inference_slabs, run_team
+from .parallel import inference_rows, inference_slabs, run_team
 from .records import Data, Noise, Opt, Parameters, Space, read_only
 from .step import CORRECT, LOSS, NON_FINITE
 
@@ -94,7 +93,7 @@ class Model:
         """Forward pass over X (loops.infer): outputs into out when it has rows, and when Y
         has rows the weighted loss sum and correct count, returned with the number of rows
         whose first-layer pre-activations are not finite."""
-        capacity = min(X.shape[0], INFERENCE_ROWS)
+        capacity = min(X.shape[0], inference_rows())
         space = self.space(capacity, inference_slabs(capacity))
         run_team(loops.infer(self.kinds), space.tallies.shape[0],
                  (self._kernel_model, space, read_only((X, Y, weights)), out))
@@ -105,13 +104,14 @@ class Model:
     def input_ranges(self, X):
         """(lows, highs): the smallest and largest value each layer reads over the rows of X
         (X itself for the first layer, the activations of layer l - 1 for layer l), by the
-        forward pass, INFERENCE_ROWS rows at a time."""
+        forward pass, a chunk of inference rows at a time."""
         layers = self.table.shape[0]
         lows, highs = np.full(layers, np.inf), np.full(layers, -np.inf)
         lows[0], highs[0] = X.min(), X.max()
         no_targets = np.empty((0, self.sizes[-1]), self.params.dtype)
-        for first in range(0, X.shape[0], INFERENCE_ROWS):
-            x = X[first:first + INFERENCE_ROWS]
+        chunk = inference_rows()
+        for first in range(0, X.shape[0], chunk):
+            x = X[first:first + chunk]
             space = self.space(x.shape[0], 1)  # holds every row's activations afterwards
             run_team(loops.infer(self.kinds), 1,
                      (self._kernel_model, space, read_only((x, no_targets, x[:0, 0])),

@@ -2,9 +2,10 @@
 parts, the barrier between phases, and who owns the cores.
 
 The number of parts of a training step (and of slabs of an inference chunk) comes from the
-shapes, never from the thread count; each thread runs a fixed, contiguous set of parts and
-the parts' sums are added in part order, so results are bitwise the same on any number of
-threads. Threads are Python threads running compiled code with the GIL released, as many as
+shapes and the cores the process may use (usable_cores), never from the thread count; each
+thread runs a fixed, contiguous set of parts and the parts' sums are added in part order, so
+results are bitwise the same on any number of threads, and on any machine given the same
+FASTBP_CORES. Threads are Python threads running compiled code with the GIL released, as many as
 Numba's thread count allows (numba.set_num_threads, NUMBA_NUM_THREADS) and, when it is set
 at import, OMP_NUM_THREADS (which Dask, among others, sets to 1 in its worker processes so
 that their libraries do not each take every core; Numba does not read it), started once per
@@ -14,16 +15,19 @@ cost seconds of compilation. The matrix products inside run on one thread each
 """
 
 import contextlib
+import functools
+import math
 import os
 import threading
+from pathlib import Path
 
 import numba
 import numpy as np
 from numba import njit
 
 from .backends import one_thread
-from .config import (INTERNAL, MIN_SLAB_ROWS, OMP_THREADS, PARTS_MIN_FLOP, SLABS,
-                     SPINS_BEFORE_YIELD, TEAM_MIN_FLOP, TRAINING_PARTS)
+from .config import (CORES_SETTING, INTERNAL, MIN_SLAB_ROWS, OMP_THREADS, PARTS_BY_FLOP,
+                     PARTS_MIN_FLOP, SLAB_ROWS, SPINS_BEFORE_YIELD, TEAM_MIN_FLOP)
 from .numba_ext import atomic_increment, atomic_read, sched_yield
 
 COUNT, ABORT = 0, 1  # the slots of a team's int64 sync array
@@ -52,17 +56,87 @@ def barrier(sync, k, parties):
             sched_yield()
 
 
+def cgroup_quota(own=Path("/proc/self/cgroup"), root=Path("/sys/fs/cgroup")):
+    """The CPU quota, in cores (quota / period), of the process whose cgroup file is own:
+    the tightest of its cgroup's and their ancestors', or None without one. cgroup v2's
+    cpu.max ("max 100000": none; "400000 100000": 4 cores), else v1's cpu.cfs_quota_us (-1:
+    none) over cpu.cfs_period_us, under the v1 "cpu" controller's mount."""
+    try:
+        entries = own.read_text().splitlines()
+    except OSError:
+        return None
+    limits = []
+    for entry in entries:  # "0::/path" (v2), or "3:cpu,cpuacct:/path" (v1)
+        _, controllers, path = entry.split(":", 2)
+        if controllers and "cpu" not in controllers.split(","):
+            continue
+        for mount in ([root] if not controllers else [root / controllers, root / "cpu"]):
+            folder = mount / path.lstrip("/")
+            for up in [folder, *folder.parents]:
+                limits.append(_quota_in(up))
+                if up == mount:
+                    break
+    limits = [limit for limit in limits if limit is not None]
+    return min(limits) if limits else None
+
+
+def _quota_in(folder):
+    """The CPU quota of one cgroup folder, in cores, or None."""
+    try:
+        quota, period = (folder / "cpu.max").read_text().split()
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int((folder / "cpu.cfs_quota_us").read_text())
+        period = int((folder / "cpu.cfs_period_us").read_text())
+        return None if quota <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+
+
+@functools.cache
+def usable_cores():
+    """The cores this process may use: FASTBP_CORES when set, else the cores in its CPU
+    affinity mask, capped by its cgroup's CPU quota rounded up (a container limited to 4
+    CPUs on a 64-core host has 4). Read once per process: parts and slabs follow it, so
+    it must not change under a running fit."""
+    if CORES_SETTING is not None:
+        try:
+            cores = int(CORES_SETTING)
+        except ValueError:
+            cores = 0
+        if cores < 1:
+            raise ValueError(f"FASTBP_CORES={CORES_SETTING!r}: use a whole number of cores "
+                             f">= 1, or unset it to use the cores this process may run on")
+        return cores
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity masks on this system (macOS)
+        cores = os.cpu_count() or 1
+    quota = cgroup_quota()
+    return max(1, min(cores, math.ceil(quota))) if quota is not None else max(1, cores)
+
+
 def training_parts(flop_per_batch, flop_per_call):
     """Parts of a training step for batches of this much work, in compiled calls of this
-    much (config.PARTS_MIN_FLOP, TEAM_MIN_FLOP)."""
-    if flop_per_batch >= PARTS_MIN_FLOP and flop_per_call >= TEAM_MIN_FLOP:
-        return TRAINING_PARTS
-    return 1
+    much: none unless both pay for threads (config.PARTS_MIN_FLOP, TEAM_MIN_FLOP), then by
+    the batch's work (config.PARTS_BY_FLOP), at most one per core."""
+    if flop_per_batch < PARTS_MIN_FLOP or flop_per_call < TEAM_MIN_FLOP:
+        return 1
+    parts = max(p for threshold, p in PARTS_BY_FLOP if flop_per_batch >= threshold)
+    return max(1, min(parts, usable_cores()))
+
+
+def inference_rows():
+    """Rows per inference chunk: config.SLAB_ROWS per core."""
+    return SLAB_ROWS * usable_cores()
 
 
 def inference_slabs(rows):
-    """Slabs of an inference chunk of this many rows (config.SLABS, fewer for few rows)."""
-    return max(1, min(SLABS, rows // MIN_SLAB_ROWS))
+    """Slabs of an inference chunk of this many rows: one per core, fewer for few rows
+    (config.MIN_SLAB_ROWS)."""
+    return max(1, min(usable_cores(), rows // MIN_SLAB_ROWS))
 
 
 @contextlib.contextmanager
@@ -71,7 +145,7 @@ def share_cores(processes):
     for processes sharing this machine's cores (MPI ranks on one host) without
     oversubscribing them."""
     before = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(before, (os.cpu_count() or 1) // processes)))
+    numba.set_num_threads(max(1, min(before, usable_cores() // processes)))
     try:
         yield
     finally:
