@@ -6,9 +6,17 @@ y holds labels, Y one-hot rows) and ``forward(X)`` returning output activations 
 A peer whose products run in another precision than float32 says so (``precision``); one
 that only infers (``inference_only``) trains its warm-up epoch and is timed on forward.
 Frameworks are imported inside the classes so that importing this module costs nothing.
+
+Every peer runs on THREADS threads, BENCH_THREADS: peers.py sets it to the cores fastbp cuts
+its work for (fastbp.engine.parallel.usable_cores) unless it is set already, as
+bench/tools/cores.py does to run each library at 1, 2, 4, ... threads.
 """
 
+import os
+
 import numpy as np
+
+THREADS = int(os.environ.get("BENCH_THREADS") or os.cpu_count() or 1)
 
 
 def _sigmoid(z):
@@ -17,6 +25,8 @@ def _sigmoid(z):
 
 class FastbpPeer:
     def __init__(self, cfg, init, seed):
+        import numba
+        numba.set_num_threads(min(THREADS, numba.config.NUMBA_NUM_THREADS))
         self.cfg = cfg
         self.net = cfg.network(seed=seed)
         for (W, b), W_net, b_net in zip(init, self.net.weights, self.net.biases):
@@ -83,7 +93,7 @@ class TorchPeer:
 
     def __init__(self, cfg, init, seed):
         import torch
-        torch.set_num_threads(2)
+        torch.set_num_threads(THREADS)
         torch.manual_seed(seed)
         self.torch, self.cfg = torch, cfg
         layers = []
@@ -125,7 +135,7 @@ class TorchPeer:
 
 class OnnxRuntimePeer(TorchPeer):
     """Inference only: the PyTorch model (trained as TorchPeer trains it) exported with
-    torch.onnx.export and run by ONNX Runtime on 2 threads, as users deploy such models."""
+    torch.onnx.export and run by ONNX Runtime, as users deploy such models."""
 
     inference_only = True
 
@@ -153,7 +163,7 @@ class OnnxRuntimePeer(TorchPeer):
         if self.session is None:
             import onnxruntime
             options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = 2
+            options.intra_op_num_threads = THREADS
             self.session = onnxruntime.InferenceSession(self._exported(), options,
                                                         providers=["CPUExecutionProvider"])
         return self.session.run(None, {"x": X})[0]

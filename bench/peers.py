@@ -31,7 +31,10 @@ sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing b
 from bench.common import timed  # noqa: E402
 from bench.configs import CONFIGS  # noqa: E402
 from bench.data import fashion_mnist_or_synthetic, one_hot, synthetic  # noqa: E402
-from bench.peer_models import PEERS, REQUIRES  # noqa: E402
+if not os.environ.get("BENCH_THREADS"):  # for the workers, before peer_models reads it
+    from fastbp.engine.parallel import usable_cores
+    os.environ["BENCH_THREADS"] = str(usable_cores())
+from bench.peer_models import PEERS, REQUIRES, THREADS  # noqa: E402
 
 MARK_BEGIN, MARK_END = "<!-- peers:begin -->", "<!-- peers:end -->"
 
@@ -112,7 +115,7 @@ def gemm_worker(size=2048, repeats=7, warm_up_s=3.0):
         out, offsets = np.zeros((size, size), np.int32), np.zeros(size, np.int32)
         args = (b"N", b"T", b"R", size, size, size, 1.0, codes.ctypes.data, size, 0,
                 weights.ctypes.data, size, 0, 0.0, out.ctypes.data, size, offsets.ctypes.data)
-        ctypes.CDLL("libgomp.so.1").omp_set_num_threads(os.cpu_count() or 1)
+        ctypes.CDLL("libgomp.so.1").omp_set_num_threads(THREADS)
         best = min(timed(lambda: backends.onednn.dnnl_gemm_u8s8s32(*args))
                    for _ in range(repeats))
         result["int8_ops"] = 2 * size ** 3 / best
@@ -170,7 +173,8 @@ def machine_description():
     units = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
                          "amx_bf16", "amx_int8") if f in flags]
     return (f"{model} ({llvm.get_host_cpu_name()}; {' '.join(units) or 'no AVX2'}), "
-            f"{os.cpu_count()} cores, Python {platform.python_version()}")
+            f"{os.cpu_count()} cores ({THREADS} threads per library), Python "
+            f"{platform.python_version()}")
 
 
 def commit():
@@ -238,7 +242,7 @@ def markdown(rows, ceilings, startup, meta, notes):
              f"Command: `{meta['command']}`", "",
              f"GEMM ceilings: {ceilings['float32'] / 1e9:.0f} GFLOP/s (2048x2048 float32 "
              f"through NumPy)" + (f", {ceilings['int8'] / 1e9:.0f} GOP/s (2048x2048 u8 x s8 -> "
-                                  f"s32 through oneDNN, all cores)." if ceilings["int8"]
+                                  f"s32 through oneDNN, {THREADS} threads)." if ceilings["int8"]
                                   else "."),
              "", "Training samples/s (ratio = fastbp / peer):", "",
              "| config | " + " | ".join(trainers) + " | fastbp / best peer | fraction of ceiling |",
