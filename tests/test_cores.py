@@ -9,7 +9,6 @@ import textwrap
 
 import pytest
 
-import fastbp
 from fastbp.engine import parallel
 from fastbp.engine.config import PARTS_MIN_FLOP
 
@@ -25,10 +24,12 @@ def cores(monkeypatch):
         monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda pid: set(range(affinity)))
         monkeypatch.setattr(parallel, "cgroup_quota", lambda: quota)
         monkeypatch.setattr(parallel, "CORES_SETTING", setting)
+        parallel.available_cores.cache_clear()
         parallel.usable_cores.cache_clear()
         return parallel.usable_cores()
 
     yield read
+    parallel.available_cores.cache_clear()
     parallel.usable_cores.cache_clear()
 
 
@@ -143,14 +144,15 @@ def test_the_same_bits_on_any_thread_count(n_cores):
         assert found == by_threads["1"], f"{threads} threads differ from 1 at {n_cores} cores"
 
 
-def test_ranks_on_one_host_share_its_usable_cores(cores, monkeypatch):
+def test_ranks_on_one_host_share_the_cores_it_may_run_on(cores, monkeypatch):
     """share_cores gives each of the processes on a host cores // processes threads of the
-    cores this process may use (not os.cpu_count's whole machine)."""
+    cores this process may run on: not os.cpu_count's whole machine, nor FASTBP_CORES (which
+    cuts the work, and may name more cores than there are)."""
     import numba
-    cores(affinity=2)
     monkeypatch.setattr(parallel.os, "cpu_count", lambda: 64)
     before = numba.get_num_threads()
-    with parallel.share_cores(2):
-        assert numba.get_num_threads() == 1
-    assert numba.get_num_threads() == before
-    assert fastbp.engine.parallel.usable_cores() == 2
+    for setting in (None, "16"):
+        cores(affinity=2, setting=setting)
+        with parallel.share_cores(2):
+            assert numba.get_num_threads() == 1
+        assert numba.get_num_threads() == before

@@ -5,8 +5,8 @@ The number of parts of a training step (and of slabs of an inference chunk) come
 shapes and the cores the process may use (usable_cores), never from the thread count; each
 thread runs a fixed, contiguous set of parts and the parts' sums are added in part order, so
 results are bitwise the same on any number of threads, and on any machine given the same
-FASTBP_CORES. Threads are Python threads running compiled code with the GIL released, as many as
-Numba's thread count allows (numba.set_num_threads, NUMBA_NUM_THREADS) and, when it is set
+FASTBP_CORES. Threads are Python threads running compiled code with the GIL released, as
+many as Numba's thread count allows (numba.set_num_threads, NUMBA_NUM_THREADS) and, when it is set
 at import, OMP_NUM_THREADS (which Dask, among others, sets to 1 in its worker processes so
 that their libraries do not each take every core; Numba does not read it), started once per
 chunk of work: a parallel region per product measured slower, and Numba's parallel lowering
@@ -96,26 +96,33 @@ def _quota_in(folder):
 
 
 @functools.cache
-def usable_cores():
-    """The cores this process may use: FASTBP_CORES when set, else the cores in its CPU
-    affinity mask, capped by its cgroup's CPU quota rounded up (a container limited to 4
-    CPUs on a 64-core host has 4). Read once per process: parts and slabs follow it, so
-    it must not change under a running fit."""
-    if CORES_SETTING is not None:
-        try:
-            cores = int(CORES_SETTING)
-        except ValueError:
-            cores = 0
-        if cores < 1:
-            raise ValueError(f"FASTBP_CORES={CORES_SETTING!r}: use a whole number of cores "
-                             f">= 1, or unset it to use the cores this process may run on")
-        return cores
+def available_cores():
+    """The cores this process may run on: those in its CPU affinity mask, capped by its
+    cgroup's CPU quota rounded up (a container limited to 4 CPUs on a 64-core host has 4).
+    Read once per process."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # no affinity masks on this system (macOS)
         cores = os.cpu_count() or 1
     quota = cgroup_quota()
     return max(1, min(cores, math.ceil(quota))) if quota is not None else max(1, cores)
+
+
+@functools.cache
+def usable_cores():
+    """The cores the work is cut for: FASTBP_CORES when set (to reproduce the bits of a
+    machine with that many), else available_cores(). Read once per process: parts and slabs
+    follow it, so it must not change under a running fit."""
+    if CORES_SETTING is None:
+        return available_cores()
+    try:
+        cores = int(CORES_SETTING)
+    except ValueError:
+        cores = 0
+    if cores < 1:
+        raise ValueError(f"FASTBP_CORES={CORES_SETTING!r}: use a whole number of cores >= 1, "
+                         f"or unset it to use the cores this process may run on")
+    return cores
 
 
 def training_parts(flop_per_batch, flop_per_call):
@@ -145,7 +152,7 @@ def share_cores(processes):
     for processes sharing this machine's cores (MPI ranks on one host) without
     oversubscribing them."""
     before = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(before, usable_cores() // processes)))
+    numba.set_num_threads(max(1, min(before, available_cores() // processes)))
     try:
         yield
     finally:
