@@ -19,11 +19,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
                                       validate_data)
 
-from . import optimizers
+from . import lbfgs, optimizers
 from .convergence import CARRIED, StoppingRule
 from .engine.codes import HIDDEN_ACTIVATIONS
 from .network import Network
@@ -59,6 +60,7 @@ class _FastbpMLP(BaseEstimator):
         "beta_2": [Interval(numbers.Real, 0, 1, closed="left")],
         "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_fun": [Interval(numbers.Integral, 1, None, closed="left")],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "dtype": [StrOptions({"float32", "float64"}), None, type],
     }
@@ -68,8 +70,8 @@ class _FastbpMLP(BaseEstimator):
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dropout=0.0,
-                 dtype=None):
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dropout=0.0, dtype=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -92,6 +94,7 @@ class _FastbpMLP(BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.dropout = dropout
         self.dtype = dtype
 
@@ -151,9 +154,9 @@ class _FastbpMLP(BaseEstimator):
 
     def _fit(self, X, y, sample_weight, incremental, classes=None):
         self._validate_params()
-        if self.solver == "lbfgs":
-            raise ValueError("solver='lbfgs' is not available in fastbp, which trains by "
-                             "mini-batches: use solver='adam' (the default) or 'sgd'")
+        if self.solver == "lbfgs" and self.dropout:
+            raise ValueError("dropout needs a stochastic solver ('adam' or 'sgd'): 'lbfgs' "
+                             "minimises the full-batch loss, with no noise")
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         fitted = hasattr(self, "network_")
@@ -185,10 +188,15 @@ class _FastbpMLP(BaseEstimator):
         else:
             network = self.network_
             self._check_same_outputs(n_outputs)
-            previous = {name: getattr(self, name) for name in CARRIED}
-        if first or not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer = self._make_optimizer()
-        self._train(network, X, target, sample_weight, incremental, previous)
+            # the stopping rule's record, unless an lbfgs fit (which keeps none) came before
+            previous = {name: getattr(self, name) for name in CARRIED} \
+                if all(hasattr(self, name) for name in CARRIED) else None
+        if self.solver == "lbfgs":
+            self._train_lbfgs(network, X, target, sample_weight)
+        else:
+            if first or not incremental or not hasattr(self, "_optimizer"):
+                self._optimizer = self._make_optimizer()
+            self._train(network, X, target, sample_weight, incremental, previous)
         self.network_ = network
 
     def _initialize(self, network, seed):
@@ -256,6 +264,31 @@ class _FastbpMLP(BaseEstimator):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                           f"and the optimization hasn't converged yet.", ConvergenceWarning)
 
+    def _train_lbfgs(self, network, X, target, sample_weight):
+        """scikit-learn's lbfgs: SciPy's L-BFGS-B over the full-batch loss (fastbp.lbfgs),
+        from the network's current parameters, for at most max_iter iterations and max_fun
+        evaluations; a ConvergenceWarning when it stops short of converging."""
+        data = network._checked_data(X, self._target_matrix(target), sample_weight)
+        scale = 1.0 / network.sizes[-1] if network.loss_name == "mse" else 1.0
+        result = lbfgs.minimize(network, data, float(self.alpha), scale, self.max_iter,
+                                self.max_fun, self.tol, self.verbose)
+        if not result.success:
+            warnings.warn(f"lbfgs failed to converge after {result.nit} iteration(s) "
+                          f"(status={result.status}): {result.message}. Increase the number "
+                          f"of iterations (max_iter) or the number of loss evaluations "
+                          f"(max_fun), or scale the data.", ConvergenceWarning)
+        for name in CARRIED:  # what only stochastic solvers record
+            vars(self).pop(name, None)
+        self.n_iter_, self.t_, self.loss_ = min(result.nit, self.max_iter), 0, float(result.fun)
+
+    def _check_stochastic(self):
+        """partial_fit exists for the stochastic solvers only (AttributeError otherwise, as
+        scikit-learn's)."""
+        if self.solver not in ("adam", "sgd"):
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
+                                 f"{self.solver} is not stochastic.")
+        return True
+
     def _target_matrix(self, target):
         """The (n, outputs) targets the network trains on, from the encoded targets (the
         regressor's are those already)."""
@@ -296,8 +329,9 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
     hidden_layer_sizes : array-like of int, default (100,)
     activation : {"identity", "logistic", "tanh", "relu"} or a fastbp hidden activation
         ("sigmoid", "leaky_relu", "elu", "softplus", "gelu"), default "relu"
-    solver : {"adam", "sgd"}, default "adam"
-        "lbfgs" is refused: fastbp trains by mini-batches.
+    solver : {"adam", "sgd", "lbfgs"}, default "adam"
+        "lbfgs": SciPy's L-BFGS-B over the full-batch loss, whose loss and gradient fastbp's
+        compiled step computes (one call per evaluation); not with ``dropout``.
     alpha : float, default 1e-4
         L2 penalty on the weights, scaled as scikit-learn scales it (divided by each batch's
         weight sum; fastbp.Network.fit's ``l2``).
@@ -307,7 +341,7 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
         The SGD schedule, as scikit-learn's.
     learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
     momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
-    epsilon, n_iter_no_change
+    epsilon, n_iter_no_change, max_fun
         As in scikit-learn: training stops when the training loss (or, with
         ``early_stopping``, the validation score) has not improved by ``tol`` for
         ``n_iter_no_change`` epochs, with a ``ConvergenceWarning`` when ``max_iter`` epochs
@@ -334,6 +368,7 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
     recorded per epoch counts the L2 term with the weights at the epoch's end.
     """
 
+    @available_if(lambda self: self._check_stochastic())
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over X and y, continuing from the current state (optimizer included).
 
@@ -430,6 +465,7 @@ class FastbpRegressor(RegressorMixin, _FastbpMLP):
     attributes; see :class:`FastbpClassifier` for them and for the differences.
     """
 
+    @available_if(lambda self: self._check_stochastic())
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over X and y, continuing from the current state (optimizer included).
 

@@ -1,0 +1,57 @@
+"""Full-batch training by L-BFGS-B (SciPy), as scikit-learn's ``solver="lbfgs"``: SciPy picks
+the steps, the compiled training step computes the loss and its gradient over every row in
+one call per evaluation (the step with no optimizer to apply it, Model.batch_gradient, in as
+many parts as the work pays for).
+
+The objective is scikit-learn's: the weighted mean loss (times loss_scale: 1 / outputs for
+squared error, which scikit-learn averages over outputs) plus 0.5 * alpha * sum ||W||^2 over
+the weight sum.
+"""
+
+import numpy as np
+
+from .engine.parallel import training_parts
+from .training import flop_per_sample
+
+
+def minimize(network, data, alpha, loss_scale, max_iter, max_fun, tol, verbose=False):
+    """Minimise the objective (module doc) over network's parameters from their current
+    values, on data (an engine Data, checked); the network holds the result's parameters
+    afterwards.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        SciPy's result (``fun``, ``nit``, ``nfev``, ``success``, ``message``).
+    """
+    from scipy.optimize import minimize as scipy_minimize
+
+    model = network._model
+    n = data.X.shape[0]
+    work = flop_per_sample(network.sizes) * n
+    space = model.space(n, training_parts(work, work))  # once: every evaluation reuses it
+    grads = np.empty_like(model.params)
+    grad_weights = model.views(grads)[0]
+    weights = network.weights
+    batch = (data, np.arange(n), 0, n, n)
+    weight_sum = float(data.weights.sum(dtype=np.float64))
+    decay = alpha / weight_sum
+
+    def objective(x):
+        """(objective, its gradient as float64) at parameters x."""
+        model.params[:] = x
+        loss_sum = model.batch_gradient(space, batch, grads, None, 1)[0]
+        penalty = sum(float(np.dot(W.ravel(), W.ravel())) for W in weights)
+        np.multiply(grads, loss_scale, out=grads)  # in place: the closure's buffer
+        for grad_W, W in zip(grad_weights, weights):
+            grad_W += decay * W
+        return loss_scale * loss_sum / weight_sum + 0.5 * decay * penalty, \
+            grads.astype(np.float64)
+
+    options = {"maxfun": max_fun, "maxiter": max_iter, "gtol": tol}
+    if verbose:
+        options["disp"] = True
+    result = scipy_minimize(objective, model.params.astype(np.float64), method="L-BFGS-B",
+                            jac=True, options=options)
+    model.params[:] = result.x
+    return result
