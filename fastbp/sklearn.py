@@ -18,7 +18,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
@@ -59,7 +59,8 @@ class _FastbpMLP(BaseEstimator):
         "beta_1": [Interval(numbers.Real, 0, 1, closed="left")],
         "beta_2": [Interval(numbers.Real, 0, 1, closed="left")],
         "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
-        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left"),
+                             Options(numbers.Real, {np.inf})],
         "max_fun": [Interval(numbers.Integral, 1, None, closed="left")],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "dtype": [StrOptions({"float32", "float64"}), None, type],
@@ -376,7 +377,8 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
         ----------
         X, y, sample_weight : as for fit
         classes : array-like, optional
-            Every class of the whole problem: required at the first call, ignored after.
+            Every class of the whole problem: required at the first call; at later calls
+            either None or the same classes.
 
         Returns
         -------
@@ -403,6 +405,11 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
             self._label_binarizer, self.classes_ = binarizer, binarizer.classes_
         else:
             binarizer = self._label_binarizer
+            if incremental and classes is not None and not np.array_equal(
+                    self.classes_, unique_labels(classes)):
+                raise ValueError(f"`classes={unique_labels(classes).tolist()}` is not the same "
+                                 f"as on last call to partial_fit, was: "
+                                 f"{self.classes_.tolist()}")
             if incremental and not set(labels) <= set(self.classes_):
                 raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` "
                                  f"has {self.classes_}. 'y' has {labels}.")

@@ -370,3 +370,16 @@ def test_lbfgs_warm_start_continues_from_the_fitted_parameters():
     assert model.loss_ <= first
     model.set_params(solver="adam", max_iter=2).fit(X, y)
     assert len(model.loss_curve_) == 2
+
+
+def test_partial_fit_refuses_other_classes_and_never_stops_with_infinite_patience():
+    X, y = _problem("binary")
+    model = FastbpClassifier(solver="sgd").partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match=r"`classes=\[1, 2\]` is not the same as on last call"):
+        model.partial_fit(X, y, classes=[1, 2])
+    model.partial_fit(X, y, classes=[0, 1])  # the same classes again: fine
+    # n_iter_no_change=np.inf: no number of epochs without improvement stops training
+    model = FastbpClassifier(solver="sgd", tol=1e9, n_iter_no_change=np.inf, max_iter=30)
+    with pytest.warns(ConvergenceWarning):
+        model.fit(X, y)
+    assert model.n_iter_ == 30
