@@ -11,13 +11,13 @@ the weight sum.
 import numpy as np
 
 from .engine.parallel import training_parts
-from .training import flop_per_sample
+from .training import Diverged, flop_per_sample
 
 
 def minimize(network, data, alpha, loss_scale, max_iter, max_fun, tol, verbose=False):
     """Minimise the objective (module doc) over network's parameters from their current
     values, on data (an engine Data, checked); the network holds the result's parameters
-    afterwards.
+    afterwards. Raises Diverged, the parameters put back, when the result is not finite.
 
     Returns
     -------
@@ -51,7 +51,13 @@ def minimize(network, data, alpha, loss_scale, max_iter, max_fun, tol, verbose=F
     options = {"maxfun": max_fun, "maxiter": max_iter, "gtol": tol}
     if verbose:
         options["disp"] = True
-    result = scipy_minimize(objective, model.params.astype(np.float64), method="L-BFGS-B",
-                            jac=True, options=options)
+    start = model.params.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, as Diverged
+        result = scipy_minimize(objective, start.copy(), method="L-BFGS-B", jac=True,
+                                options=options)
+    if not (np.isfinite(result.fun) and np.isfinite(result.x).all()):
+        model.params[:] = start
+        raise Diverged(f"L-BFGS-B reached a non-finite loss or parameter ({result.message}); "
+                       f"the parameters are those it started from")
     model.params[:] = result.x
     return result

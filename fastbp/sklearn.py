@@ -8,6 +8,7 @@ The parameters, defaults, stopping rule and fitted attributes are scikit-learn's
 differences are listed in the class docstrings.
 """
 
+import contextlib
 import numbers
 import warnings
 
@@ -28,10 +29,22 @@ from . import lbfgs, optimizers
 from .convergence import CARRIED, StoppingRule
 from .engine.codes import HIDDEN_ACTIVATIONS
 from .network import Network
+from .training import Diverged
 
 # scikit-learn's activation names, and fastbp's own (gelu, elu, ...).
 _ACTIVATIONS = {"logistic": "sigmoid", **{name: name for name in HIDDEN_ACTIVATIONS}}
 _OUT_ACTIVATIONS = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity"}
+
+
+@contextlib.contextmanager
+def _non_finite_as_scikit_learn_says():
+    """fastbp's Diverged (the parameters restored to their last finite state) as the
+    ValueError scikit-learn raises for non-finite weights."""
+    try:
+        yield
+    except Diverged as error:
+        raise ValueError("Solver produced non-finite parameter weights. The input data may "
+                         "contain large values and need to be preprocessed.") from error
 
 
 class _FastbpMLP(BaseEstimator):
@@ -254,14 +267,17 @@ class _FastbpMLP(BaseEstimator):
             batches_per_weight=-(-n // batch_size) / weight_sum, loss_scale=scale,
             validate=validate, previous=previous)
         data = network._checked_data(X, self._target_matrix(target), sample_weight)
-        network._train(data, network._plan(
-            epochs=1 if incremental else self.max_iter, batch_size=batch_size,
-            optimizer=self._optimizer, l2=float(self.alpha), shuffle=self.shuffle,
-            callbacks=(rule,)))
+        with _non_finite_as_scikit_learn_says():
+            # With early stopping a diverging fit stops, warning, and keeps its best epoch
+            # (scikit-learn trains on, scoring NaN, to the same end); without, it raises.
+            network._train(data, network._plan(
+                epochs=1 if incremental else self.max_iter, batch_size=batch_size,
+                optimizer=self._optimizer, l2=float(self.alpha), shuffle=self.shuffle,
+                callbacks=(rule,), on_divergence="raise" if validate is None else "warn"))
         if rule.best_params is not None:  # early stopping: the best epoch's parameters
             network.params = rule.best_params
         vars(self).update(rule.record)
-        if not incremental and not rule.stopped:
+        if not incremental and not rule.stopped and rule.record["n_iter_"] == self.max_iter:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                           f"and the optimization hasn't converged yet.", ConvergenceWarning)
 
@@ -271,8 +287,9 @@ class _FastbpMLP(BaseEstimator):
         evaluations; a ConvergenceWarning when it stops short of converging."""
         data = network._checked_data(X, self._target_matrix(target), sample_weight)
         scale = 1.0 / network.sizes[-1] if network.loss_name == "mse" else 1.0
-        result = lbfgs.minimize(network, data, float(self.alpha), scale, self.max_iter,
-                                self.max_fun, self.tol, self.verbose)
+        with _non_finite_as_scikit_learn_says():
+            result = lbfgs.minimize(network, data, float(self.alpha), scale, self.max_iter,
+                                    self.max_fun, self.tol, self.verbose)
         if not result.success:
             warnings.warn(f"lbfgs failed to converge after {result.nit} iteration(s) "
                           f"(status={result.status}): {result.message}. Increase the number "
@@ -492,8 +509,12 @@ class FastbpRegressor(RegressorMixin, _FastbpMLP):
         return out[:, 0] if out.shape[1] == 1 else out
 
     def _score_network(self, network, X, target, sample_weight):
-        """R^2 of network on targets (early stopping's validation score)."""
-        return r2_score(target, network._outputs(X), sample_weight=sample_weight)
+        """R^2 of network on targets (early stopping's validation score; NaN, as
+        scikit-learn's, when an output is not finite)."""
+        out = network._outputs(X)
+        if not np.isfinite(out).all():
+            return np.nan
+        return r2_score(target, out, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -230,13 +230,14 @@ def test_refusals_use_scikit_learns_words():
 
 
 def test_a_failed_fit_leaves_the_estimator_as_it_was():
-    """A fit that diverges (a huge rate on huge targets) raises and changes nothing: the
-    fitted network, its predictions and the fitted attributes stay those of the last fit."""
+    """A fit that diverges (a huge rate on huge targets) raises scikit-learn's error and
+    changes nothing: the fitted network, its predictions and the fitted attributes stay
+    those of the last fit."""
     X, y = _problem("regression")
     model = FastbpRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, y)
     before = model.predict(X)
     attributes = {k: v for k, v in vars(model).items() if k.endswith("_")}
-    with pytest.raises(FloatingPointError, match="diverged"):
+    with pytest.raises(ValueError, match="Solver produced non-finite parameter weights"):
         model.set_params(solver="sgd", learning_rate_init=1e30, momentum=0).fit(X, y * 1e30)
     np.testing.assert_array_equal(model.predict(X), before)
     assert {k: v for k, v in vars(model).items() if k.endswith("_")}.keys() == attributes.keys()
@@ -327,7 +328,7 @@ def test_lbfgs_minimises_scikit_learns_objective():
 
     def fake_minimize(objective, x0, **options):  # SciPy's place: read the objective
         captured["objective"] = objective
-        return type("Result", (), {"x": x0})()
+        return type("Result", (), {"x": x0, "fun": 0.0, "message": ""})()
 
     import scipy.optimize
     real = scipy.optimize.minimize
@@ -383,3 +384,33 @@ def test_partial_fit_refuses_other_classes_and_never_stops_with_infinite_patienc
     with pytest.warns(ConvergenceWarning):
         model.fit(X, y)
     assert model.n_iter_ == 30
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_non_finite_weights_raise_scikit_learns_error_and_change_nothing(solver):
+    rng = np.random.RandomState(0)
+    X = np.finfo(np.float64).max * rng.uniform(size=(10, 2))
+    model = FastbpRegressor(solver=solver)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(ValueError, match="Solver produced non-finite parameter weights. "
+                                             "The input data may contain large values"):
+            model.fit(X, rng.standard_normal(10))
+    assert not hasattr(model, "network_")
+
+
+def test_a_diverging_fit_with_early_stopping_keeps_its_best_epoch():
+    """As scikit-learn's (its issue 29504): no error; here the fit stops at the divergence
+    with a warning and keeps the best validation epoch's parameters."""
+    from sklearn.datasets import load_iris
+    X, y = load_iris(return_X_y=True)
+    model = FastbpRegressor(hidden_layer_sizes=100, activation="identity", solver="sgd",
+                            learning_rate_init=1, max_iter=20, early_stopping=True,
+                            random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y)
+    assert [str(w.message)[:26] for w in caught] == ["training diverged in epoch"]
+    assert model.n_iter_ < 20  # stopped there: no "maximum iterations" warning
+    assert np.isfinite(model.network_.params).all()
+    assert np.isfinite(model.predict(X)).all()
