@@ -21,7 +21,8 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.multiclass import (check_classification_targets, type_of_target,
+                                      unique_labels)
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
                                       validate_data)
 
@@ -315,7 +316,10 @@ class _FastbpMLP(BaseEstimator):
     def _split(self, network, X, target, sample_weight):
         """scikit-learn's early-stopping split: (X, target, sample_weight) to train on and a
         function of the network giving its validation score."""
-        stratify = target if is_classifier(self) and target.ndim == 1 else None
+        # scikit-learn stratifies single-output problems only (binary: one output), on the
+        # boolean target column; multiclass and multilabel splits are not stratified
+        single = is_classifier(self) and target.ndim == 2 and target.shape[1] == 1
+        stratify = target.astype(bool) if single else None
         rng = check_random_state(self.random_state)
         arrays = [X, target] + ([] if sample_weight is None else [sample_weight])
         parts = train_test_split(*arrays, random_state=rng, test_size=self.validation_fraction,
@@ -412,7 +416,9 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
         check_classification_targets(y)
         labels = unique_labels(y)
         if first:
-            binarizer = LabelBinarizer().fit(y if classes is None else classes)
+            # partial_fit's classes name the labels; multilabel targets name them by column
+            multilabel = type_of_target(y).startswith("multilabel")
+            binarizer = LabelBinarizer().fit(y if classes is None or multilabel else classes)
             if len(binarizer.classes_) < 2:
                 raise ValueError(f"y has only 1 class ({binarizer.classes_[0]}); a "
                                  f"classifier needs samples of at least 2 classes")

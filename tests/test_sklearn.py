@@ -137,16 +137,23 @@ def test_invscaling_rate_follows_the_samples_seen():
 
 def test_early_stopping_keeps_the_best_epoch():
     """The returned parameters score best_validation_score_ on scikit-learn's split (the
-    same train_test_split, stratified, from random_state)."""
-    X, y = _problem("multiclass", n=200)
-    model = FastbpClassifier(hidden_layer_sizes=(16,), early_stopping=True,
-                             validation_fraction=0.2, max_iter=40, n_iter_no_change=40,
-                             learning_rate_init=0.05, random_state=3)
-    model.fit(X, y)
-    _, X_val, _, y_val = train_test_split(X, y, random_state=np.random.RandomState(3),
-                                          test_size=0.2, stratify=y)
-    assert np.argmax(model.validation_scores_) < len(model.validation_scores_) - 1
-    assert model.score(X_val, y_val) == model.best_validation_score_
+    same train_test_split from random_state: stratified for a binary problem, not for a
+    multiclass one, as scikit-learn splits)."""
+    for kind in ("multiclass", "binary"):
+        X, y = _problem(kind, n=200)
+        model = FastbpClassifier(hidden_layer_sizes=(16,), early_stopping=True,
+                                 validation_fraction=0.2, max_iter=40, n_iter_no_change=40,
+                                 learning_rate_init=0.05, random_state=3)
+        model.fit(X, y)
+        _, X_val, _, y_val = train_test_split(X, y, random_state=np.random.RandomState(3),
+                                              test_size=0.2,
+                                              stratify=y if kind == "binary" else None)
+        # the best epoch is not the last: the returned parameters are an earlier epoch's
+        assert np.argmax(model.validation_scores_) < len(model.validation_scores_) - 1, kind
+        assert model.score(X_val, y_val) == model.best_validation_score_, kind
+    with pytest.raises(ValueError, match="The least populated classes in y have only 1 "
+                                         r"member.*Classes with too few members are: \['True'\]"):
+        FastbpClassifier(early_stopping=True).fit([[1, 2], [2, 3], [3, 4], [4, 5]], [0, 0, 0, 1])
 
 
 def test_partial_fit_equals_fit_epoch_by_epoch():
