@@ -94,6 +94,16 @@ class Network:
                 scale = np.sqrt((2.0 if rule == "he" else 1.0) / n_in)
                 W[:] = self._rng.normal(0.0, scale, size=W.shape)
 
+    def __getstate__(self):
+        # weights and biases are views into params: pickle would copy them apart from it
+        state = dict(vars(self))
+        del state["_weights"], state["_biases"]
+        return state
+
+    def __setstate__(self, state):
+        vars(self).update(state)
+        self._weights, self._biases = self._model.views()
+
     def __repr__(self):
         return (f"Network({self.sizes}, activation={self.activations[:-1]}, "
                 f"output={self.activations[-1]!r}, loss={self.loss_name!r}, "

@@ -199,3 +199,24 @@ def test_checkpoints_resume_too(tmp_path, digits):
     np.testing.assert_array_equal(restored.params, net.params)
     np.testing.assert_array_equal(restored_opt.state, opt.state)
     assert (restored_opt.steps, restored_opt.epochs) == (opt.steps, opt.epochs)
+
+
+def test_a_pickled_network_keeps_its_weights_as_views_of_its_parameters(digits):
+    """joblib and Dask move networks (and the estimators holding them) by pickle: after the
+    round trip weights and biases are still views into params, so training, setting params
+    and the estimators' coefs_ all see the same numbers, and training continues bitwise as
+    the original does."""
+    import pickle
+    X, y, _, _ = digits
+    net = fastbp.Network([64, 16, 10], seed=0)
+    net.fit(X, y, epochs=1, lr=0.1)
+    copy = pickle.loads(pickle.dumps(net))
+    for a, b in zip(copy.weights + copy.biases, net.weights + net.biases):
+        np.testing.assert_array_equal(a, b)
+        assert np.shares_memory(a, copy.params)
+    net.fit(X, y, epochs=1, lr=0.1)
+    copy.fit(X, y, epochs=1, lr=0.1)
+    np.testing.assert_array_equal(copy.params, net.params)
+    np.testing.assert_array_equal(copy.weights[0], net.weights[0])
+    copy.params = np.zeros_like(copy.params)
+    assert not copy.weights[1].any()
