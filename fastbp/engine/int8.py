@@ -23,11 +23,11 @@ from .config import DRIVER, INTERNAL, JIT
 from .elementwise import activate
 from .gemm import _leading
 from .layout import A, ACT, N_IN, N_OUT, UNIT_OFF, Z, layer_block, layer_input, weight
-from .loops import _once
+from .loops import _once, slab_outputs
 from .numba_ext import onednn_u8s8s32
 from .parallel import barrier, inference_rows, inference_slabs, run_team, share
 from .records import read_only
-from .step import CORRECT, LOSS, output_block
+from .step import CORRECT, LOSS
 
 # IEEE arithmetic, as ONNX Runtime's operators do it: without fastmath, LLVM neither turns
 # x / s into x * (1 / s) nor fuses the dequantizing multiply and add.
@@ -124,7 +124,6 @@ def infer(kinds):
         count into its row of space's tallies."""
         s0, s1, n_slabs, threads, sync = team
         table = q.table
-        tallies = space.tallies
         X, Y, weights = data
         top = table.shape[0] - 1
         capacity = space.capacity
@@ -137,17 +136,7 @@ def infer(kinds):
                 for l in range(top + 1):
                     quantized_block(kinds, q, space, scratch, layer_input(x, space, l, None),
                                     l, (lo, hi))
-                a = layer_block(space, n, top, A)
-                if out.shape[0] > 0:
-                    for i in range(lo, hi):
-                        for j in range(a.shape[1]):
-                            out[first + i, j] = a[i, j]
-                if Y.shape[0] > 0:
-                    loss, correct = output_block(kinds, q, space, n, (lo, hi),
-                                                 Y[first + lo:first + hi],
-                                                 weights[first + lo:first + hi])
-                    tallies[s, LOSS] += loss
-                    tallies[s, CORRECT] += correct
+                slab_outputs(kinds, q, space, n, first, (s, lo, hi), Y, weights, out)
             if threads > 1:
                 k += 1
                 barrier(sync, k, threads)

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .config import JIT
+from .config import DRIVER, JIT
 from .elementwise import non_finite_rows
 from .layout import A, N_OUT, Z, layer_block, layer_input
 from .parallel import barrier, share
@@ -76,6 +76,24 @@ def train_chunk(kinds):
     return train
 
 
+@njit(**DRIVER)
+def slab_outputs(kinds, model, space, n, first, slab, Y, weights, out):
+    """After the forward pass of slab = (s, lo, hi), rows lo to hi of an n-row inference
+    chunk starting at row first of X: their outputs into out when it has rows; when Y has
+    rows, their weighted loss sum and correct count added to row s of space's tallies."""
+    s, lo, hi = slab
+    a = layer_block(space, n, model.table.shape[0] - 1, A)
+    if out.shape[0] > 0:
+        for i in range(lo, hi):
+            for j in range(a.shape[1]):
+                out[first + i, j] = a[i, j]
+    if Y.shape[0] > 0:
+        loss, correct = output_block(kinds, model, space, n, (lo, hi), Y[first + lo:first + hi],
+                                     weights[first + lo:first + hi])
+        space.tallies[s, LOSS] += loss
+        space.tallies[s, CORRECT] += correct
+
+
 @_once
 def infer(kinds):
     """The inference loop for kinds: infer(team, model, space, data, out)."""
@@ -113,17 +131,7 @@ def infer(kinds):
                                   (lo, hi, 0, table[l, N_OUT]), None, 0)
                 tallies[s, NON_FINITE] += non_finite_rows(
                     layer_block(space, n, _FIRST_LAYER, Z)[lo:hi])
-                a = layer_block(space, n, top, A)
-                if out.shape[0] > 0:
-                    for i in range(lo, hi):
-                        for j in range(a.shape[1]):
-                            out[first + i, j] = a[i, j]
-                if Y.shape[0] > 0:
-                    loss, correct = output_block(kinds, model, space, n, (lo, hi),
-                                                 Y[first + lo:first + hi],
-                                                 weights[first + lo:first + hi])
-                    tallies[s, LOSS] += loss
-                    tallies[s, CORRECT] += correct
+                slab_outputs(kinds, model, space, n, first, (s, lo, hi), Y, weights, out)
             if threads > 1:
                 k += 1
                 barrier(sync, k, threads)

@@ -113,9 +113,10 @@ class Model:
         for first in range(0, X.shape[0], chunk):
             x = X[first:first + chunk]
             space = self.space(x.shape[0], 1)  # holds every row's activations afterwards
+            # the arrays' types as infer passes them: no second compile of the loop
             run_team(loops.infer(self.kinds), 1,
-                     (self._kernel_model, space, read_only((x, no_targets, x[:0, 0])),
-                      no_targets))
+                     (self._kernel_model, space,
+                      read_only((x, no_targets, np.empty(0, self.params.dtype))), no_targets))
             for l in range(1, layers):
                 a = self.block(space, l - 1, A)
                 lows[l], highs[l] = min(lows[l], a.min()), max(highs[l], a.max())
