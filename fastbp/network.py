@@ -26,12 +26,15 @@ class Network:
         One of identity, sigmoid, tanh, relu, leaky_relu (slope 0.01), elu (alpha 1),
         softplus, gelu (exact erf form).
     output : str, optional
-        Output activation (any of the above, or softmax). Default: softmax for
-        cross_entropy, sigmoid for binary_cross_entropy, identity for mse.
-    loss : {"cross_entropy", "binary_cross_entropy", "mse"}, default "cross_entropy"
+        Output activation (any of the above, softmax, or exp for poisson). Default: softmax
+        for cross_entropy, sigmoid for binary_cross_entropy, exp for poisson, identity for
+        mse.
+    loss : {"cross_entropy", "binary_cross_entropy", "mse", "poisson"}, default "cross_entropy"
         Mean over samples of the per-sample loss: ``-sum_k y_k log a_k`` (softmax output),
-        ``-sum_k [y_k log a_k + (1 - y_k) log(1 - a_k)]`` (sigmoid output), or
-        ``0.5 * ||a - y||^2``.
+        ``-sum_k [y_k log a_k + (1 - y_k) log(1 - a_k)]`` (sigmoid output),
+        ``0.5 * ||a - y||^2``, or half the Poisson deviance
+        ``sum_k y_k log(y_k / a_k) - y_k + a_k`` (exp output, targets >= 0: counts or
+        rates).
     dtype : np.float32 or np.float64, default np.float32
         Precision of parameters and computation. Inputs of other dtypes are converted once.
     init : {"auto", "he", "xavier", "lecun"}, default "auto"
@@ -195,9 +198,11 @@ class Network:
         return self._evaluate_arrays(self._weighted(X, y, sample_weight))
 
     def predict(self, X):
-        """Class indices (cross_entropy), 0/1 integers (binary_cross_entropy) or outputs (mse).
+        """Class indices (cross_entropy), 0/1 integers (binary_cross_entropy) or outputs (mse,
+        poisson: the predicted rates).
 
-        For one output unit, binary and mse predictions have shape (n,); otherwise (n, k).
+        For one output unit, binary, mse and poisson predictions have shape (n,); otherwise
+        (n, k).
         """
         return predictions(self._loss_code, self.forward(X))
 
@@ -270,7 +275,7 @@ class Network:
             scaled to sum to exactly 1 (rows whose sums are off by more than 1e-3 are
             refused);
             binary_cross_entropy: targets in [0, 1], (n, k) or (n,) when k == 1;
-            mse: (n, k) or (n,) when k == 1.
+            mse: (n, k) or (n,) when k == 1; poisson: the same, counts or rates >= 0.
         epochs : int, default 1
         batch_size : int, default 32
             Samples per update; every sample is used each epoch, the last batch may be

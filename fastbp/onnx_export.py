@@ -19,7 +19,8 @@ OPSET = 17
 _SIMPLE = {"sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("Relu", {}),
            "leaky_relu": ("LeakyRelu", {"alpha": LEAKY_SLOPE}),
            "elu": ("Elu", {"alpha": ELU_ALPHA}),
-           "softplus": ("Softplus", {}), "softmax": ("Softmax", {"axis": -1})}
+           "softplus": ("Softplus", {}), "softmax": ("Softmax", {"axis": -1}),
+           "exp": ("Exp", {})}
 
 
 def to_onnx(network, path=None, dtype="float32"):

@@ -34,7 +34,9 @@ from .training import Diverged
 
 # scikit-learn's activation names, and fastbp's own (gelu, elu, ...).
 _ACTIVATIONS = {"logistic": "sigmoid", **{name: name for name in HIDDEN_ACTIVATIONS}}
-_OUT_ACTIVATIONS = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity"}
+_OUT_ACTIVATIONS = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity",
+                    "exp": "exp"}
+_REGRESSION_LOSSES = {"squared_error": "mse", "poisson": "poisson"}  # scikit-learn's: fastbp's
 
 
 @contextlib.contextmanager
@@ -258,7 +260,7 @@ class _FastbpMLP(BaseEstimator):
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It "
                               "is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n))
-        scale = 1.0 / network.sizes[-1] if network.loss_name == "mse" else 1.0
+        scale = self._loss_scale(network)
         weight_sum = n if sample_weight is None else float(sample_weight.sum())
         rule = StoppingRule(
             self._optimizer, tol=self.tol, n_iter_no_change=self.n_iter_no_change,
@@ -287,7 +289,7 @@ class _FastbpMLP(BaseEstimator):
         from the network's current parameters, for at most max_iter iterations and max_fun
         evaluations; a ConvergenceWarning when it stops short of converging."""
         data = network._checked_data(X, self._target_matrix(target), sample_weight)
-        scale = 1.0 / network.sizes[-1] if network.loss_name == "mse" else 1.0
+        scale = self._loss_scale(network)
         with _non_finite_as_scikit_learn_says():
             result = lbfgs.minimize(network, data, float(self.alpha), scale, self.max_iter,
                                     self.max_fun, self.tol, self.verbose)
@@ -299,6 +301,13 @@ class _FastbpMLP(BaseEstimator):
         for name in CARRIED:  # what only stochastic solvers record
             vars(self).pop(name, None)
         self.n_iter_, self.t_, self.loss_ = min(result.nit, self.max_iter), 0, float(result.fun)
+
+    @staticmethod
+    def _loss_scale(network):
+        """What the loss is multiplied by to be scikit-learn's: 1 / outputs for squared
+        error, which scikit-learn averages over outputs (its Poisson and log losses sum
+        over them, as fastbp's)."""
+        return 1.0 / network.sizes[-1] if network.loss_name == "mse" else 1.0
 
     def _check_stochastic(self):
         """partial_fit exists for the stochastic solvers only (AttributeError otherwise, as
@@ -490,10 +499,35 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
 
 
 class FastbpRegressor(RegressorMixin, _FastbpMLP):
-    """Multilayer perceptron regressor trained by fastbp: scikit-learn's ``MLPRegressor``
-    (identity output, squared error), with the same parameters, defaults and fitted
-    attributes; see :class:`FastbpClassifier` for them and for the differences.
+    """Multilayer perceptron regressor trained by fastbp: scikit-learn's ``MLPRegressor``,
+    with the same parameters, defaults and fitted attributes; see :class:`FastbpClassifier`
+    for them and for the differences.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "poisson"}, default "squared_error"
+        "squared_error": identity output, half the squared error averaged over outputs;
+        "poisson": exp output (log link), half the Poisson deviance summed over outputs,
+        for targets >= 0 (counts, rates). As scikit-learn's.
+    hidden_layer_sizes, activation, ... : as :class:`FastbpClassifier`
     """
+
+    _parameter_constraints = {**_FastbpMLP._parameter_constraints,
+                              "loss": [StrOptions(set(_REGRESSION_LOSSES))]}
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dropout=0.0, dtype=None):
+        # scikit-learn's MLPRegressor takes loss first, so this signature is its own; the
+        # rest is the shared one's
+        shared = {name: value for name, value in locals().items()
+                  if name not in ("self", "loss", "__class__")}
+        super().__init__(**shared)
+        self.loss = loss
 
     @available_if(lambda self: self._check_stochastic())
     def partial_fit(self, X, y, sample_weight=None):
@@ -507,7 +541,18 @@ class FastbpRegressor(RegressorMixin, _FastbpMLP):
 
     def _encode_targets(self, y, first, incremental, classes):
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        return Y, "mse", Y.shape[1]
+        loss = _REGRESSION_LOSSES[self.loss]
+        if loss == "poisson" and (Y < 0).any():
+            raise ValueError("loss='poisson' needs targets y >= 0 (counts or rates), got a "
+                             f"minimum of {Y.min()}")
+        if not first and loss != self.network_.loss_name:
+            raise ValueError(f"warm_start and partial_fit keep the model's loss: it was "
+                             f"trained with loss={self._fitted_loss()!r}, not {self.loss!r}")
+        return Y, loss, Y.shape[1]
+
+    def _fitted_loss(self):
+        return {fastbp: name for name, fastbp in _REGRESSION_LOSSES.items()}[
+            self.network_.loss_name]
 
     def predict(self, X):
         """Predictions, of shape (n_samples,) for one output, else (n_samples, n_outputs)."""

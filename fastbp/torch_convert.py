@@ -29,7 +29,8 @@ def to_torch(network, logits=False):
     network : fastbp.Network
     logits : bool, default False
         Leave out the output activation, for PyTorch losses that take logits
-        (``CrossEntropyLoss``, ``BCEWithLogitsLoss``).
+        (``CrossEntropyLoss``, ``BCEWithLogitsLoss``; ``PoissonNLLLoss(log_input=True)``
+        for an exp output, which needs it).
 
     Returns
     -------
@@ -48,6 +49,10 @@ def to_torch(network, logits=False):
             linear.bias.copy_(torch.from_numpy(b.copy()))
         layers.append(linear)
         output = l == len(network.weights) - 1
+        if activation == "exp" and not logits:
+            raise ValueError("PyTorch has no module for an exp output (loss='poisson'): use "
+                             "to_torch(logits=True), whose log-rates PoissonNLLLoss("
+                             "log_input=True) takes, and torch.exp for the rates")
         if activation != "identity" and not (output and logits):
             module, settings = _MODULES[activation]
             layers.append(getattr(nn, module)(**{k: v[0] for k, v in settings.items()}))

@@ -16,7 +16,7 @@ import numpy as np
 
 from .callbacks import ProgressBar
 from .engine import config
-from .engine.codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
+from .engine.codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY
 from .engine.parallel import training_parts
 from .engine.records import Noise, Opt
 from .schedules import batch_learning_rates
@@ -69,7 +69,7 @@ def epoch_logs(loss_code, n_outputs, loss_sum, weight_sum, correct, samples, pre
     """{"loss": weighted mean loss} plus "accuracy" for classification losses (correct
     argmax rows for cross_entropy, correct outputs for binary_cross_entropy)."""
     logs = {prefix + "loss": float(loss_sum / weight_sum)}
-    if loss_code != MSE:
+    if loss_code in (CROSS_ENTROPY, BINARY_CROSS_ENTROPY):  # classifiers only
         per = samples * n_outputs if loss_code == BINARY_CROSS_ENTROPY else samples
         logs[prefix + "accuracy"] = float(correct / per)
     return logs
@@ -77,7 +77,8 @@ def epoch_logs(loss_code, n_outputs, loss_sum, weight_sum, correct, samples, pre
 
 def predictions(loss_code, a):
     """What predict returns for the outputs a: class indices (cross_entropy), 0/1 integers
-    (binary_cross_entropy) or the outputs (mse); shape (n,) for one output unit."""
+    (binary_cross_entropy) or the outputs (mse, poisson: the rates); shape (n,) for one
+    output unit."""
     if loss_code == CROSS_ENTROPY:
         return a.argmax(axis=1)
     if loss_code == BINARY_CROSS_ENTROPY:

@@ -14,8 +14,8 @@ import numbers
 import numpy as np
 
 from .engine.config import FINITE_CHECK_ROWS
-from .engine.codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, HIDDEN_ACTIVATIONS,
-                           LOSSES, SIGMOID, SOFTMAX)
+from .engine.codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, EXP,
+                           HIDDEN_ACTIVATIONS, LOSSES, POISSON, SIGMOID, SOFTMAX)
 
 INITS = ("auto", "he", "xavier", "lecun")
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -67,18 +67,22 @@ def check_activations(activation, output, loss, n_layers):
         raise ValueError(f"activation lists one name per hidden layer: the network has "
                          f"{n_hidden} hidden layers, got {len(names)} names")
     codes = [_activation_code(name, "hidden") for name in names]
-    if SOFTMAX in codes:
-        raise ValueError(f"softmax is an output activation only; use one of "
-                         f"{', '.join(HIDDEN_ACTIVATIONS)} for hidden layers")
+    for code in (SOFTMAX, EXP):
+        if code in codes:
+            raise ValueError(f"{ACTIVATIONS[code]} is an output activation only; use one of "
+                             f"{', '.join(HIDDEN_ACTIVATIONS)} for hidden layers")
     if output is None:
-        output = {CROSS_ENTROPY: "softmax", BINARY_CROSS_ENTROPY: "sigmoid"}.get(loss_code,
-                                                                               "identity")
+        output = {CROSS_ENTROPY: "softmax", BINARY_CROSS_ENTROPY: "sigmoid",
+                  POISSON: "exp"}.get(loss_code, "identity")
     out_code = _activation_code(output, "output")
     if loss_code == CROSS_ENTROPY and out_code != SOFTMAX:
         raise ValueError(f"loss='cross_entropy' needs output='softmax', got {output!r}; "
                          f"for sigmoid outputs use loss='binary_cross_entropy'")
     if loss_code == BINARY_CROSS_ENTROPY and out_code != SIGMOID:
         raise ValueError(f"loss='binary_cross_entropy' needs output='sigmoid', got {output!r}")
+    if (loss_code == POISSON) != (out_code == EXP):
+        raise ValueError(f"loss='poisson' and output='exp' go together (the Poisson loss's "
+                         f"log link), got loss={loss!r} with output={output!r}")
     return loss_code, codes + [out_code]
 
 
@@ -168,6 +172,8 @@ def check_targets(y, loss_code, n_outputs, n_samples, dtype):
         Y = Y / Y.sum(axis=1, keepdims=True)
     if loss_code == BINARY_CROSS_ENTROPY and ((Y < 0).any() or (Y > 1).any()):
         raise ValueError("binary_cross_entropy targets must lie in [0, 1]")
+    if loss_code == POISSON and (Y < 0).any():
+        raise ValueError("poisson targets must be counts or rates >= 0")
     return Y
 
 

@@ -25,7 +25,7 @@ OPTIMIZERS = {  # the fit arguments that reach each compiled variant of the trai
     "rmsprop": dict(optimizer="rmsprop"),
 }
 _DEFAULT_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid",
-                   "mse": "identity"}
+                   "poisson": "exp", "mse": "identity"}
 
 
 def warm_up(activations=("relu",), outputs=None, losses=("cross_entropy",),

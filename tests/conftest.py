@@ -21,7 +21,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu"]
 # (loss, output activation) pairs that the library accepts.
 HEADS = [("mse", "identity"), ("mse", "sigmoid"), ("mse", "softmax"), ("mse", "tanh"),
-         ("cross_entropy", "softmax"), ("binary_cross_entropy", "sigmoid")]
+         ("cross_entropy", "softmax"), ("binary_cross_entropy", "sigmoid"), ("poisson", "exp")]
 
 
 def make_targets(loss, n, k, rng):
@@ -30,6 +30,8 @@ def make_targets(loss, n, k, rng):
         return rng.integers(0, k, size=n)
     if loss == "binary_cross_entropy":
         return (rng.random((n, k)) > 0.5).astype(float)
+    if loss == "poisson":  # counts, zeros among them (0 log 0)
+        return rng.poisson(1.5, size=(n, k)).astype(float)
     return rng.normal(size=(n, k))
 
 

@@ -6,7 +6,7 @@ error from the full Jacobian of the output activation times dloss/da; it never u
 """
 
 import numpy as np
-from scipy.special import erf
+from scipy.special import erf, xlogy
 
 LEAKY_SLOPE = 0.01
 
@@ -27,6 +27,7 @@ ACTIVATIONS = {
     "softplus": (lambda z: np.log1p(np.exp(z)), _sigmoid),
     "gelu": (lambda z: 0.5 * z * (1 + erf(z / np.sqrt(2))),
              lambda z: 0.5 * (1 + erf(z / np.sqrt(2))) + z * np.exp(-z * z / 2) / np.sqrt(2 * np.pi)),
+    "exp": (np.exp, np.exp),
 }
 
 
@@ -52,6 +53,8 @@ def sample_loss(loss, a, y):
         return 0.5 * np.sum((a - y) ** 2)
     if loss == "cross_entropy":
         return -np.sum(y * np.log(a))
+    if loss == "poisson":  # half the Poisson deviance
+        return np.sum(xlogy(y, y / a) - y + a)
     return -np.sum(y * np.log(a) + (1 - y) * np.log(1 - a))
 
 
@@ -60,6 +63,8 @@ def dloss_da(loss, a, y):
         return a - y
     if loss == "cross_entropy":
         return -y / a
+    if loss == "poisson":
+        return 1 - y / a
     return -(y / a - (1 - y) / (1 - a))
 
 

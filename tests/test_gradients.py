@@ -124,7 +124,7 @@ def test_backprop_matches_torch_autograd(hidden, loss, output):
     torch_act = {"identity": lambda z: z, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
                  "relu": F.relu, "leaky_relu": lambda z: F.leaky_relu(z, 0.01), "elu": F.elu,
                  "softplus": F.softplus, "gelu": F.gelu,
-                 "softmax": lambda z: torch.softmax(z, dim=1)}
+                 "softmax": lambda z: torch.softmax(z, dim=1), "exp": torch.exp}
     rng = np.random.default_rng(11)
     sizes = [5, 7, 3]
     net = _network(sizes, hidden, output, loss)
@@ -140,6 +140,9 @@ def test_backprop_matches_torch_autograd(hidden, loss, output):
         value = 0.5 * ((a - Y) ** 2).sum(dim=1).mean()
     elif loss == "cross_entropy":
         value = -(Y * torch.log(a)).sum(dim=1).mean()
+    elif loss == "poisson":
+        # xlogy(y, y / a) written as two terms: its autograd is NaN where y = 0
+        value = (torch.xlogy(Y, Y) - Y * torch.log(a) - Y + a).sum(dim=1).mean()
     else:
         value = F.binary_cross_entropy(a, Y, reduction="sum") / len(X)
     value.backward()

@@ -40,13 +40,16 @@ def _problem(kind, n=60, seed=0):
         return X, (X[:, 0] + X[:, 1] > 0).astype(int)
     if kind == "multilabel":
         return X, (X[:, :3] > 0).astype(int)
+    if kind == "poisson":  # counts of two outputs, with a log-linear mean
+        return X, rng.poisson(np.exp(0.3 * X[:, :2] + 0.5)).astype(float)
     return X, X[:, :2] @ np.array([[1.0, -2.0], [0.5, 1.0]]) + 0.1 * rng.normal(size=(n, 2))
 
 
 PAIRS = {"multiclass": (FastbpClassifier, MLPClassifier),
          "binary": (FastbpClassifier, MLPClassifier),
          "multilabel": (FastbpClassifier, MLPClassifier),
-         "regression": (FastbpRegressor, MLPRegressor)}
+         "regression": (FastbpRegressor, MLPRegressor),
+         "poisson": (FastbpRegressor, MLPRegressor)}
 
 
 def _from_the_same_start(kind, solver, alpha, weights):
@@ -56,6 +59,8 @@ def _from_the_same_start(kind, solver, alpha, weights):
     settings = dict(hidden_layer_sizes=(7, 4), activation="tanh", solver=solver, alpha=alpha,
                     batch_size=25, learning_rate_init=0.05, momentum=0.8, shuffle=False,
                     max_iter=1, random_state=0)
+    if kind == "poisson":
+        settings["loss"] = "poisson"
     ours_cls, theirs_cls = PAIRS[kind]
     ours = ours_cls(**settings, dtype="float64").fit(X, y, sample_weight=weights)
     theirs = theirs_cls(**settings).fit(X, y, sample_weight=weights)
@@ -78,7 +83,7 @@ def test_training_equals_scikit_learn_from_the_same_start(kind, solver):
     assert ours.out_activation_ == theirs.out_activation_
     for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
-    if kind == "regression":
+    if kind in ("regression", "poisson"):
         np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-10)
     else:
         np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-10)
@@ -234,6 +239,14 @@ def test_refusals_use_scikit_learns_words():
         FastbpClassifier().predict(X)
     with pytest.raises(ValueError, match="only 1 class"):
         FastbpClassifier().fit(X, np.ones(len(X)))
+    with pytest.raises(ValueError, match="The 'loss' parameter of FastbpRegressor must be"):
+        FastbpRegressor(loss="huber").fit(X, y)
+    with pytest.raises(ValueError, match="loss='poisson' needs targets y >= 0"):
+        FastbpRegressor(loss="poisson").fit(X, y - 0.5)
+    counts = FastbpRegressor(loss="poisson", max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="trained with loss='poisson', not 'squared_error'"):
+        counts.set_params(loss="squared_error", warm_start=True).fit(X, y)
+    assert counts.out_activation_ == "exp" and (counts.predict(X) > 0).all()
 
 
 def test_a_failed_fit_leaves_the_estimator_as_it_was():

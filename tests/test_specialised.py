@@ -12,8 +12,8 @@ pytestmark = pytest.mark.specialised
 # Every head once, and every hidden activation in at least one network (two hidden layers
 # each): every branch of the activation, derivative and loss kernels in a specialisation.
 PAIRS = [("identity", "sigmoid"), ("tanh", "relu"), ("leaky_relu", "elu"), ("softplus", "gelu"),
-         ("relu", "tanh"), ("gelu", "sigmoid")]
-CASES = [(pair, loss, output) for pair, (loss, output) in zip(PAIRS, HEADS)]
+         ("relu", "tanh"), ("gelu", "sigmoid"), ("elu", "softplus")]
+CASES = [(pair, loss, output) for pair, (loss, output) in zip(PAIRS, HEADS, strict=True)]
 assert {name for pair in PAIRS for name in pair} == set(HIDDEN)
 
 

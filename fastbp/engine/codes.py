@@ -7,9 +7,10 @@ these names without loading the engine.
 """
 
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu",
-               "softmax")
-IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, GELU, SOFTMAX = range(len(ACTIVATIONS))
-HIDDEN_ACTIVATIONS = ACTIVATIONS[:SOFTMAX]
+               "softmax", "exp")
+(IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, GELU, SOFTMAX,
+ EXP) = range(len(ACTIVATIONS))
+HIDDEN_ACTIVATIONS = ACTIVATIONS[:SOFTMAX]  # softmax and exp are output activations only
 RELU_FAMILY = (RELU, LEAKY_RELU, ELU, GELU)  # He initialisation suits these
 # The fixed settings of two activations, which the exporters (ONNX, PyTorch) write too:
 # leaky_relu(z) = z for z > 0, else LEAKY_SLOPE * z; elu(z) = z for z > 0, else
@@ -17,8 +18,8 @@ RELU_FAMILY = (RELU, LEAKY_RELU, ELU, GELU)  # He initialisation suits these
 LEAKY_SLOPE = 0.01
 ELU_ALPHA = 1.0
 
-LOSSES = ("mse", "cross_entropy", "binary_cross_entropy")
-MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(len(LOSSES))
+LOSSES = ("mse", "cross_entropy", "binary_cross_entropy", "poisson")
+MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY, POISSON = range(len(LOSSES))
 
 SGD, ADAM, RMSPROP = range(3)
 # Slots of the float64 hyper-parameter vector the optimizer step reads.

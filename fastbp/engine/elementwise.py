@@ -15,9 +15,9 @@ import numpy as np
 from numba import njit
 from numba.extending import overload
 
-from .codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, GELU, IDENTITY,
-                    LEAKY_RELU, LEAKY_SLOPE, MSE, RELU, SIGMOID, SOFTMAX, SOFTPLUS, TANH,
-                    losses_of, uses)
+from .codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, EXP, GELU,
+                    IDENTITY, LEAKY_RELU, LEAKY_SLOPE, MSE, POISSON, RELU, SIGMOID, SOFTMAX,
+                    SOFTPLUS, TANH, losses_of, uses)
 from .config import DRIVER, INTERNAL
 from .numba_ext import as_vector, kinds_value
 from .scalar import exp_nonpositive, expm1_nonpositive, log1p_unit, sigmoid, softplus
@@ -97,7 +97,7 @@ def activate(kinds, code, z, a):
 
 @overload(activate, prefer_literal=True, jit_options=INTERNAL)
 def _activate(kinds, code, z, a):
-    identity, sigmoid_, tanh, relu, leaky_relu, elu, softplus_, gelu, softmax = (
+    identity, sigmoid_, tanh, relu, leaky_relu, elu, softplus_, gelu, softmax, exp = (
         uses(kinds_value(kinds), c) for c in range(len(ACTIVATIONS)))
 
     def impl(kinds, code, z, a):
@@ -164,19 +164,23 @@ def _activate(kinds, code, z, a):
                 if code == GELU:  # exact erf form
                     for j in range(zv.shape[0]):
                         av[j] = 0.5 * zv[j] * (1.0 + math.erf(zv[j] * _INV_SQRT2))
+            if exp:
+                if code == EXP:  # the Poisson loss's output (log link); inf on overflow
+                    for j in range(zv.shape[0]):
+                        av[j] = math.exp(zv[j])
 
     return impl
 
 
 def scale_by_derivative(kinds, code, z, a, delta):
     """delta *= sigma'(z) elementwise, for (n, m) arrays whose rows are contiguous, with
-    a = sigma(z); not for softmax. Compiled code only (the overload below)."""
+    a = sigma(z); not for softmax or exp (output activations). Compiled code only (the overload below)."""
     raise TypeError("scale_by_derivative runs inside compiled kernels only")
 
 
 @overload(scale_by_derivative, prefer_literal=True, jit_options=INTERNAL)
 def _scale_by_derivative(kinds, code, z, a, delta):
-    _, sigmoid_, tanh, relu, leaky_relu, elu, softplus_, gelu, _ = (
+    _, sigmoid_, tanh, relu, leaky_relu, elu, softplus_, gelu, _, _ = (
         uses(kinds_value(kinds), c) for c in range(len(ACTIVATIONS)))
 
     def impl(kinds, code, z, a, delta):
@@ -230,10 +234,12 @@ def output_error(kinds, loss_code, code, z, a, y, w, delta):
     returns (sum of w_i times the per-sample losses, number of correct predictions). Writes
     delta only. Compiled code only (the overload below).
 
-    cross_entropy (softmax) and binary_cross_entropy (sigmoid) use delta = a - y, exact and
-    stable; their losses come from z (log-sum-exp, softplus) so no log(0) is ever taken.
-    Correct counts (unweighted): argmax match for cross_entropy, element-wise 0.5 threshold
-    for binary cross-entropy, 0 for mse.
+    cross_entropy (softmax), binary_cross_entropy (sigmoid) and poisson (exp) use
+    delta = a - y, exact and stable; their losses come from z (log-sum-exp, softplus, the
+    log of a = exp(z)) so no log(0) is ever taken. The Poisson loss is half the Poisson
+    deviance, sum_k y_k log(y_k / a_k) - y_k + a_k (0 log 0 = 0). Correct counts
+    (unweighted): argmax match for cross_entropy, element-wise 0.5 threshold for binary
+    cross-entropy, 0 for mse and poisson.
     """
     raise TypeError("output_error runs inside compiled kernels only")
 
@@ -244,6 +250,7 @@ def _output_error(kinds, loss_code, code, z, a, y, w, delta):
     cross_entropy = CROSS_ENTROPY in compiled
     binary = BINARY_CROSS_ENTROPY in compiled
     mse = MSE in compiled
+    poisson = POISSON in compiled
     softmax = uses(kinds_value(kinds), SOFTMAX)
 
     def impl(kinds, loss_code, code, z, a, y, w, delta):
@@ -275,6 +282,15 @@ def _output_error(kinds, loss_code, code, z, a, y, w, delta):
                     delta[i, j] = a[i, j] - y[i, j]
                     sample += softplus(float(z[i, j])) - y[i, j] * z[i, j]
                     correct += (z[i, j] > 0) == (y[i, j] >= 0.5)
+                loss += w[i] * sample
+        if poisson and loss_code == POISSON:
+            for i in range(n):
+                sample = 0.0
+                for j in range(m):
+                    delta[i, j] = a[i, j] - y[i, j]
+                    sample += a[i, j] - y[i, j] * z[i, j] - y[i, j]
+                    if y[i, j] > 0:
+                        sample += y[i, j] * math.log(y[i, j])
                 loss += w[i] * sample
         if mse and loss_code == MSE:  # delta = J_sigma(z)^T (a - y)
             for i in range(n):
