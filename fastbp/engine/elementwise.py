@@ -174,7 +174,8 @@ def _activate(kinds, code, z, a):
 
 def scale_by_derivative(kinds, code, z, a, delta):
     """delta *= sigma'(z) elementwise, for (n, m) arrays whose rows are contiguous, with
-    a = sigma(z); not for softmax or exp (output activations). Compiled code only (the overload below)."""
+    a = sigma(z); not for softmax or exp (output activations). Compiled code only (the
+    overload below)."""
     raise TypeError("scale_by_derivative runs inside compiled kernels only")
 
 
