@@ -10,7 +10,7 @@ from .plan import FitPlan, check_settings, make_plan
 from .training import Trainer, epoch_logs, predictions, train
 from .validation import (check_activations, check_dropout, check_dtype, check_finite_X,
                          check_init, check_output_width, check_params, check_sizes,
-                         check_targets, check_validation_data, check_weights, check_X,
+                         check_targets, check_validation_data, check_weights, check_X, row_range,
                          validation_rows)
 
 
@@ -398,8 +398,8 @@ class Network:
             return data, None
         n_val = validation_rows(validation_split, data.X.shape[0])
         X, Y, weights = data
-        return (Data(X[:-n_val], Y[:-n_val], weights[:-n_val]),
-                Data(X[-n_val:], Y[-n_val:], np.ones(n_val, dtype=self.dtype)))
+        return (Data(row_range(X, 0, -n_val), Y[:-n_val], weights[:-n_val]),
+                Data(row_range(X, -n_val, None), Y[-n_val:], np.ones(n_val, dtype=self.dtype)))
 
     def save(self, path, optimizer=None):
         """Write the network to an .npz file that :func:`fastbp.load` reads back, atomically:

@@ -125,7 +125,7 @@ class QuantizedNetwork:
         """network quantized with input ranges from the calibration rows X (as
         Network.quantize)."""
         bits = input_bits(activation_bits)
-        X = check_X(X, network.sizes[0], network.dtype)
+        X = check_X(X, network.sizes[0], network.dtype, accept_sparse=False)
         lows, highs = network._model.input_ranges(X)
         scales, zero_points = zip(*(input_codes(lo, hi, bits) for lo, hi in zip(lows, highs)))
         weight_codes_, weight_scales = zip(*(weight_codes(W) for W in network.weights))
@@ -153,7 +153,7 @@ class QuantizedNetwork:
         -------
         ndarray, shape (n, sizes[-1]), float32
         """
-        X = check_X(X, self.sizes[0], np.float32)  # NaN has no code: checked up front
+        X = check_X(X, self.sizes[0], np.float32, accept_sparse=False)  # NaN: no code
         out = np.empty((X.shape[0], self.sizes[-1]), np.float32)
         self._run(X, np.empty((0, self.sizes[-1]), np.float32), np.empty(0, np.float32), out)
         return out
@@ -164,7 +164,7 @@ class QuantizedNetwork:
 
     def evaluate(self, X, y, sample_weight=None):
         """As :meth:`fastbp.Network.evaluate`, from :meth:`forward`'s outputs."""
-        X = check_X(X, self.sizes[0], np.float32)
+        X = check_X(X, self.sizes[0], np.float32, accept_sparse=False)
         Y = check_targets(y, self._loss_code, self.sizes[-1], X.shape[0], np.float32)
         weights = check_weights(sample_weight, None, Y, self._loss_code, np.float32)
         loss, correct = self._run(X, Y, weights, np.empty((0, self.sizes[-1]), np.float32))

@@ -10,10 +10,12 @@ naming the file.
 """
 
 import numbers
+import sys
 
 import numpy as np
 
 from .engine.config import FINITE_CHECK_ROWS
+from .engine.records import CSR
 from .engine.codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, EXP,
                            HIDDEN_ACTIVATIONS, LOSSES, POISSON, SIGMOID, SOFTMAX)
 
@@ -111,26 +113,78 @@ def _as_numeric(data, name):
     return array
 
 
-def check_X(X, n_features, dtype, finite=True):
+def is_sparse(X):
+    """Whether X is a SciPy sparse matrix or array (SciPy is not imported for this: a user
+    holding one has imported it)."""
+    scipy_sparse = sys.modules.get("scipy.sparse")
+    return scipy_sparse is not None and scipy_sparse.issparse(X)
+
+
+def check_X(X, n_features, dtype, finite=True, accept_sparse=True):
     """Return X as a C-contiguous (n, n_features) array of dtype, checked for NaN and inf
-    unless ``finite`` is False (the caller then checks with check_finite_X)."""
+    unless ``finite`` is False (the caller then checks with check_finite_X). A SciPy sparse
+    X becomes an engine CSR (values of dtype, int32 columns) unless accept_sparse is False.
+    """
+    if is_sparse(X):
+        if not accept_sparse:
+            raise TypeError("this model takes dense X only; pass X.toarray()")
+        return _check_sparse_X(X, n_features, dtype, finite)
     X = _as_numeric(X, "X")
     if X.ndim != 2:
         hint = " (for one sample use X.reshape(1, -1))" if X.ndim == 1 else ""
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}{hint}")
-    if X.shape[0] == 0:
-        raise ValueError("X is empty: it needs at least one sample (row)")
-    if X.shape[1] != n_features:
-        raise ValueError(f"X has {X.shape[1]} features per sample but the network expects "
-                         f"{n_features} (sizes[0])")
+    _check_shape(X.shape, n_features)
     X = np.ascontiguousarray(X, dtype=dtype)
     if finite:
         check_finite_X(X)
     return X
 
 
+def _check_shape(shape, n_features):
+    if shape[0] == 0:
+        raise ValueError("X is empty: it needs at least one sample (row)")
+    if shape[1] != n_features:
+        raise ValueError(f"X has {shape[1]} features per sample but the network expects "
+                         f"{n_features} (sizes[0])")
+
+
+def _check_sparse_X(X, n_features, dtype, finite):
+    """A SciPy sparse X (any format) as an engine CSR; its arrays are the caller's when
+    they have the types already (a CSR X of dtype with int32 columns), else copies."""
+    _check_shape(X.shape, n_features)
+    if np.iscomplexobj(X.data) or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+        raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
+    X = X.tocsr()
+    if X.shape[1] > np.iinfo(np.int32).max:
+        raise ValueError(f"X has {X.shape[1]} columns; at most 2**31 - 1 are supported")
+    csr = CSR(np.ascontiguousarray(X.data, dtype=dtype),
+              np.ascontiguousarray(X.indices, dtype=np.int32),
+              np.ascontiguousarray(X.indptr, dtype=np.int64), (int(X.shape[0]), int(X.shape[1])))
+    if finite:
+        check_finite_X(csr)
+    return csr
+
+
+def row_range(X, start, stop):
+    """Rows [start, stop) of a checked X (an array or an engine CSR), without copying its
+    values."""
+    if not isinstance(X, CSR):
+        return X[start:stop]
+    start, stop, _ = slice(start, stop).indices(X.shape[0])
+    first, last = X.indptr[start], X.indptr[stop]
+    return CSR(X.data[first:last], X.indices[first:last], X.indptr[start:stop + 1] - first,
+               (stop - start, X.shape[1]))
+
+
 def check_finite_X(X):
     """Raise ValueError, saying where, if X holds a NaN or an infinity."""
+    if isinstance(X, CSR):
+        bad = np.flatnonzero(~np.isfinite(X.data))
+        if bad.size:
+            row = int(np.searchsorted(X.indptr, bad[0], side="right")) - 1
+            raise ValueError(f"X contains NaN or inf (first at row {row}, column "
+                             f"{X.indices[bad[0]]}); clean or impute the data first")
+        return
     for start in range(0, X.shape[0], FINITE_CHECK_ROWS):
         block = X[start:start + FINITE_CHECK_ROWS]
         if not np.isfinite(block).all():

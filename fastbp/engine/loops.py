@@ -17,9 +17,10 @@ from numba import njit
 
 from .config import DRIVER, JIT
 from .elementwise import non_finite_rows
-from .layout import A, N_OUT, Z, layer_block, layer_input
+from .layout import A, N_OUT, Z, layer_block
 from .parallel import barrier, share
-from .step import CORRECT, LOSS, NON_FINITE, forward_block, n_phases, output_block, phase
+from .sparse import chunk_rows, row_numbers
+from .step import CORRECT, LOSS, NON_FINITE, layer_forward, n_phases, output_block, phase
 from .update import clip_to_norm, step, sum_of_squares
 
 _MADE = {}
@@ -120,14 +121,15 @@ def infer(kinds):
         X, Y, weights = data
         top = table.shape[0] - 1
         capacity = space.capacity
+        all_rows = row_numbers(X)
         k = 0
         for first in range(0, X.shape[0], capacity):
             n = min(capacity, X.shape[0] - first)
-            x = X[first:first + n]
+            x, rows = chunk_rows(X, first, n, all_rows, space)
             for s in range(s0, s1):
                 lo, hi = share(s, n_slabs, n)
                 for l in range(top + 1):
-                    forward_block(kinds, model, space, layer_input(x, space, l, None), l,
+                    layer_forward(kinds, model, space, X, rows, x, l,
                                   (lo, hi, 0, table[l, N_OUT]), None, 0)
                 tallies[s, NON_FINITE] += non_finite_rows(
                     layer_block(space, n, _FIRST_LAYER, Z)[lo:hi])

@@ -32,17 +32,37 @@ class Data(NamedTuple):
     weights: np.ndarray
 
 
+class CSR(NamedTuple):
+    """A sparse X in compressed sparse rows: row i holds the values data[indptr[i]:
+    indptr[i + 1]] (the network's dtype) at the columns indices[indptr[i]:indptr[i + 1]]
+    (int32); shape = (rows, columns). Built by validation.check_X."""
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    shape: tuple
+
+
+class SparseRows(NamedTuple):
+    """What the first layer reads of a batch of a sparse X: the CSR X and the batch's row
+    numbers in it (engine/sparse.py)."""
+    X: CSR
+    rows: np.ndarray
+
+
+def _read_only(array):
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 def read_only(data):
     """data as read-only views, the form the kernels take it in: they never write it, and a
     read-only input (a memory map opened for reading, scikit-learn's read-only checks)
     would otherwise compile every kernel a second time, for a type that differs by that
-    flag only."""
-    views = []
-    for array in data:
-        view = array.view()
-        view.flags.writeable = False
-        views.append(view)
-    return Data(*views)
+    flag only. A CSR X has its three arrays made read-only."""
+    X, Y, weights = data
+    X = CSR(*map(_read_only, X[:3]), X.shape) if isinstance(X, CSR) else _read_only(X)
+    return Data(X, _read_only(Y), _read_only(weights))
 
 
 class Opt(NamedTuple):

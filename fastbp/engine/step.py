@@ -42,11 +42,13 @@ from numba import njit
 
 from .config import DRIVER, INTERNAL
 from .elementwise import activate, apply_dropout, output_error, scale_by_derivative
-from .gemm import affine, error_back, outer_update
+from .gemm import error_back
 from .layout import (A, ACT, B_OFF, DELTA, FED, LOSS_CODE, N_IN, N_OUT, W_OFF, Z, batch_w,
                      batch_x, batch_y, bias, layer_block, layer_input, weight)
 from .numba_ext import as_vector
 from .parallel import share
+from .records import SparseRows
+from .sparse import copy_rows, input_affine, input_outer_update, is_csr
 from .update import clip_to_norm, step, sum_of_squares
 
 LOSS, CORRECT, WEIGHT, SQUARES = range(4)  # the columns of space's tallies
@@ -56,16 +58,15 @@ NON_FINITE = WEIGHT  # inference's use of that column: rows of non-finite first-
 @njit(**INTERNAL)
 def gather(data, rows, space, lo, hi):
     """Copy X[rows[i]], Y[rows[i]], weights[rows[i]] into row i of the batch x, y and w
-    blocks of the workspace, for i in [lo, hi); data = (X, Y, weights)."""
+    blocks of the workspace, for i in [lo, hi); data = (X, Y, weights). A sparse X (a
+    records.CSR) is not copied: the first layer reads it in place (sparse.py)."""
     X, Y, weights = data
     n = rows.shape[0]
-    x, y, w = batch_x(space, n), batch_y(space, n), batch_w(space, n)
+    y, w = batch_y(space, n), batch_w(space, n)
+    copy_rows(X, rows, batch_x(space, n), lo, hi)
     # Explicit loops: Numba's slice assignment goes through generic broadcasting code that
     # cost 3x more here (bench/perf_log.md).
     for i in range(lo, hi):
-        src, dst = X[rows[i]], x[i]
-        for k in range(src.shape[0]):
-            dst[k] = src[k]
         src, dst = Y[rows[i]], y[i]
         for k in range(src.shape[0]):
             dst[k] = src[k]
@@ -73,21 +74,45 @@ def gather(data, rows, space, lo, hi):
 
 
 @njit(**DRIVER)
-def forward_block(kinds, model, space, a_prev, l, block, noise, step_number):
-    """Forward pass of a block of layer l, block = (r0, r1, u0, u1) its rows and units:
-    z = a_prev @ W[l].T + b[l] and a = sigma(z) (softmax needs all units of a row), then
-    a * mask into FED when layer l has dropout. a_prev is the whole (n, n_in) input of the
-    layer. Writes that block of z, a (and FED)."""
+def forward_block(kinds, model, space, n, a_prev, l, block, noise, step_number):
+    """Forward pass of a block of layer l of an n-row batch, block = (r0, r1, u0, u1) its
+    rows and units: z = a_prev @ W[l].T + b[l] and a = sigma(z) (softmax needs all units
+    of a row), then a * mask into FED when layer l has dropout. a_prev is the whole input of
+    the layer: (n, n_in), or SparseRows for the first layer of a sparse X. Writes that
+    block of z, a (and FED)."""
     params, table = model
     r0, r1, u0, u1 = block
-    n = a_prev.shape[0]
     z = layer_block(space, n, l, Z)[r0:r1, u0:u1]
     a = layer_block(space, n, l, A)[r0:r1, u0:u1]
-    affine(a_prev[r0:r1], weight(params, table, l)[u0:u1], bias(params, table, l)[u0:u1], z)
+    input_affine(a_prev, r0, r1, weight(params, table, l)[u0:u1],
+                 bias(params, table, l)[u0:u1], z)
     activate(kinds, table[l, ACT], z, a)
     if noise is not None and noise.rates[l] > 0:
         apply_dropout(a, layer_block(space, n, l, FED)[r0:r1, u0:u1], noise, step_number, l,
                       r0, u0)
+
+
+@njit(**DRIVER)
+def layer_forward(kinds, model, space, X, rows, x, l, block, noise, step_number):
+    """forward_block of layer l of the batch rows of X (x: the batch block of the workspace,
+    holding those rows when X is dense), reading layer l's input: x, layer l - 1's output,
+    or for the first layer of a sparse X (a records.CSR) SparseRows(X, rows)."""
+    n = x.shape[0]
+    if is_csr(X) and l == 0:  # is_csr is a constant: the branch is compiled out for dense X
+        forward_block(kinds, model, space, n, SparseRows(X, rows), l, block, noise,
+                      step_number)
+    else:
+        forward_block(kinds, model, space, n, layer_input(x, space, l, noise), l, block,
+                      noise, step_number)
+
+
+@njit(**DRIVER)
+def layer_gradient(alpha, delta, X, rows, x, space, l, noise, beta, W, b):
+    """gradient_block of (units of) layer l with the input layer_forward gave it."""
+    if is_csr(X) and l == 0:
+        gradient_block(alpha, delta, SparseRows(X, rows), beta, W, b)
+    else:
+        gradient_block(alpha, delta, layer_input(x, space, l, noise), beta, W, b)
 
 
 @njit(**DRIVER)
@@ -126,9 +151,10 @@ def error_back_block(kinds, model, space, n, l, units, noise, step_number):
 @njit(**DRIVER)
 def gradient_block(alpha, delta, a_prev, beta, W, b):
     """W = beta * W + alpha * delta.T @ a_prev and b = beta * b + alpha * sum over rows of
-    delta (eq. 3, 4), for delta (n, m), a_prev (n, n_in), W (m, n_in), b (m,): all units of
-    a layer or a block of them (delta a column block, W and b the matching rows)."""
-    outer_update(alpha, delta, a_prev, beta, W)
+    delta (eq. 3, 4), for delta (n, m), a_prev (n, n_in) or SparseRows, W (m, n_in), b (m,):
+    all units of a layer or a block of them (delta a column block, W and b the matching
+    rows)."""
+    input_outer_update(alpha, delta, a_prev, beta, W)
     for j in range(b.shape[0]):  # beta = 0 overwrites, as BLAS does: the buffer may hold NaN
         b[j] = beta * b[j] if beta != 0 else 0.0
     for i in range(delta.shape[0]):  # rows in order: a fixed summation order, along units
@@ -201,8 +227,8 @@ def phase(kinds, where, model, space, batch, run, opt, noise):
         else:
             lo, hi = share(t, parts, n)
             u0, u1 = 0, table[l, N_OUT]
-        forward_block(kinds, model, space, layer_input(x, space, l, noise), l, (lo, hi, u0, u1),
-                      noise, step_number)
+        layer_forward(kinds, model, space, data.X, rows, x, l, (lo, hi, u0, u1), noise,
+                      step_number)
         if l == top:
             loss, correct = output_block(kinds, model, space, n, (lo, hi),
                                          batch_y(space, n)[lo:hi], batch_w(space, n)[lo:hi])
@@ -231,8 +257,8 @@ def phase(kinds, where, model, space, batch, run, opt, noise):
             W, b = weight(target, table, l)[lo:hi], bias(target, table, l)[lo:hi]
             if opt is None and decay != 0:  # W -= lr * decay * W, then the product adds in
                 scale(W.reshape(-1), 1.0 - lr * decay)
-            gradient_block(alpha, layer_block(space, n, l, DELTA)[0:n, lo:hi],
-                           layer_input(x, space, l, noise), 1.0 if opt is None else 0.0, W, b)
+            layer_gradient(alpha, layer_block(space, n, l, DELTA)[0:n, lo:hi], data.X, rows, x,
+                           space, l, noise, 1.0 if opt is None else 0.0, W, b)
             if opt is not None and decay != 0:  # grads of W += decay * W
                 add_scaled(W.reshape(-1), weight(params, table, l)[lo:hi].reshape(-1), decay)
             if opt is not None:

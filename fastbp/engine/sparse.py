@@ -1,0 +1,169 @@
+"""The first layer over a sparse X: its forward product (z = x W^T + b) and its weight
+gradient (eq. 3: delta^T x) read a batch's rows straight from X's compressed sparse rows,
+touching only their non-zeros; the layers above see dense activations as always.
+
+A dense first layer reads the batch gathered into the workspace (step.gather); a sparse one
+reads ``SparseRows(X, rows)``: X a records.CSR and rows the batch's row numbers in it. The
+functions below take either form and are compiled for the one they get (overloads on the
+argument's type), so the dense path is the code it was.
+
+Both products run over one unit (row of W) at a time, the batch's non-zeros in row order:
+row j of W (n_in values) stays in cache while the batch's rows pass over it, and every
+output element is summed in the same order for any cut of the units or rows into parts,
+so results are the same on any number of threads.
+"""
+
+import numpy as np
+from numba import njit, types
+from numba.extending import overload
+
+from .config import INTERNAL
+from .gemm import affine, outer_update
+from .layout import batch_x
+from .records import CSR, SparseRows
+
+
+def _is_csr_type(X):
+    return isinstance(X, types.BaseNamedTuple) and X.instance_class is CSR
+
+
+def is_csr(X):
+    """Whether X is a records.CSR, as a compile-time constant. Compiled code only (the
+    overload below)."""
+    raise TypeError("is_csr runs inside compiled kernels only")
+
+
+@overload(is_csr, inline="always", jit_options=INTERNAL)
+def _is_csr(X):
+    answer = _is_csr_type(X)
+    return lambda X: answer
+
+
+def _sparse_input(a_prev):
+    """Whether a_prev is SparseRows of a CSR; SparseRows of a dense X are typed (the branch
+    of step.layer_forward that is compiled out for dense X) but never run."""
+    return isinstance(a_prev, types.BaseNamedTuple) and a_prev.instance_class is SparseRows
+
+
+@njit(**INTERNAL)
+def csr_affine(X, rows, W, b, z):
+    """z = X[rows] @ W.T + b for X a records.CSR, rows (n,) its row numbers, W (m, n_in),
+    b (m,); writes z (n, m). Each element sums the row's non-zeros in stored order, in
+    float64."""
+    data, indices, indptr, _ = X
+    for j in range(W.shape[0]):
+        w = W[j]
+        for i in range(rows.shape[0]):
+            r = rows[i]
+            total = 0.0
+            for k in range(indptr[r], indptr[r + 1]):
+                total += data[k] * w[indices[k]]
+            z[i, j] = total + b[j]
+
+
+@njit(**INTERNAL)
+def csr_outer_update(alpha, delta, X, rows, beta, T):
+    """T = beta * T + alpha * delta.T @ X[rows] for delta (n, m), X a records.CSR, rows (n,),
+    T (m, n_in) (eq. 3 summed over the batch); writes T. beta = 0 overwrites (T may hold
+    NaN)."""
+    data, indices, indptr, _ = X
+    for j in range(T.shape[0]):
+        t = T[j]
+        if beta != 1:
+            for c in range(t.shape[0]):
+                t[c] = beta * t[c] if beta != 0 else 0.0
+        for i in range(rows.shape[0]):
+            d = alpha * delta[i, j]
+            if d == 0.0:  # dead units (relu) and zero-weight rows add nothing
+                continue
+            r = rows[i]
+            for k in range(indptr[r], indptr[r + 1]):
+                t[indices[k]] += d * data[k]
+
+
+def input_affine(a_prev, r0, r1, W, b, z):
+    """z = a_prev[r0:r1] @ W.T + b for a layer's input a_prev, dense (n, n_in) or
+    SparseRows. Compiled code only (the overload below)."""
+    raise TypeError("input_affine runs inside compiled kernels only")
+
+
+@overload(input_affine, inline="always", jit_options=INTERNAL)
+def _input_affine(a_prev, r0, r1, W, b, z):
+    if _sparse_input(a_prev) and not _is_csr_type(a_prev[0]):
+        return lambda a_prev, r0, r1, W, b, z: None
+    if _sparse_input(a_prev):
+        def impl(a_prev, r0, r1, W, b, z):
+            csr_affine(a_prev.X, a_prev.rows[r0:r1], W, b, z)
+    else:
+        def impl(a_prev, r0, r1, W, b, z):
+            affine(a_prev[r0:r1], W, b, z)
+    return impl
+
+
+def input_outer_update(alpha, delta, a_prev, beta, T):
+    """T = beta * T + alpha * delta.T @ a_prev for a layer's input a_prev, dense or
+    SparseRows. Compiled code only (the overload below)."""
+    raise TypeError("input_outer_update runs inside compiled kernels only")
+
+
+@overload(input_outer_update, inline="always", jit_options=INTERNAL)
+def _input_outer_update(alpha, delta, a_prev, beta, T):
+    if _sparse_input(a_prev) and not _is_csr_type(a_prev[0]):
+        return lambda alpha, delta, a_prev, beta, T: None
+    if _sparse_input(a_prev):
+        def impl(alpha, delta, a_prev, beta, T):
+            csr_outer_update(alpha, delta, a_prev.X, a_prev.rows, beta, T)
+    else:
+        def impl(alpha, delta, a_prev, beta, T):
+            outer_update(alpha, delta, a_prev, beta, T)
+    return impl
+
+
+def copy_rows(X, rows, x, lo, hi):
+    """x[i] = X[rows[i]] for i in [lo, hi) when X is dense; nothing for a records.CSR (the
+    first layer reads it in place). Compiled code only (the overload below)."""
+    raise TypeError("copy_rows runs inside compiled kernels only")
+
+
+@overload(copy_rows, inline="always", jit_options=INTERNAL)
+def _copy_rows(X, rows, x, lo, hi):
+    if not isinstance(X, types.Array):
+        return lambda X, rows, x, lo, hi: None
+
+    def impl(X, rows, x, lo, hi):
+        # Explicit loops: Numba's slice assignment goes through generic broadcasting code
+        # that cost 3x more here (bench/perf_log.md).
+        for i in range(lo, hi):
+            src, dst = X[rows[i]], x[i]
+            for k in range(src.shape[0]):
+                dst[k] = src[k]
+    return impl
+
+
+def row_numbers(X):
+    """arange(rows of X) for a records.CSR (inference's chunks take their rows from it), an
+    empty array for a dense X. Compiled code only (the overload below)."""
+    raise TypeError("row_numbers runs inside compiled kernels only")
+
+
+@overload(row_numbers, inline="always", jit_options=INTERNAL)
+def _row_numbers(X):
+    if isinstance(X, types.Array):
+        return lambda X: np.empty(0, np.int64)
+    return lambda X: np.arange(X.shape[0])
+
+
+def chunk_rows(X, first, n, all_rows, space):
+    """(x, rows) of inference rows [first, first + n) of X: a view of a dense X and no rows,
+    or for a records.CSR the workspace's batch block (never read: it gives the chunk's row
+    count to the layers above) and all_rows[first:first + n]. Compiled code only (the
+    overload below)."""
+    raise TypeError("chunk_rows runs inside compiled kernels only")
+
+
+@overload(chunk_rows, inline="always", jit_options=INTERNAL)
+def _chunk_rows(X, first, n, all_rows, space):
+    if isinstance(X, types.Array):
+        return lambda X, first, n, all_rows, space: (X[first:first + n], all_rows)
+    return lambda X, first, n, all_rows, space: (batch_x(space, n),
+                                                 all_rows[first:first + n])
