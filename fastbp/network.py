@@ -380,8 +380,9 @@ class Network:
     def _checked_data(self, X, Y, sample_weight=None):
         """Training rows from arrays checked already (finite, of matching shapes: Y one row of
         targets per sample, as fit's y becomes), made C-contiguous in the network's dtype
-        (no copy when they are), with the sample weights checked."""
-        X = np.ascontiguousarray(X, dtype=self.dtype)
+        (no copy when they are; a sparse X as an engine CSR), with the sample weights
+        checked."""
+        X = check_X(X, self.sizes[0], self.dtype, finite=False)
         Y = np.ascontiguousarray(Y, dtype=self.dtype)
         return Data(X, Y, check_weights(sample_weight, None, Y, self._loss_code, self.dtype))
 

@@ -30,6 +30,7 @@ from . import lbfgs, optimizers
 from .convergence import CARRIED, StoppingRule
 from .engine.codes import HIDDEN_ACTIVATIONS
 from .network import Network
+from .validation import check_X
 from .training import Diverged
 
 # scikit-learn's activation names, and fastbp's own (gelu, elu, ...).
@@ -148,8 +149,8 @@ class _FastbpMLP(BaseEstimator):
     def _forward(self, X):
         """The network's outputs for X, checked as scikit-learn checks it."""
         check_is_fitted(self, "network_")
-        X = validate_data(self, X, accept_sparse=False, dtype=(np.float64, np.float32),
-                          reset=False)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"],
+                          dtype=(np.float64, np.float32), reset=False)
         return self.network_.forward(X)
 
     # Fitting ------------------------------------------------------------------------------
@@ -188,7 +189,7 @@ class _FastbpMLP(BaseEstimator):
         return self
 
     def _fit_validated(self, X, y, sample_weight, incremental, first, classes):
-        X, y = validate_data(self, X, y, accept_sparse=False, multi_output=True,
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              dtype=(np.float64, np.float32), y_numeric=not is_classifier(self),
                              reset=first)
         dtype = self.dtype or X.dtype
@@ -309,6 +310,11 @@ class _FastbpMLP(BaseEstimator):
         over them, as fastbp's)."""
         return 1.0 / network.sizes[-1] if network.loss_name == "mse" else 1.0
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # CSR and CSC X: the first layer's sparse kernels
+        return tags
+
     def _check_stochastic(self):
         """partial_fit exists for the stochastic solvers only (AttributeError otherwise, as
         scikit-learn's)."""
@@ -339,7 +345,7 @@ class _FastbpMLP(BaseEstimator):
             raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                              "or the size of your dataset.")
 
-        X_val = np.ascontiguousarray(X_val, dtype=network.dtype)  # once, not every epoch
+        X_val = check_X(X_val, network.sizes[0], network.dtype)  # once, not every epoch
 
         def validate(network):
             return self._score_network(network, X_val, t_val, w_val)
