@@ -144,7 +144,7 @@ class Network:
 
         Parameters
         ----------
-        X : array_like, shape (n, sizes[0])
+        X : array_like or SciPy sparse matrix/array, shape (n, sizes[0])
 
         Returns
         -------
@@ -237,7 +237,7 @@ class Network:
 
         Parameters
         ----------
-        X : array_like, shape (n, sizes[0])
+        X : array_like or SciPy sparse matrix/array, shape (n, sizes[0])
         y : array_like
             Targets, as for :meth:`fit`.
         return_deltas : bool, default False
@@ -269,7 +269,7 @@ class Network:
 
         Parameters
         ----------
-        X : array_like, shape (n, sizes[0])
+        X : array_like or SciPy sparse matrix/array, shape (n, sizes[0])
         y : array_like
             cross_entropy: integer labels (n,) or probability rows (n, k), which are
             scaled to sum to exactly 1 (rows whose sums are off by more than 1e-3 are

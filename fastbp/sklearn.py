@@ -434,9 +434,8 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
             # partial_fit's classes name the labels; multilabel targets name them by column
             multilabel = type_of_target(y).startswith("multilabel")
             binarizer = LabelBinarizer().fit(y if classes is None or multilabel else classes)
-            if len(binarizer.classes_) < 2:
-                raise ValueError(f"y has only 1 class ({binarizer.classes_[0]}); a "
-                                 f"classifier needs samples of at least 2 classes")
+            # one class: trained as scikit-learn's, one sigmoid output whose targets are
+            # all 0, predicting that class
             if not set(labels) <= set(binarizer.classes_):
                 raise ValueError(f"`y` has classes not in `classes`: {binarizer.classes_} "
                                  f"against {labels}")
