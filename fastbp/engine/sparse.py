@@ -23,8 +23,9 @@ from .layout import batch_x
 from .records import CSR, SparseRows
 
 
-def _is_csr_type(X):
-    return isinstance(X, types.BaseNamedTuple) and X.instance_class is CSR
+def _instance_of(numba_type, record):
+    """Whether numba_type is the type of a record (a NamedTuple class) of records.py."""
+    return isinstance(numba_type, types.BaseNamedTuple) and numba_type.instance_class is record
 
 
 def is_csr(X):
@@ -35,14 +36,14 @@ def is_csr(X):
 
 @overload(is_csr, inline="always", jit_options=INTERNAL)
 def _is_csr(X):
-    answer = _is_csr_type(X)
+    answer = _instance_of(X, CSR)
     return lambda X: answer
 
 
-def _sparse_input(a_prev):
-    """Whether a_prev is SparseRows of a CSR; SparseRows of a dense X are typed (the branch
-    of step.layer_forward that is compiled out for dense X) but never run."""
-    return isinstance(a_prev, types.BaseNamedTuple) and a_prev.instance_class is SparseRows
+def _unreachable(a_prev):
+    """Whether a_prev is SparseRows of a dense X: typed in the branch of step.layer_forward
+    that is compiled out for dense X, never run."""
+    return _instance_of(a_prev, SparseRows) and not _instance_of(a_prev[0], CSR)
 
 
 @njit(**INTERNAL)
@@ -89,9 +90,9 @@ def input_affine(a_prev, r0, r1, W, b, z):
 
 @overload(input_affine, inline="always", jit_options=INTERNAL)
 def _input_affine(a_prev, r0, r1, W, b, z):
-    if _sparse_input(a_prev) and not _is_csr_type(a_prev[0]):
+    if _unreachable(a_prev):
         return lambda a_prev, r0, r1, W, b, z: None
-    if _sparse_input(a_prev):
+    if _instance_of(a_prev, SparseRows):
         def impl(a_prev, r0, r1, W, b, z):
             csr_affine(a_prev.X, a_prev.rows[r0:r1], W, b, z)
     else:
@@ -108,9 +109,9 @@ def input_outer_update(alpha, delta, a_prev, beta, T):
 
 @overload(input_outer_update, inline="always", jit_options=INTERNAL)
 def _input_outer_update(alpha, delta, a_prev, beta, T):
-    if _sparse_input(a_prev) and not _is_csr_type(a_prev[0]):
+    if _unreachable(a_prev):
         return lambda alpha, delta, a_prev, beta, T: None
-    if _sparse_input(a_prev):
+    if _instance_of(a_prev, SparseRows):
         def impl(alpha, delta, a_prev, beta, T):
             csr_outer_update(alpha, delta, a_prev.X, a_prev.rows, beta, T)
     else:
