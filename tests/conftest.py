@@ -1,3 +1,4 @@
+import contextlib
 import importlib
 import os
 from pathlib import Path
@@ -33,6 +34,18 @@ def make_targets(loss, n, k, rng):
     if loss == "poisson":  # counts, zeros among them (0 log 0)
         return rng.poisson(1.5, size=(n, k)).astype(float)
     return rng.normal(size=(n, k))
+
+
+@contextlib.contextmanager
+def numba_threads(threads):
+    """Run the block on this many Numba threads (at most the pool's), then restore."""
+    import numba
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def one_hot(y, k):

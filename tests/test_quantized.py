@@ -2,7 +2,6 @@
 products exact, the same bits on any thread count, ONNX Runtime running the exported graph
 to the same outputs, files, accuracy, and the errors a user can meet."""
 
-import numba
 import numpy as np
 import pytest
 
@@ -10,7 +9,7 @@ import fastbp
 from fastbp.engine import backends
 from reference import activation
 
-from conftest import oracle
+from conftest import numba_threads, oracle
 
 pytestmark = pytest.mark.skipif(backends.onednn is None, reason="needs oneDNN (onednn-cpu-gomp)")
 
@@ -108,15 +107,11 @@ def test_the_same_bits_on_any_thread_count():
     net, X = _trained([40, 256, 96, 10], "relu", "softmax", "cross_entropy")
     q = net.quantize(X)
     rows = np.tile(X, (4, 1))  # 2400 rows: three chunks of two slabs
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
+    with numba_threads(1):
         serial = q.forward(rows)
-        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    with numba_threads(2):
         for _ in range(30):
             np.testing.assert_array_equal(q.forward(rows), serial)
-    finally:
-        numba.set_num_threads(before)
 
 
 def test_predict_and_evaluate_follow_forward():

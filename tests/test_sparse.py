@@ -4,13 +4,12 @@ and the refusals."""
 
 import warnings
 
-import numba
 import numpy as np
 import pytest
 
 import fastbp
 import reference
-from conftest import oracle
+from conftest import numba_threads, oracle
 
 sp = oracle("scipy").sparse
 
@@ -81,16 +80,12 @@ def test_the_same_bits_on_any_thread_count():
     """The sparse products run unit by unit in a fixed order: 1 and 2 threads, and a step
     cut into several parts, give the same parameters bit for bit."""
     X, y = _problem(n=600, m=400, density=0.02)
-    before = numba.get_num_threads()
     results = []
-    try:
-        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
-            numba.set_num_threads(threads)
+    for threads in (1, 2):
+        with numba_threads(threads):
             net = fastbp.Network([400, 512, 64, 4], seed=5)  # wide: the step runs in parts
             net.fit(X, y, epochs=2, batch_size=128, optimizer="adam", seed=6)
             results.append(net.params.copy())
-    finally:
-        numba.set_num_threads(before)
     np.testing.assert_array_equal(results[0], results[1])
 
 
