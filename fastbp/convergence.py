@@ -12,8 +12,12 @@ import numpy as np
 from .callbacks import Callback
 
 # The fitted attributes the rule keeps, which carry over from one fit to the next
-# (warm_start, partial_fit); n_iter_ counts the epochs of one fit and starts at 0.
-CARRIED = ("t_", "loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_")
+# (warm_start, partial_fit); n_iter_ counts the epochs of one fit and starts at 0. The count
+# of epochs without improvement carries over too, under scikit-learn's name: a warm start
+# after a fit that stopped stops after one epoch that does not improve, and partial_fit calls
+# count towards the adaptive rate's divisions, as in scikit-learn.
+CARRIED = ("t_", "loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_",
+           "_no_improvement_count")
 
 
 class StoppingRule(Callback):
@@ -61,14 +65,14 @@ class StoppingRule(Callback):
         self.n_train, self.loss_scale = n_train, loss_scale
         self.batches_per_weight = batches_per_weight
         self.validate = validate
-        self.no_improvement = 0
         self.stopped = False
         self.best_params = None
         early = validate is not None
         if previous is None:
             previous = {"t_": 0, "loss_curve_": [], "best_loss_": None if early else np.inf,
                         "validation_scores_": [] if early else None,
-                        "best_validation_score_": -np.inf if early else None}
+                        "best_validation_score_": -np.inf if early else None,
+                        "_no_improvement_count": 0}
         self.record = {name: previous[name] for name in CARRIED}
         self.record["loss_curve_"] = list(previous["loss_curve_"])
         if previous["validation_scores_"] is not None:
@@ -91,11 +95,11 @@ class StoppingRule(Callback):
         self._count()
         if self.sgd_schedule == "invscaling":
             opt.lr = self.lr_init / (r["t_"] + 1) ** self.power_t
-        if self.no_improvement <= self.n_iter_no_change:
+        if r["_no_improvement_count"] <= self.n_iter_no_change:
             return False
         if self.sgd_schedule == "adaptive" and opt.lr > 1e-6:
             opt.lr /= 5.0
-            self.no_improvement = 0
+            r["_no_improvement_count"] = 0
             if self.verbose:
                 print(f"Setting learning rate to {opt.lr:f}")
             return False
@@ -121,4 +125,4 @@ class StoppingRule(Callback):
             if score > r["best_validation_score_"]:
                 r["best_validation_score_"] = score
                 self.best_params = self.model.params.copy()
-        self.no_improvement = self.no_improvement + 1 if worse else 0
+        r["_no_improvement_count"] = r["_no_improvement_count"] + 1 if worse else 0

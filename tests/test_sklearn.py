@@ -123,6 +123,24 @@ def test_stopping_rule_counts_epochs_as_scikit_learn(cls, settings):
         assert ours.best_loss_ == min(ours.loss_curve_) and ours.validation_scores_ is None
 
 
+def test_count_without_improvement_carries_over_as_scikit_learns():
+    """The count of epochs without improvement lives on between fits, as scikit-learn's: a
+    warm start after a fit that stopped stops after one more epoch that does not improve,
+    and partial_fit calls divide the adaptive rate every n_iter_no_change + 1 of them."""
+    X, y = _problem("multiclass", n=80)
+    settings = dict(solver="sgd", tol=1e9, n_iter_no_change=3, random_state=0)
+    for cls in (FastbpClassifier, MLPClassifier):
+        model = cls(warm_start=True, **settings)
+        epochs = [model.fit(X, y).n_iter_ for _ in range(3)]
+        assert epochs == [5, 1, 1], cls  # the first epoch always improves on inf
+        assert model._no_improvement_count == 6, cls
+        model = cls(learning_rate="adaptive", **settings)
+        for _ in range(9):  # a first call, then two rounds of 4 without improvement
+            model.partial_fit(X, y, classes=np.unique(y))
+        rate = model._optimizer.lr if cls is FastbpClassifier else model._optimizer.learning_rate
+        assert rate == pytest.approx(1e-3 / 25), cls
+
+
 def test_convergence_warning_when_max_iter_runs_out():
     X, y = _problem("binary")
     with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):
@@ -159,6 +177,29 @@ def test_early_stopping_keeps_the_best_epoch():
     with pytest.raises(ValueError, match="The least populated classes in y have only 1 "
                                          r"member.*Classes with too few members are: \['True'\]"):
         FastbpClassifier(early_stopping=True).fit([[1, 2], [2, 3], [3, 4], [4, 5]], [0, 0, 0, 1])
+
+
+def test_worked_example_of_one_sgd_step():
+    """One SGD step of a 3-2-1 logistic network on one row, worked out by hand (the
+    example in scikit-learn's own tests): sigmoid hidden units h = g(W1 x + b1), output
+    o = g(W2 h + b2), delta2 = o - y, delta1 = (W2^T delta2) * h (1 - h), and each weight
+    moves by lr * (delta a^T + alpha W) (alpha over the batch's one row)."""
+    x, y = np.array([[0.6, 0.8, 0.7]]), np.array([0])
+    model = FastbpClassifier(solver="sgd", learning_rate_init=0.1, alpha=0.1,
+                             activation="logistic", hidden_layer_sizes=2, momentum=0,
+                             random_state=1)
+    model.partial_fit(x, y, classes=[0, 1])  # builds the network; now set its parameters
+    model.coefs_[0][:] = [[0.1, 0.2], [0.3, 0.1], [0.5, 0.0]]
+    model.coefs_[1][:] = [[0.1], [0.2]]
+    model.intercepts_[0][:] = [0.1, 0.1]
+    model.intercepts_[1][:] = [1.0]
+    model.partial_fit(x, y)
+    np.testing.assert_allclose(model.coefs_[0], [[0.098, 0.195756], [0.2956664, 0.096008],
+                                                 [0.4939998, -0.002244]], atol=5e-4)
+    np.testing.assert_allclose(model.coefs_[1], [[0.04706], [0.154089]], atol=5e-4)
+    np.testing.assert_allclose(model.intercepts_[0], [0.098333, 0.09626], atol=5e-4)
+    np.testing.assert_allclose(model.intercepts_[1], [0.9235], atol=5e-4)
+    assert model.predict_proba(x)[0, 1] == pytest.approx(0.739, abs=5e-4)
 
 
 def test_partial_fit_equals_fit_epoch_by_epoch():
