@@ -17,7 +17,7 @@ from .callbacks import Callback
 # after a fit that stopped stops after one epoch that does not improve, and partial_fit calls
 # count towards the adaptive rate's divisions, as in scikit-learn.
 CARRIED = ("t_", "loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_",
-           "_no_improvement_count")
+           "validation_loss_curve_", "_no_improvement_count")
 
 
 class StoppingRule(Callback):
@@ -42,7 +42,7 @@ class StoppingRule(Callback):
         Turns fastbp's epoch loss into scikit-learn's (1 / outputs for squared error, which
         it averages over outputs).
     validate : callable, optional
-        Early stopping: a function of the network returning its validation score.
+        Early stopping: a function of the network returning its validation score and loss.
     previous : dict, optional
         The CARRIED attributes of an earlier fit to continue from; None for a new model.
 
@@ -68,15 +68,22 @@ class StoppingRule(Callback):
         self.stopped = False
         self.best_params = None
         early = validate is not None
-        if previous is None:
-            previous = {"t_": 0, "loss_curve_": [], "best_loss_": None if early else np.inf,
-                        "validation_scores_": [] if early else None,
-                        "best_validation_score_": -np.inf if early else None,
-                        "_no_improvement_count": 0}
-        self.record = {name: previous[name] for name in CARRIED}
-        self.record["loss_curve_"] = list(previous["loss_curve_"])
-        if previous["validation_scores_"] is not None:
-            self.record["validation_scores_"] = list(previous["validation_scores_"])
+        new = {"t_": 0, "loss_curve_": [], "best_loss_": None if early else np.inf,
+               "validation_scores_": [] if early else None,
+               "best_validation_score_": -np.inf if early else None,
+               "validation_loss_curve_": [] if early else None, "_no_improvement_count": 0}
+        self.record = dict(new if previous is None else previous)
+        # A warm start that turns early stopping on (or off) starts the record that mode
+        # keeps (scikit-learn's fails on its None record instead).
+        if early and self.record["validation_scores_"] is None:
+            for name in ("validation_scores_", "best_validation_score_",
+                         "validation_loss_curve_"):
+                self.record[name] = new[name]
+        if not early and self.record["best_loss_"] is None:
+            self.record["best_loss_"] = new["best_loss_"]
+        for curve in ("loss_curve_", "validation_scores_", "validation_loss_curve_"):
+            if self.record[curve] is not None:  # the estimator's lists are not changed
+                self.record[curve] = list(self.record[curve])
         self.record["n_iter_"] = 0  # the epochs of this fit, as scikit-learn counts them
 
     def on_epoch_end(self, epoch, logs=None):
@@ -88,11 +95,12 @@ class StoppingRule(Callback):
                                              for W in self.model.weights)
         r["loss_"] = logs["loss"] * self.loss_scale + penalty * self.batches_per_weight
         r["loss_curve_"].append(r["loss_"])
+        logs["loss"] = r["loss_"]  # the callbacks after this one see scikit-learn's loss
         r["n_iter_"] += 1
         r["t_"] += self.n_train
         if self.verbose:
             print(f"Iteration {r['n_iter_']}, loss = {r['loss_']:.8f}")
-        self._count()
+        self._count(logs)
         if self.sgd_schedule == "invscaling":
             opt.lr = self.lr_init / (r["t_"] + 1) ** self.power_t
         if r["_no_improvement_count"] <= self.n_iter_no_change:
@@ -110,15 +118,19 @@ class StoppingRule(Callback):
         self.stopped = True
         return True
 
-    def _count(self):
-        """Update the count of epochs without improvement by tol, and the best values."""
+    def _count(self, logs):
+        """Update the count of epochs without improvement by tol, and the best values; with
+        early stopping, record the validation score and loss, in logs too (as
+        "validation_score" and "val_loss", for the callbacks after this one)."""
         r = self.record
         if self.validate is None:
             worse = r["loss_"] > r["best_loss_"] - self.tol
             r["best_loss_"] = min(r["best_loss_"], r["loss_"])
         else:
-            score = self.validate(self.model)
+            score, loss = self.validate(self.model)
             r["validation_scores_"].append(score)
+            r["validation_loss_curve_"].append(loss)
+            logs["validation_score"], logs["val_loss"] = score, loss
             if self.verbose:
                 print(f"Validation score: {score:f}")
             worse = score < r["best_validation_score_"] + self.tol

@@ -19,6 +19,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (check_classification_targets, type_of_target,
@@ -27,6 +28,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
                                       validate_data)
 
 from . import lbfgs, optimizers
+from .callbacks import Callback, as_list
 from .convergence import CARRIED, StoppingRule
 from .engine.codes import HIDDEN_ACTIVATIONS
 from .network import Network
@@ -81,6 +83,7 @@ class _FastbpMLP(BaseEstimator):
         "max_fun": [Interval(numbers.Integral, 1, None, closed="left")],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "dtype": [StrOptions({"float32", "float64"}), None, type],
+        "callbacks": [list, tuple, Callback, None],
     }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
@@ -89,7 +92,7 @@ class _FastbpMLP(BaseEstimator):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dropout=0.0, dtype=None):
+                 dropout=0.0, dtype=None, callbacks=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -115,6 +118,7 @@ class _FastbpMLP(BaseEstimator):
         self.max_fun = max_fun
         self.dropout = dropout
         self.dtype = dtype
+        self.callbacks = callbacks
 
     # Fitted attributes read from the network ---------------------------------------------
 
@@ -175,6 +179,9 @@ class _FastbpMLP(BaseEstimator):
         if self.solver == "lbfgs" and self.dropout:
             raise ValueError("dropout needs a stochastic solver ('adam' or 'sgd'): 'lbfgs' "
                              "minimises the full-batch loss, with no noise")
+        if self.solver == "lbfgs" and self.callbacks:
+            raise ValueError("callbacks run between the epochs of a stochastic solver ('adam' "
+                             "or 'sgd'): 'lbfgs' has no epochs")
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         fitted = hasattr(self, "network_")
@@ -196,6 +203,7 @@ class _FastbpMLP(BaseEstimator):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
         target, loss, n_outputs = self._encode_targets(y, first, incremental, classes)
+        sample_weight = self._weigh_classes(y, sample_weight, incremental)
         if first:
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
             network = Network([X.shape[1], *self._hidden_sizes(), n_outputs],
@@ -271,13 +279,14 @@ class _FastbpMLP(BaseEstimator):
             batches_per_weight=-(-n // batch_size) / weight_sum, loss_scale=scale,
             validate=validate, previous=previous)
         data = network._checked_data(X, self._target_matrix(target), sample_weight)
+        callbacks = (rule, *as_list(self.callbacks))  # the rule first: they see its logs
         with _non_finite_as_scikit_learn_says():
             # With early stopping a diverging fit stops, warning, and keeps its best epoch
             # (scikit-learn trains on, scoring NaN, to the same end); without, it raises.
             network._train(data, network._plan(
                 epochs=1 if incremental else self.max_iter, batch_size=batch_size,
                 optimizer=self._optimizer, l2=float(self.alpha), shuffle=self.shuffle,
-                callbacks=(rule,), on_divergence="raise" if validate is None else "warn"))
+                callbacks=callbacks, on_divergence="raise" if validate is None else "warn"))
         if rule.best_params is not None:  # early stopping: the best epoch's parameters
             network.params = rule.best_params
         vars(self).update(rule.record)
@@ -328,6 +337,11 @@ class _FastbpMLP(BaseEstimator):
         regressor's are those already)."""
         return target
 
+    def _weigh_classes(self, y, sample_weight, incremental):
+        """The sample weights with the class weights multiplied in (the classifier's
+        class_weight; a regressor has none)."""
+        return sample_weight
+
     def _split(self, network, X, target, sample_weight):
         """scikit-learn's early-stopping split: (X, target, sample_weight) to train on and a
         function of the network giving its validation score."""
@@ -345,10 +359,20 @@ class _FastbpMLP(BaseEstimator):
             raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                              "or the size of your dataset.")
 
-        X_val = check_X(X_val, network.sizes[0], network.dtype)  # once, not every epoch
+        # checked and converted once, not every epoch
+        X_val = check_X(X_val, network.sizes[0], network.dtype)
+        T_val = np.ascontiguousarray(self._target_matrix(t_val), dtype=network.dtype)
+        weights = np.ones(X_val.shape[0], network.dtype) if w_val is None \
+            else np.ascontiguousarray(w_val, dtype=network.dtype)
+        scale = self._loss_scale(network) / float(weights.sum())
 
         def validate(network):
-            return self._score_network(network, X_val, t_val, w_val)
+            """(score, loss) of the network on the validation rows, from one forward pass:
+            the score scikit-learn's early stopping uses, and the data loss scaled as
+            loss_curve_'s (without the L2 term)."""
+            out = np.empty((X_val.shape[0], network.sizes[-1]), network.dtype)
+            loss_sum, _ = network._infer(X_val, T_val, weights, out)
+            return self._score_outputs(out, t_val, w_val), float(loss_sum) * scale
 
         return X_train, t_train, w_train, validate
 
@@ -388,6 +412,17 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
     dtype : {"float32", "float64"} or None, default None
         Precision of the network. None follows X as scikit-learn does: float32 input stays
         float32, any other input is float64. float32 is about twice as fast.
+    callbacks : list of fastbp.callbacks.Callback, optional
+        Run after every epoch of the stochastic solvers, after scikit-learn's stopping rule
+        (fastbp's own). Their ``model`` is ``network_``; the logs hold the epoch's "loss"
+        (as in ``loss_curve_``) and "lr", and with ``early_stopping`` "validation_score"
+        and "val_loss" (as in ``validation_scores_`` and ``validation_loss_curve_``). A callback
+        that returns True stops training. ``clone`` (and so a grid search) copies them.
+    class_weight : dict, "balanced" or None, default None
+        Weights of the classes, multiplied into ``sample_weight`` (fastbp's own; the
+        classifier only): a dict of label: weight (1 for a label it leaves out), or
+        "balanced", n_samples / (n_classes * count of the class), as scikit-learn's other
+        classifiers define it. Not for multilabel targets; partial_fit takes a dict only.
 
     Attributes
     ----------
@@ -395,6 +430,9 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
     t_, coefs_, intercepts_, n_features_in_, feature_names_in_, n_iter_, n_layers_,
     n_outputs_, out_activation_
         As in scikit-learn (``coefs_`` and ``intercepts_`` are views into the network).
+    validation_loss_curve_ : list of float or None
+        With ``early_stopping``: the loss on the validation split after each epoch, scaled
+        as ``loss_curve_`` but without the L2 term (fastbp's own); None otherwise.
     network_ : fastbp.Network
         The trained network.
 
@@ -404,6 +442,22 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
     initialisation, shuffling and early-stopping split, from other draws); the loss
     recorded per epoch counts the L2 term with the weights at the epoch's end.
     """
+
+    _parameter_constraints = {**_FastbpMLP._parameter_constraints,
+                              "class_weight": [dict, StrOptions({"balanced"}), None]}
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dropout=0.0, dtype=None, callbacks=None, class_weight=None):
+        # the shared signature and class_weight, which only a classifier has
+        shared = {name: value for name, value in locals().items()
+                  if name not in ("self", "class_weight", "__class__")}
+        super().__init__(**shared)
+        self.class_weight = class_weight
 
     @available_if(lambda self: self._check_stochastic())
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -459,6 +513,25 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
         Y = binarizer.transform(y)
         return Y.astype(np.float64), "binary_cross_entropy", Y.shape[1]
 
+    def _weigh_classes(self, y, sample_weight, incremental):
+        """sample_weight times each sample's class weight (scikit-learn's compute_class_weight
+        over classes_: a dict of labels, or "balanced", n / (classes * count of the class))."""
+        if self.class_weight is None:
+            return sample_weight
+        if self._label_binarizer.y_type_.startswith("multilabel"):
+            raise ValueError("class_weight is for targets of one label per sample; for "
+                             "multilabel targets pass sample_weight")
+        if incremental and self.class_weight == "balanced":
+            raise ValueError("class_weight='balanced' needs every class's count, which "
+                             "partial_fit does not see: pass class_weight=compute_class_"
+                             "weight('balanced', classes=classes, y=y) from "
+                             "sklearn.utils.class_weight, with y a sample of the whole "
+                             "training set's targets")
+        y = column_or_1d(y)
+        per_class = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+        weights = per_class[np.searchsorted(self.classes_, y)]
+        return weights if sample_weight is None else sample_weight * weights
+
     def _target_matrix(self, target):
         if target.ndim == 1:  # class indices (multiclass): one-hot rows
             Y = np.zeros((target.shape[0], len(self.classes_)))
@@ -488,9 +561,10 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
         out = self._forward(X)  # checks that the model is fitted first
         return self._label_binarizer.inverse_transform(out)
 
-    def _score_network(self, network, X, target, sample_weight):
-        """Accuracy of network on encoded targets (early stopping's validation score)."""
-        out = network._outputs(X)
+    @staticmethod
+    def _score_outputs(out, target, sample_weight):
+        """Accuracy of the network's outputs on encoded targets (early stopping's validation
+        score)."""
         if target.ndim == 1:  # class indices
             predicted = out.argmax(axis=1)
         else:
@@ -514,7 +588,8 @@ class FastbpRegressor(RegressorMixin, _FastbpMLP):
         "squared_error": identity output, half the squared error averaged over outputs;
         "poisson": exp output (log link), half the Poisson deviance summed over outputs,
         for targets >= 0 (counts, rates). As scikit-learn's.
-    hidden_layer_sizes, activation, ... : as :class:`FastbpClassifier`
+    hidden_layer_sizes, activation, ... : as :class:`FastbpClassifier`, except
+        ``class_weight``, which only the classifier has
     """
 
     _parameter_constraints = {**_FastbpMLP._parameter_constraints,
@@ -526,7 +601,7 @@ class FastbpRegressor(RegressorMixin, _FastbpMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dropout=0.0, dtype=None):
+                 dropout=0.0, dtype=None, callbacks=None):
         # scikit-learn's MLPRegressor takes loss first, so this signature is its own; the
         # rest is the shared one's
         shared = {name: value for name, value in locals().items()
@@ -564,10 +639,10 @@ class FastbpRegressor(RegressorMixin, _FastbpMLP):
         out = self._forward(X)
         return out[:, 0] if out.shape[1] == 1 else out
 
-    def _score_network(self, network, X, target, sample_weight):
-        """R^2 of network on targets (early stopping's validation score; NaN, as
-        scikit-learn's, when an output is not finite)."""
-        out = network._outputs(X)
+    @staticmethod
+    def _score_outputs(out, target, sample_weight):
+        """R^2 of the network's outputs on targets (early stopping's validation score; NaN,
+        as scikit-learn's, when an output is not finite)."""
         if not np.isfinite(out).all():
             return np.nan
         return r2_score(target, out, sample_weight=sample_weight)

@@ -472,3 +472,119 @@ def test_a_diverging_fit_with_early_stopping_keeps_its_best_epoch():
     assert model.n_iter_ < 20  # stopped there: no "maximum iterations" warning
     assert np.isfinite(model.network_.params).all()
     assert np.isfinite(model.predict(X)).all()
+
+
+# fastbp's additions: class_weight, validation_loss_curve_, callbacks --------------------
+
+def test_class_weight_is_a_weight_per_sample_of_its_class():
+    """A dict of labels, or "balanced" (n / (classes * count)), trains exactly as the
+    sample weights it stands for; it multiplies given sample weights."""
+    from sklearn.utils.class_weight import compute_sample_weight
+    X, y = _problem("multiclass", n=90)
+    settings = dict(hidden_layer_sizes=(6,), max_iter=5, random_state=0)
+    row_weight = 1 + np.arange(90) % 4
+    for class_weight in ({"a": 3.0, "c": 0.5}, "balanced"):
+        per_row = compute_sample_weight(class_weight, y)
+        weighted = FastbpClassifier(class_weight=class_weight, **settings).fit(X, y)
+        explicit = FastbpClassifier(**settings).fit(X, y, sample_weight=per_row)
+        np.testing.assert_array_equal(weighted.network_.params, explicit.network_.params)
+        both = FastbpClassifier(class_weight=class_weight, **settings).fit(
+            X, y, sample_weight=row_weight)
+        product = FastbpClassifier(**settings).fit(X, y, sample_weight=row_weight * per_row)
+        np.testing.assert_array_equal(both.network_.params, product.network_.params)
+    # binary: one sigmoid output, weighted by its labels
+    X, y = _problem("binary", n=90)
+    weighted = FastbpClassifier(class_weight={1: 4.0}, **settings).fit(X, y)
+    explicit = FastbpClassifier(**settings).fit(X, y, sample_weight=np.where(y == 1, 4.0, 1))
+    np.testing.assert_array_equal(weighted.network_.params, explicit.network_.params)
+    assert "class_weight" not in FastbpRegressor().get_params()
+
+
+def test_class_weight_refusals():
+    X, y = _problem("multiclass")
+    with pytest.raises(ValueError, match="are not in class_weight"):
+        FastbpClassifier(class_weight={"z": 2.0}, max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="partial_fit does not see: pass class_weight="
+                                         r"compute_class_weight\('balanced'"):
+        FastbpClassifier(class_weight="balanced").partial_fit(X, y, classes=np.unique(y))
+    FastbpClassifier(class_weight={"a": 2.0}).partial_fit(X, y, classes=np.unique(y))
+    X, Y = _problem("multilabel")
+    with pytest.raises(ValueError, match="for multilabel targets pass sample_weight"):
+        FastbpClassifier(class_weight="balanced", max_iter=2).fit(X, Y)
+    with pytest.raises(ValueError, match="The 'class_weight' parameter"):
+        FastbpClassifier(class_weight="even").fit(X, Y)
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+def test_validation_loss_curve_is_the_loss_on_scikit_learns_split(kind):
+    """validation_loss_curve_ holds the data loss on the early-stopping split after each
+    epoch: at the best epoch (whose parameters the model keeps) it equals the loss
+    computed here in NumPy from the model's predictions on that split."""
+    cls = FastbpClassifier if kind == "multiclass" else FastbpRegressor
+    X, y = _problem(kind, n=200)
+    model = cls(hidden_layer_sizes=(16,), early_stopping=True, validation_fraction=0.2,
+                max_iter=30, n_iter_no_change=30, learning_rate_init=0.05, random_state=3)
+    model.fit(X, y)
+    _, X_val, _, y_val = train_test_split(X, y, random_state=np.random.RandomState(3),
+                                          test_size=0.2)
+    if kind == "multiclass":
+        proba = model.predict_proba(X_val)
+        expected = -np.log(proba[np.arange(len(y_val)),
+                                 np.searchsorted(model.classes_, y_val)]).mean()
+    else:  # half the squared error, averaged over rows and outputs
+        expected = 0.5 * np.mean((model.predict(X_val) - y_val) ** 2)
+    curve = model.validation_loss_curve_
+    assert len(curve) == len(model.validation_scores_) == model.n_iter_
+    assert curve[int(np.argmax(model.validation_scores_))] == pytest.approx(expected,
+                                                                           rel=1e-10)
+    assert cls(max_iter=2).fit(X, y).validation_loss_curve_ is None
+
+
+def test_validation_curves_continue_over_warm_starts_that_turn_early_stopping_on():
+    """A warm start extends the curves; one that turns early stopping on starts its record
+    (scikit-learn's fails there, appending to None)."""
+    X, y = _problem("multiclass", n=120)
+    model = FastbpClassifier(warm_start=True, max_iter=3, random_state=0).fit(X, y)
+    assert model.validation_scores_ is None
+    model.set_params(early_stopping=True).fit(X, y)
+    assert len(model.validation_scores_) == len(model.validation_loss_curve_) == 3
+    model.fit(X, y)
+    assert len(model.validation_loss_curve_) == 6 and len(model.loss_curve_) == 9
+    model.set_params(early_stopping=False).fit(X, y)
+    assert len(model.loss_curve_) == 12 and np.isfinite(model.best_loss_)
+
+
+def test_callbacks_see_scikit_learns_record_and_may_stop():
+    from fastbp.callbacks import Callback, EarlyStopping
+
+    class Record(Callback):
+        def on_train_begin(self, logs):
+            self.logs = []
+
+        def on_epoch_end(self, epoch, logs):
+            self.logs.append(dict(logs))
+            return epoch == 3  # stop after the fourth epoch
+
+    X, y = _problem("multiclass", n=120)
+    record = Record()
+    model = FastbpClassifier(early_stopping=True, max_iter=50, random_state=0,
+                             callbacks=[record])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # stopped: no warning
+        model.fit(X, y)
+    assert model.n_iter_ == 4
+    assert model.callbacks[0] is record and record.model is model.network_
+    assert [logs["loss"] for logs in record.logs] == model.loss_curve_
+    assert [logs["val_loss"] for logs in record.logs] == model.validation_loss_curve_
+    assert [logs["validation_score"] for logs in record.logs] == model.validation_scores_
+    # fastbp's EarlyStopping on the validation loss, beside scikit-learn's rule
+    stop = EarlyStopping(monitor="val_loss", patience=1, restore_best=False)
+    model = FastbpRegressor(early_stopping=True, max_iter=200, learning_rate_init=0.1,
+                            n_iter_no_change=200, random_state=0, callbacks=[stop])
+    model.fit(*_problem("regression", n=120))
+    assert model.n_iter_ == stop.stopped_epoch + 1 < 200
+    with pytest.raises(ValueError, match="'lbfgs' has no epochs"):
+        FastbpClassifier(solver="lbfgs", callbacks=[Record()]).fit(X, y)
+    with pytest.raises(TypeError, match="callbacks must be fastbp.callbacks.Callback"):
+        FastbpClassifier(callbacks=[print]).fit(X, y)
+    assert clone(model).get_params()["callbacks"][0] is not stop  # clone copies them
