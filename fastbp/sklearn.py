@@ -125,15 +125,38 @@ class _FastbpMLP(BaseEstimator):
     @property
     def coefs_(self):
         """List of weight matrices, ``coefs_[i]`` of shape (units of layer i, of layer i+1)
-        (scikit-learn's orientation): views into ``network_.params``."""
+        (scikit-learn's orientation): views into ``network_.params``. Assigning a list of
+        arrays of these shapes to a fitted model copies them in."""
         check_is_fitted(self, "network_")
         return [W.T for W in self.network_.weights]
+
+    @coefs_.setter
+    def coefs_(self, coefs):
+        self._assign("coefs_", coefs, lambda network: [W.T for W in network.weights])
 
     @property
     def intercepts_(self):
         """List of bias vectors, views into ``network_.params``."""
         check_is_fitted(self, "network_")
         return self.network_.biases
+
+    @intercepts_.setter
+    def intercepts_(self, intercepts):
+        self._assign("intercepts_", intercepts, lambda network: network.biases)
+
+    def _assign(self, name, arrays, views_of):
+        """Copy arrays into the fitted network's parameter views (views_of(network_)), all
+        or none."""
+        check_is_fitted(self, "network_")
+        views = views_of(self.network_)
+        arrays = [np.asarray(a) for a in arrays]
+        if [a.shape for a in arrays] != [v.shape for v in views]:
+            raise ValueError(f"{name} must be arrays of the fitted model's shapes "
+                             f"{[v.shape for v in views]}, got {[a.shape for a in arrays]}")
+        if not all(np.isfinite(a).all() for a in arrays):
+            raise ValueError(f"{name} must be finite")
+        for view, a in zip(views, arrays):
+            view[...] = a
 
     @property
     def n_layers_(self):

@@ -202,12 +202,13 @@ def test_worked_example_of_one_sgd_step():
     assert model.predict_proba(x)[0, 1] == pytest.approx(0.739, abs=5e-4)
 
 
-def test_partial_fit_equals_fit_epoch_by_epoch():
-    """k calls of partial_fit (one epoch each, the optimizer kept) equal one fit of k epochs
-    without shuffling, bitwise; classes are needed at the first call."""
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_partial_fit_equals_fit_epoch_by_epoch(dropout):
+    """k calls of partial_fit (one epoch each, the optimizer kept) equal one fit of k epochs,
+    bitwise, shuffled and with dropout too; classes are needed at the first call."""
     X, y = _problem("multiclass")
-    settings = dict(hidden_layer_sizes=(8,), shuffle=False, random_state=0, tol=0,
-                    batch_size=16)
+    settings = dict(hidden_layer_sizes=(8,), random_state=0, tol=0, batch_size=16,
+                    dropout=dropout)
     with pytest.raises(ValueError, match="classes must be passed on the first call"):
         FastbpClassifier(**settings).partial_fit(X, y)
     stepped = FastbpClassifier(**settings)
@@ -588,3 +589,24 @@ def test_callbacks_see_scikit_learns_record_and_may_stop():
     with pytest.raises(TypeError, match="callbacks must be fastbp.callbacks.Callback"):
         FastbpClassifier(callbacks=[print]).fit(X, y)
     assert clone(model).get_params()["callbacks"][0] is not stop  # clone copies them
+
+
+def test_assigned_coefs_and_intercepts_are_copied_into_the_network():
+    X, y = _problem("regression")
+    model = FastbpRegressor(hidden_layer_sizes=(4,), activation="identity", max_iter=2,
+                            random_state=0).fit(X, y)
+    rng = np.random.default_rng(1)
+    coefs = [rng.normal(size=W.shape) for W in model.coefs_]
+    intercepts = [rng.normal(size=b.shape) for b in model.intercepts_]
+    model.coefs_, model.intercepts_ = coefs, intercepts
+    expected = (X @ coefs[0] + intercepts[0]) @ coefs[1] + intercepts[1]  # identity units
+    np.testing.assert_allclose(model.predict(X), expected, rtol=1e-12)
+    before = model.network_.params.copy()
+    with pytest.raises(ValueError, match=r"coefs_ must be arrays of the fitted model's "
+                                         r"shapes \[\(5, 4\), \(4, 2\)\]"):
+        model.coefs_ = [coefs[0], coefs[1].T]
+    with pytest.raises(ValueError, match="intercepts_ must be finite"):
+        model.intercepts_ = [intercepts[0], np.array([np.nan, 0.0])]
+    np.testing.assert_array_equal(model.network_.params, before)
+    with pytest.raises(NotFittedError):
+        FastbpRegressor().coefs_ = coefs

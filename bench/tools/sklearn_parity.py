@@ -1,13 +1,15 @@
 """fastbp's scikit-learn estimators against scikit-learn's MLPClassifier / MLPRegressor:
 5-fold cross-validated score and wall time, both with default parameters except
-hidden_layer_sizes, inside StandardScaler pipelines.
+hidden_layer_sizes and the solver (a pair of columns per solver), inside StandardScaler
+pipelines (MaxAbsScaler for the sparse dataset, which it keeps sparse).
 
-    python bench/tools/sklearn_parity.py [--datasets iris wine ...] [--fashion-rows 5000]
+    python bench/tools/sklearn_parity.py [--datasets iris wine ...] [--solvers adam lbfgs]
 
 Datasets: scikit-learn's bundled iris, wine, breast cancer, digits (accuracy), diabetes (R^2)
-and linnerud (R^2 averaged over its 3 targets), and the first --fashion-rows images of the
+and linnerud (R^2 averaged over its 3 targets), the first --fashion-rows images of the
 Fashion-MNIST training set (accuracy; skipped without the files: apt-get install
-dataset-fashion-mnist). Folds: scikit-learn's default for cross_val_score (stratified for
+dataset-fashion-mnist), and tfidf_text: the TF-IDF CSR of a generated corpus of 2,000
+documents over 5,000 words in 5 topics (sparse_text.py's, accuracy). Folds: scikit-learn's default for cross_val_score (stratified for
 classifiers, unshuffled). Each library runs the cross-validation with random_state 0, 1,
 ... (--seeds), alternating; the score is the mean +- standard deviation over every fold of
 every seed (one seed's score is mostly the luck of its initialisation on these small
@@ -23,16 +25,19 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn import datasets
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import cross_val_score
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import MaxAbsScaler, StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.append(str(Path(__file__).resolve().parent))  # after the standard library: tools/profile.py
 from fastbp.datasets import load_fashion_mnist  # noqa: E402
 from fastbp.sklearn import FastbpClassifier, FastbpRegressor  # noqa: E402
+from sparse_text import tfidf  # noqa: E402
 
 HIDDEN = (100,)
 
@@ -50,13 +55,16 @@ def load(name, fashion_rows):
     if name == "fashion_mnist":
         X, y = _fashion(fashion_rows)
         return X, y, True
+    if name == "tfidf_text":
+        X, y = tfidf(2000, 5000, 5, 60)
+        return X, y, True
     X, y = bundled[name](return_X_y=True)
     return X, y, name not in ("diabetes", "linnerud")
 
 
 def cross_validate(estimator, X, y):
-    """(scores, seconds) of 5-fold cross_val_score over a StandardScaler pipeline."""
-    model = make_pipeline(StandardScaler(), estimator)
+    """(scores, seconds) of 5-fold cross_val_score over a scaling pipeline."""
+    model = make_pipeline(MaxAbsScaler() if sp.issparse(X) else StandardScaler(), estimator)
     started = time.perf_counter()
     scores = cross_val_score(model, X, y, cv=5)
     return scores, time.perf_counter() - started
@@ -65,16 +73,20 @@ def cross_validate(estimator, X, y):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=[
-        "iris", "wine", "breast_cancer", "digits", "diabetes", "linnerud", "fashion_mnist"])
+        "iris", "wine", "breast_cancer", "digits", "diabetes", "linnerud", "fashion_mnist",
+        "tfidf_text"])
+    parser.add_argument("--solvers", nargs="+", default=["adam", "lbfgs"],
+                        choices=["adam", "sgd", "lbfgs"])
     parser.add_argument("--fashion-rows", type=int, default=5000)
     parser.add_argument("--seeds", type=int, default=3,
                         help="random_state 0 .. seeds-1, each a cross-validation per library")
     parser.add_argument("--max-iter", type=int, default=200, help="both libraries' max_iter")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", ConvergenceWarning)
-    print("| dataset | rows x features | metric | scikit-learn | fastbp | difference | "
-          "scikit-learn s | fastbp s | speed-up |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    columns = [f"{solver}: {what}" for solver in args.solvers
+               for what in ("scikit-learn", "fastbp", "s, speed-up")]
+    print("| dataset | rows x features | metric | " + " | ".join(columns) + " |")
+    print("|---|---|---|" + "---|" * len(columns))
     for name in args.datasets:
         try:
             X, y, classification = load(name, args.fashion_rows)
@@ -83,25 +95,29 @@ def main(argv=None):
             continue
         peers = {"scikit-learn": MLPClassifier if classification else MLPRegressor,
                  "fastbp": FastbpClassifier if classification else FastbpRegressor}
-        some = np.random.default_rng(0).permutation(len(X))[:60]
+        some = np.random.default_rng(0).permutation(X.shape[0])[:60]
         for cls in peers.values():  # warm-up: kernels loaded, not timed compiling
-            cls(hidden_layer_sizes=HIDDEN, random_state=0, max_iter=2).fit(
-                X[some], y[some]).score(X[some], y[some])
-        scores = {peer: [] for peer in peers}
-        seconds = {peer: [] for peer in peers}
-        for seed in range(args.seeds):  # the libraries alternate
-            for peer, cls in peers.items():
-                fold_scores, took = cross_validate(
-                    cls(hidden_layer_sizes=HIDDEN, max_iter=args.max_iter, random_state=seed),
-                    X, y)
-                scores[peer].extend(fold_scores)
-                seconds[peer].append(took)
-        sk, fb = np.array(scores["scikit-learn"]), np.array(scores["fastbp"])
-        sk_s, fb_s = np.median(seconds["scikit-learn"]), np.median(seconds["fastbp"])
+            for solver in args.solvers:
+                cls(hidden_layer_sizes=HIDDEN, solver=solver, random_state=0, max_iter=2).fit(
+                    X[some], y[some]).score(X[some], y[some])
+        cells = []
+        for solver in args.solvers:
+            scores = {peer: [] for peer in peers}
+            seconds = {peer: [] for peer in peers}
+            for seed in range(args.seeds):  # the libraries alternate
+                for peer, cls in peers.items():
+                    fold_scores, took = cross_validate(
+                        cls(hidden_layer_sizes=HIDDEN, solver=solver, max_iter=args.max_iter,
+                            random_state=seed), X, y)
+                    scores[peer].extend(fold_scores)
+                    seconds[peer].append(took)
+            sk, fb = np.array(scores["scikit-learn"]), np.array(scores["fastbp"])
+            sk_s, fb_s = np.median(seconds["scikit-learn"]), np.median(seconds["fastbp"])
+            cells += [f"{sk.mean():.3f} +- {sk.std():.3f}",
+                      f"{fb.mean():.3f} +- {fb.std():.3f} ({fb.mean() - sk.mean():+.3f})",
+                      f"{sk_s:.2f} / {fb_s:.2f}, {sk_s / fb_s:.1f}x"]
         print(f"| {name} | {X.shape[0]} x {X.shape[1]} | "
-              f"{'accuracy' if classification else 'R^2'} | "
-              f"{sk.mean():.3f} +- {sk.std():.3f} | {fb.mean():.3f} +- {fb.std():.3f} | "
-              f"{fb.mean() - sk.mean():+.3f} | {sk_s:.2f} | {fb_s:.2f} | {sk_s / fb_s:.1f}x |",
+              f"{'accuracy' if classification else 'R^2'} | " + " | ".join(cells) + " |",
               flush=True)
 
 
