@@ -6,7 +6,7 @@ from . import optimizers, persist
 from .engine import Data, Model
 from .engine.codes import ACTIVATIONS, LOSSES, RELU_FAMILY
 from .engine.layout import DELTA
-from .plan import FitPlan, check_settings, make_plan
+from .plan import FitPlan, MaskStream, check_settings, make_plan
 from .training import Trainer, epoch_logs, predictions, train
 from .validation import (check_activations, check_dropout, check_dtype, check_finite_X,
                          check_init, check_output_width, check_params, check_sizes,
@@ -81,6 +81,7 @@ class Network:
         self._model = Model(self.sizes, codes, self._loss_code, self.dtype)
         self._weights, self._biases = self._model.views()
         self._rng = np.random.default_rng(seed)
+        self._masks = MaskStream()
         self._initialize(codes)
         self.metadata = {}
 
@@ -104,6 +105,7 @@ class Network:
         return state
 
     def __setstate__(self, state):
+        state.setdefault("_masks", MaskStream())  # pickled by a fastbp without it
         vars(self).update(state)
         self._weights, self._biases = self._model.views()
 
@@ -363,7 +365,7 @@ class Network:
                 weight_decay=weight_decay, clip_norm=clip_norm, l2=l2, shuffle=shuffle,
                 callbacks=callbacks, epochs=epochs, batch_size=batch_size, schedule=schedule,
                 order_rng=self._rng if seed is None else np.random.default_rng(seed),
-                rates=self._rates, validation=validation, verbose=verbose,
+                rates=self._rates, masks=self._masks, validation=validation, verbose=verbose,
                 on_divergence=on_divergence, average_every=average_every)
             return data, plan
 
@@ -388,7 +390,7 @@ class Network:
 
     def _plan(self, **settings):
         """A FitPlan drawing from the network's random stream, with its dropout rates."""
-        return FitPlan(order_rng=self._rng, rates=self._rates, **settings)
+        return FitPlan(order_rng=self._rng, rates=self._rates, masks=self._masks, **settings)
 
     def _split_validation(self, data, validation_data, validation_split):
         """(training rows, validation rows or None) of fit's validation settings."""
@@ -406,15 +408,16 @@ class Network:
         """Write the network to an .npz file that :func:`fastbp.load` reads back, atomically:
         a process killed during the save leaves the previous file or the new one.
 
-        The file also holds the network's random stream (shuffling and dropout draw from
-        it) and, with ``optimizer`` (an object that trained this network, e.g.
+        The file also holds the network's random stream (shuffling draws from it) and its
+        dropout mask stream (seed and batches trained) and, with ``optimizer`` (an object that trained this network, e.g.
         ``fastbp.optimizers.Adam``), its settings, state, step and epoch counts, so that
         ``net, opt = fastbp.load(path, with_optimizer=True)`` followed by ``net.fit(...,
         optimizer=opt)`` continues training exactly as the same calls would have without
         the save (schedules read the optimizer's step and epoch counts). The network's
         ``metadata`` (JSON values) is saved with it.
         """
-        training = {"rng": self._rng.bit_generator.state}
+        training = {"rng": self._rng.bit_generator.state, "mask_seed": self._masks.seed,
+                    "batches": self._masks.batches}
         state = None
         if optimizer is not None:
             training["optimizer"] = optimizers.describe(optimizer, self.params)
@@ -470,8 +473,9 @@ def load(path, with_optimizer=False):
     net = Network(**spec)
     net.params = params
     net.metadata = metadata
-    if training is not None:
+    if training is not None:  # files of earlier fastbp versions hold no mask stream
         net._rng.bit_generator.state = training["rng"]
+        net._masks = MaskStream(training.get("mask_seed"), training.get("batches", 0))
     if not with_optimizer:
         return net
     if training is None or "optimizer" not in training or state is None:

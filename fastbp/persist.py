@@ -7,18 +7,29 @@ values of the user's: class names, feature names, how it was trained). A quantiz
 and input scales as arrays of their own, and says so in its spec. Nothing here
 executes code from a file; files without a training state (earlier fastbp versions) still load.
 
-Files are written atomically: into a new file in the same folder, flushed to the disk, then
-renamed over the target, so a process killed at any moment of a save leaves the old file or
-the new one, never a broken one (a killed save may leave its hidden ``.*.tmp`` file behind).
+Files are written atomically: into a new hidden temporary file in the same folder, flushed
+to the disk, then renamed over the target, so a process killed at any moment of a save leaves
+the old file or the new one, never a broken one. A killed save leaves its temporary file
+behind; the next save to the same path removes it. A writer holds an exclusive lock
+(flock) on its temporary file until the rename, and the operating system drops the lock
+when the writer dies, so a save removes exactly the temporary files no writer holds: those
+of dead saves, never one still running. (Without flock, on Windows, stale files stay.)
 """
 
+import contextlib
 import json
 import os
-import threading
+import re
+import secrets
 import zipfile
 from typing import NamedTuple
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 # Format 2: a file with named arrays (a quantized network), which a fastbp that reads format 1
 # only refuses with "upgrade fastbp" instead of misreading it; other files stay format 1.
@@ -42,29 +53,81 @@ def write(path, spec, params, training=None, optimizer_state=None, metadata=None
     arrays) to path, atomically."""
     path = os.path.abspath(os.fspath(path))
     folder, name = os.path.split(path)
-    temporary = os.path.join(folder, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    _remove_stale_temporaries(folder, name)
+    f, temporary = _locked_temporary(folder, name)  # a file object: no ".npz" added
     try:
-        with open(temporary, "xb") as f:  # a file object: numpy adds no ".npz" to the name
-            contents = {"params": params,
-                        "spec": np.array(json.dumps(dict(
-                            spec, format=FORMAT_WITH_ARRAYS if arrays else FORMAT)))}
-            if training is not None:
-                contents["training"] = np.array(json.dumps(training))
-            if optimizer_state is not None:
-                contents["optimizer_state"] = optimizer_state
-            if metadata:
-                contents["metadata"] = np.array(json.dumps(metadata))
-            for name, array in (arrays or {}).items():
-                contents[f"array_{name}"] = array
-            np.savez(f, **contents)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
+        contents = {"params": params,
+                    "spec": np.array(json.dumps(dict(
+                        spec, format=FORMAT_WITH_ARRAYS if arrays else FORMAT)))}
+        if training is not None:
+            contents["training"] = np.array(json.dumps(training))
+        if optimizer_state is not None:
+            contents["optimizer_state"] = optimizer_state
+        if metadata:
+            contents["metadata"] = np.array(json.dumps(metadata))
+        for name, array in (arrays or {}).items():
+            contents[f"array_{name}"] = array
+        np.savez(f, **contents)
+        f.flush()
+        os.fsync(f.fileno())
+        os.replace(temporary, path)  # still locked: no other save removes it first
     except BaseException:
-        if os.path.exists(temporary):
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+    finally:
+        f.close()  # releases the lock
     _sync_folder(folder)
+
+
+def _temporary_pattern(name):
+    """The names of the temporary files of saves to name: hidden, the writer's process id
+    and a random token (a thread id in earlier fastbp versions)."""
+    return re.compile(re.escape(f".{name}.") + r"\d+\.[0-9a-f]+\.tmp")
+
+
+def _locked_temporary(folder, name):
+    """(file object, path) of a new temporary file for a save of name, created and locked by
+    this writer."""
+    while True:
+        temporary = os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+        f = open(temporary, "xb")
+        if fcntl is None:
+            return f, temporary
+        # Between the creation and the lock, a save removing stale files may take this one
+        # for a dead writer's and unlink it: then the path names no file, or another one.
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            ours = os.stat(temporary).st_ino == os.fstat(f.fileno()).st_ino
+        except FileNotFoundError:
+            ours = False
+        if ours:
+            return f, temporary
+        f.close()
+
+
+def _remove_stale_temporaries(folder, name):
+    """Remove the temporary files of saves to name whose writer is gone (killed mid-save):
+    those no process holds the lock of."""
+    if fcntl is None:
+        return
+    pattern = _temporary_pattern(name)
+    with os.scandir(folder) as entries:
+        candidates = [entry.path for entry in entries if pattern.fullmatch(entry.name)]
+    for candidate in candidates:
+        try:
+            f = open(candidate, "rb")
+        except OSError:  # removed meanwhile (renamed by its writer, or by another save)
+            continue
+        with f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # a save still running holds it
+                continue
+            try:
+                os.unlink(candidate)
+            except FileNotFoundError:
+                pass
 
 
 def _sync_folder(folder):

@@ -28,6 +28,31 @@ FIT_RULES = {
 }
 
 
+@dataclass
+class MaskStream:
+    """Where a network's dropout masks are: its mask seed (drawn from the fit's random
+    stream at its first fit with dropout) and the batches it has trained. A mask is a hash
+    of (seed, step, layer, row, unit) (engine/elementwise.py), so with both saved a resumed
+    fit draws the masks the uninterrupted one would have, and no two batches of one network
+    share masks, whatever optimizer each fit brings."""
+
+    seed: int | None = None
+    batches: int = 0
+
+    def fit_seed(self, order_rng, optimizer_steps):
+        """The mask seed of a fit whose optimizer has taken optimizer_steps steps: the
+        kernels key masks on the optimizer's step number, so the seed carries the offset
+        of the network's batches from it (the network's own seed when they are equal, as
+        in a first fit or one that continues with its optimizer)."""
+        if self.seed is None:
+            self.seed = int(order_rng.integers(1, 2 ** 62))
+        offset = self.batches - optimizer_steps
+        if offset == 0:
+            return self.seed
+        mixed = np.random.SeedSequence([self.seed, offset % 2 ** 64]).generate_state(1, np.uint64)
+        return int(mixed[0]) % (2 ** 62 - 1) + 1
+
+
 @dataclass(frozen=True)
 class FitPlan:
     """How one fit call trains (see Network.fit for each setting), every value checked.
@@ -35,13 +60,15 @@ class FitPlan:
     batch_size is the caller's (a one-process trainer cuts it to the data, ranks keep it:
     every rank must count the same steps); optimizer is the object that trains (made from a
     name when fit got one); rates the dropout rate of every layer (the output layer's 0);
-    order_rng draws the shuffles and the dropout seed; validation the validated rows or
+    order_rng draws the shuffles (and a network's first mask seed); masks is the network's
+    MaskStream, which the trainer advances; validation the validated rows or
     None; clip_norm 0.0 for no clipping. The defaults are fit's.
     """
 
     optimizer: optimizers.Optimizer
     order_rng: np.random.Generator
     rates: np.ndarray
+    masks: MaskStream
     epochs: int = 1
     batch_size: int = 32
     schedule: Schedule | None = None

@@ -139,11 +139,12 @@ class Trainer:
         self._space = model.space(self.batch_size, self.parts)
         self._order = np.arange(n)
         self._snapshot = model.empty_snapshot(opt.state)
-        # Dropout masks come from the fit's random stream, drawn only when dropout is on (so
-        # fits without it keep the same shuffles). None: no dropout code is compiled.
+        # Dropout masks come from the network's mask stream, whose seed is drawn from the
+        # random stream only when dropout is on (so fits without it keep the same shuffles).
+        # None: no dropout code is compiled.
         self._noise = None
         if plan.rates.any():
-            self._noise = Noise(plan.rates, int(plan.order_rng.integers(1, 2 ** 62)))
+            self._noise = Noise(plan.rates, plan.masks.fit_seed(plan.order_rng, opt.steps))
 
     def samples_per_call(self):
         """Rows of this process's data that one compiled call trains on (at most)."""
@@ -204,6 +205,7 @@ class Trainer:
                 raise
             self.restore_if_diverged(tallies[0], lr, epoch, first, count)
             opt.steps += count
+            self.plan.masks.batches += count
             self.after_call(first + count, tallies)
         return self.end_of_epoch(self.logs(tallies, self.samples), lr)
 

@@ -9,8 +9,8 @@ Datasets: scikit-learn's bundled iris, wine, breast cancer, digits (accuracy), d
 and linnerud (R^2 averaged over its 3 targets), the first --fashion-rows images of the
 Fashion-MNIST training set (accuracy; skipped without the files: apt-get install
 dataset-fashion-mnist), and tfidf_text: the TF-IDF CSR of a generated corpus of 2,000
-documents over 5,000 words in 5 topics (sparse_text.py's, accuracy). Folds: scikit-learn's default for cross_val_score (stratified for
-classifiers, unshuffled). Each library runs the cross-validation with random_state 0, 1,
+documents over 5,000 words in 5 topics (sparse_text.py's, accuracy). Folds:
+scikit-learn's default for cross_val_score (stratified for classifiers, unshuffled). Each library runs the cross-validation with random_state 0, 1,
 ... (--seeds), alternating; the score is the mean +- standard deviation over every fold of
 every seed (one seed's score is mostly the luck of its initialisation on these small
 sets). Time: the median over seeds of one whole cross-validation's wall time in this
@@ -34,7 +34,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-sys.path.append(str(Path(__file__).resolve().parent))  # after the standard library: tools/profile.py
+# after the standard library, whose profile module tools/profile.py would shadow
+sys.path.append(str(Path(__file__).resolve().parent))
 from fastbp.datasets import load_fashion_mnist  # noqa: E402
 from fastbp.sklearn import FastbpClassifier, FastbpRegressor  # noqa: E402
 from sparse_text import tfidf  # noqa: E402
