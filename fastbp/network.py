@@ -408,13 +408,14 @@ class Network:
         """Write the network to an .npz file that :func:`fastbp.load` reads back, atomically:
         a process killed during the save leaves the previous file or the new one.
 
-        The file also holds the network's random stream (shuffling draws from it) and its
-        dropout mask stream (seed and batches trained) and, with ``optimizer`` (an object that trained this network, e.g.
-        ``fastbp.optimizers.Adam``), its settings, state, step and epoch counts, so that
-        ``net, opt = fastbp.load(path, with_optimizer=True)`` followed by ``net.fit(...,
-        optimizer=opt)`` continues training exactly as the same calls would have without
-        the save (schedules read the optimizer's step and epoch counts). The network's
-        ``metadata`` (JSON values) is saved with it.
+        The file also holds the network's random stream (shuffling draws from it), its
+        dropout mask stream (seed and batches trained) and, with ``optimizer`` (an object
+        that trained this network, e.g. ``fastbp.optimizers.Adam``), its settings, state,
+        step and epoch counts, so that ``net, opt = fastbp.load(path, with_optimizer=True)``
+        followed by ``net.fit(..., optimizer=opt)`` continues training exactly as the same
+        calls would have without the save, dropout included (schedules read the optimizer's
+        step and epoch counts). The network's ``metadata`` (JSON values) is saved with it.
+        A killed save's temporary file is removed by the next save to the same path.
         """
         training = {"rng": self._rng.bit_generator.state, "mask_seed": self._masks.seed,
                     "batches": self._masks.batches}
