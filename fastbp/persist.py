@@ -1,8 +1,9 @@
 """The file format of saved networks: one .npz file holding the flat parameters, the
 constructor's arguments (the spec) as JSON and, for resuming training, the training state:
 the network's random stream and dropout mask stream and, when saved with one, the
-optimizer (its class, settings, step and epoch counts as JSON, its state as an array); and the network's metadata (JSON
-values of the user's: class names, feature names, how it was trained). A quantized network
+optimizer (its class, settings, step and epoch counts as JSON, its state as an array); and
+the network's metadata (JSON values of the user's: class names, feature names, how it was
+trained). A quantized network
 (fastbp.quantized) keeps its biases as the parameters and its int8 weights, weight scales
 and input scales as arrays of their own, and says so in its spec. Nothing here
 executes code from a file; files without a training state (earlier fastbp versions) still load.
