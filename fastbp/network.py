@@ -266,7 +266,7 @@ class Network:
             nesterov=False, weight_decay=None, schedule=None, clip_norm=None, l2=0.0,
             shuffle=True, seed=None, validation_data=None, validation_split=0.0,
             sample_weight=None, class_weight=None, callbacks=None, verbose=0,
-            on_divergence="raise", comm=None, average_every=None):
+            on_divergence="raise", comm=None, average_every=None, track_layers=False):
         """Train by mini-batch gradient descent, updating the parameters in place.
 
         Parameters
@@ -343,6 +343,12 @@ class Network:
             state (weighted by the sample weight each trained on): one exchange per
             ``average_every`` steps, for slow networks. Clipping then applies to each rank's
             own gradients.
+        track_layers : bool, default False
+            Record what backpropagation does in every layer, per epoch, into
+            ``History.layers``: the RMS of each layer's error delta^l, the norms of its
+            weight gradient and weights, the update ratio and the fraction of dead units;
+            tallied inside the compiled step. Results are the same bits with or without it.
+            Not with comm.
 
         Returns
         -------
@@ -350,6 +356,11 @@ class Network:
         """
         if comm is None and average_every is not None:
             raise ValueError("average_every goes with comm (data-parallel training)")
+        if not isinstance(track_layers, (bool, np.bool_)):
+            raise TypeError(f"track_layers must be True or False, got {track_layers!r}")
+        if comm is not None and track_layers:
+            raise ValueError("track_layers is for one process: data-parallel training "
+                             "(comm) does not record the layers")
 
         def prepare():  # every check, before anything changes
             check_settings(epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm,
@@ -366,7 +377,8 @@ class Network:
                 callbacks=callbacks, epochs=epochs, batch_size=batch_size, schedule=schedule,
                 order_rng=self._rng if seed is None else np.random.default_rng(seed),
                 rates=self._rates, masks=self._masks, validation=validation, verbose=verbose,
-                on_divergence=on_divergence, average_every=average_every)
+                on_divergence=on_divergence, average_every=average_every,
+                track_layers=bool(track_layers))
             return data, plan
 
         if comm is None:

@@ -80,6 +80,7 @@ class FitPlan:
     verbose: int = 0
     on_divergence: str = "raise"
     average_every: int | None = None
+    track_layers: bool = False
 
 
 def check_settings(epochs, batch_size, lr, clip_norm, l2, schedule, validation_split, verbose,

@@ -19,6 +19,7 @@ from .engine import config
 from .engine.codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY
 from .engine.parallel import training_parts
 from .engine.records import Noise, Opt
+from .engine.tracking import ERRORS, GRADIENTS, UPDATES, weighed_steps
 from .schedules import batch_learning_rates
 
 
@@ -33,16 +34,35 @@ class History:
         ``"val_accuracy"`` with validation data, and ``"lr"`` (the last batch's rate).
     epoch : list of int
         The epoch numbers (0-based) that completed.
+    layers : dict of str to ndarray of shape (epochs, layers)
+        With ``fit(track_layers=True)``, for every epoch and every layer l (0: the first
+        hidden layer, the last: the output layer): ``"delta_rms"``, the root mean square of
+        the error delta^l = w_i dloss_i/dz^l over the epoch's samples and the layer's units;
+        ``"grad_norm"``, the root mean square of ||grad W^l|| (the mean gradient of a batch,
+        with the L2 term, before clipping) over the epoch's steps 1, 17, 33, ... (every
+        16th: each costs passes over all the weights); ``"weight_norm"``, ||W^l|| at the
+        epoch's end; ``"update_ratio"``, the root mean square over the same steps of ||change
+        of W^l|| in the step, divided by that ||W^l||; ``"dead_fraction"``, the fraction of
+        the layer's units whose activation derivative stayed below 1e-3 of the
+        activation's largest one on every sample of the epoch (NaN for the output layer).
+        Empty without tracking.
     """
 
     def __init__(self):
         self.history = {}
         self.epoch = []
+        self._layers = {}
 
-    def _append(self, epoch, logs):
+    @property
+    def layers(self):
+        return {key: np.array(rows) for key, rows in self._layers.items()}
+
+    def _append(self, epoch, logs, layers=None):
         self.epoch.append(epoch)
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
+        for key, row in (layers or {}).items():
+            self._layers.setdefault(key, []).append(row)
 
     def __repr__(self):
         return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
@@ -137,6 +157,7 @@ class Trainer:
         flop = flop_per_sample(model.sizes)
         self.parts = training_parts(flop * self.batch_size, flop * self.samples_per_call())
         self._space = model.space(self.batch_size, self.parts)
+        self._track = model.track(self.parts, self.batch_size) if plan.track_layers else None
         self._order = np.arange(n)
         self._snapshot = model.empty_snapshot(opt.state)
         # Dropout masks come from the network's mask stream, whose seed is drawn from the
@@ -166,7 +187,7 @@ class Trainer:
         return self.model.train_chunk(
             self._space, (self.data, self._order, first * B, min((first + count) * B, n), B),
             (lrs, self.optimizer.steps, self.plan.l2), self._opt, self._noise,
-            self._optimizer_code)
+            self._optimizer_code, self._track)
 
     def where(self, first, count):
         """Where in an epoch the call on batches [first, first + count) is, in words."""
@@ -190,6 +211,10 @@ class Trainer:
         if self.plan.shuffle:
             self._order = self.plan.order_rng.permutation(self.data.X.shape[0])
         tallies = np.zeros(3)  # weighted loss sum, correct count, weight sum
+        if self._track is not None:
+            self._track.sums[:] = 0
+            self._track.live[:] = 0
+            self._track.first[0] = opt.steps + 1
         lr = opt.lr
         for first, count in self.calls():
             lrs = np.array(batch_learning_rates(opt.lr, self.plan.schedule, opt.steps,
@@ -220,6 +245,27 @@ class Trainer:
             f"training diverged in epoch {epoch + 1} {self.where(first, count)} (a loss or "
             f"parameter became NaN or inf); the parameters were restored to their last "
             f"finite state. Try a smaller learning rate than lr={lr:g}.")
+
+    def layer_record(self):
+        """The per-layer record of the epoch just trained (History.layers: one value per
+        layer of each quantity), or None without tracking; the parts' sums added in part
+        order."""
+        track = self._track
+        if track is None:
+            return None
+        sums = track.sums.sum(axis=0)  # (layers, 3)
+        widths = np.array(self.model.sizes[1:])
+        weighed = weighed_steps(-(-self.data.X.shape[0] // self.batch_size))
+        with np.errstate(over="ignore"):  # huge weights: an infinite norm, reported as such
+            weight_norm = np.sqrt([float(np.square(W).sum()) for W in self.model.views()[0]])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            update_ratio = np.sqrt(sums[:, UPDATES] / weighed) / weight_norm
+        live = track.live.sum(axis=1) / widths
+        return {"delta_rms": np.sqrt(sums[:, ERRORS] / (self.samples * widths)),
+                "grad_norm": np.sqrt(sums[:, GRADIENTS] / weighed),
+                "weight_norm": weight_norm,
+                "update_ratio": update_ratio,
+                "dead_fraction": np.append(1.0 - live[:-1], np.nan)}
 
     def end_of_epoch(self, logs, lr):
         """Count the epoch; return its training logs with the validation logs and the last
@@ -321,7 +367,7 @@ def _run_epochs(net, trainer, callbacks, history):
                 raise
             warnings.warn(str(error), RuntimeWarning, stacklevel=4)
             return
-        history._append(epoch, logs)
+        history._append(epoch, logs, trainer.layer_record())
         stop = [cb.on_epoch_end(epoch, logs) for cb in callbacks]
         if trainer.agree_to_stop(any(stop) or net.stop_training):
             return

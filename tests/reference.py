@@ -154,25 +154,59 @@ def optimizer_step(opt, p, g, state, t, lr):
 
 
 def train(p, sizes, acts, loss_name, X, Y, batch_size, epochs, opt, lr=None, clip_norm=None,
-          l2=0.0):
+          l2=0.0, record=None, weigh_every=16):
     """Mini-batch training without shuffling from flat parameters p: batches of rows
     [0, batch_size), [batch_size, 2 batch_size), ... (the last one may be smaller), each
     followed by one optimizer_step. lr(epoch, step) gives the learning rate of the update
     that follows `step` earlier ones (default: opt.lr). With clip_norm, each gradient is
     scaled to at most that 2-norm as torch.nn.utils.clip_grad_norm_ does. l2 adds the
     gradient of 0.5 * l2 * sum ||W||^2 / (rows in the batch) (scikit-learn's alpha; weights
-    only) before clipping. Returns the final flat parameters."""
+    only) before clipping. Returns the final flat parameters.
+
+    With record (a dict), also the per-layer record of fit(track_layers=True), appended to
+    record[quantity] as one list per epoch (History.layers has the definitions; gradient
+    and update norms at the epoch's steps 1, 1 + weigh_every, ...)."""
     state, t = {}, 0
+    layers = len(sizes) - 1
     for epoch in range(epochs):
+        errors, grads, changes = np.zeros(layers), np.zeros(layers), np.zeros(layers)
+        live = [np.zeros(n, bool) for n in sizes[1:-1]]
+        steps = 0
         for first in range(0, len(X), batch_size):
             rows = slice(first, first + batch_size)
             t += 1
             Ws, bs = unflatten(p, sizes)
-            grad_W, grad_b, _ = backprop(Ws, bs, acts, loss_name, X[rows], Y[rows])
+            grad_W, grad_b, deltas = backprop(Ws, bs, acts, loss_name, X[rows], Y[rows])
             grad_W = [G + l2 * W / len(X[rows]) for G, W in zip(grad_W, Ws)]
             g = flatten(grad_W, grad_b)
             if clip_norm is not None:
                 g = g * min(1.0, clip_norm / (np.linalg.norm(g) + 1e-6))
             p = optimizer_step(opt, p, g, state, t,
                                opt.lr if lr is None else lr(epoch, t - 1))
+            if record is not None:
+                after, _ = unflatten(p, sizes)
+                weighed = first // batch_size % weigh_every == 0
+                steps += weighed
+                for l in range(layers):
+                    errors[l] += np.sum(deltas[l] ** 2)
+                    if weighed:
+                        grads[l] += np.sum(grad_W[l] ** 2)
+                        changes[l] += np.sum((after[l] - Ws[l]) ** 2)
+                for x in X[rows]:  # units whose derivative is not near zero somewhere
+                    zs, _ = forward_sample(Ws, bs, acts, x)
+                    for l in range(layers - 1):
+                        slope = ACTIVATIONS[acts[l]][1](zs[l])
+                        largest = 0.25 if acts[l] == "sigmoid" else 1.0
+                        live[l] |= np.abs(slope) >= 1e-3 * largest
+        if record is not None:
+            Ws, _ = unflatten(p, sizes)
+            weight_norm = np.array([np.linalg.norm(W) for W in Ws])
+            quantities = {
+                "delta_rms": np.sqrt(errors / (len(X) * np.array(sizes[1:]))),
+                "grad_norm": np.sqrt(grads / steps),
+                "weight_norm": weight_norm,
+                "update_ratio": np.sqrt(changes / steps) / weight_norm,
+                "dead_fraction": np.array([1 - u.mean() for u in live] + [np.nan])}
+            for key, value in quantities.items():
+                record.setdefault(key, []).append(value)
     return p

@@ -41,10 +41,11 @@ def _once(make):
 
 @_once
 def train_chunk(kinds):
-    """The training loop for kinds: train(team, model, space, batches, run, opt, noise)."""
+    """The training loop for kinds: train(team, model, space, batches, run, opt, noise,
+    track)."""
 
     @njit(**JIT)
-    def train(team, model, space, batches, run, opt, noise):
+    def train(team, model, space, batches, run, opt, noise, track):
         """Train on the samples order[start:stop] of data, batch_size at a time, updating
         params (and the optimizer state) in place; this thread runs parts [t0, t1) of each
         step.
@@ -68,7 +69,7 @@ def train_chunk(kinds):
             for p in range(n_phases(table, opt)):
                 for t in range(t0, t1):
                     phase(kinds, (p, t, parts), model, space, (data, rows),
-                          (lrs[b], first_step + b + 1, l2), opt, noise)
+                          (lrs[b], first_step + b + 1, l2), opt, noise, track)
                 if threads > 1:
                     k += 1
                     barrier(sync, k, threads)

@@ -10,7 +10,7 @@ from .codes import N_HYPER, OPTIMIZERS, general_kinds, kinds, with_optimizer
 from .layout import (A, N_OUT, block_start, layer_table, n_params, parameter_views,
                      workspace_size)
 from .parallel import inference_rows, inference_slabs, run_team
-from .records import Data, Noise, Opt, Parameters, Space, read_only
+from .records import Data, Noise, Opt, Parameters, Space, Track, read_only
 from .step import CORRECT, LOSS, NON_FINITE
 
 
@@ -57,16 +57,26 @@ class Model:
 
     # Training ----------------------------------------------------------------------------
 
-    def train_chunk(self, space, batches, run, opt, noise, optimizer_code=None):
+    def track(self, parts, capacity):
+        """A zeroed records.Track for training in parts on batches of at most capacity
+        rows."""
+        layers, widest = len(self.sizes) - 1, max(self.sizes[1:])
+        return Track(np.zeros((parts, layers, 3)), np.zeros((layers, widest), np.uint8),
+                     np.empty_like(self.params),
+                     np.empty((capacity, widest), self.params.dtype), np.ones(1, np.int64))
+
+    def train_chunk(self, space, batches, run, opt, noise, optimizer_code=None, track=None):
         """Train on one chunk of batches (loops.train_chunk) in as many parts as space has
         tallies rows; opt is None for plain SGD fused into the gradient, else (hyper, grads,
-        state, clip_norm) for the optimizer of optimizer_code. Returns the chunk's (weighted
-        loss sum, correct count, weight sum)."""
+        state, clip_norm) for the optimizer of optimizer_code; track a records.Track adding
+        to the per-layer record, or None. Returns the chunk's (weighted loss sum, correct
+        count, weight sum)."""
         tallies = space.tallies
         tallies[:] = 0
         kernel = loops.train_chunk(self._step_kinds(optimizer_code))
         batches = (read_only(batches[0]),) + tuple(batches[1:])
-        run_team(kernel, tallies.shape[0], (self._kernel_model, space, batches, run, opt, noise))
+        run_team(kernel, tallies.shape[0],
+                 (self._kernel_model, space, batches, run, opt, noise, track))
         totals = np.zeros(3)
         for part in tallies:  # in part order: the same sums on any number of threads
             totals += part[:3]

@@ -74,6 +74,20 @@ class Opt(NamedTuple):
     clip_norm: float
 
 
+class Track(NamedTuple):
+    """The per-layer record of fit(track_layers=True) (tracking.py): per part and layer the
+    epoch's sums of ||delta||^2, ||grad W||^2 and ||change of W||^2 (float64, (parts,
+    layers, 3)); per layer and unit whether its derivative was ever not near zero (uint8,
+    (layers, widest layer)); a buffer laid out like params for the weights before each
+    update; a (batch, widest layer) block for the derivatives; and the number of the
+    epoch's first update (int64, (1,))."""
+    sums: np.ndarray
+    live: np.ndarray
+    before: np.ndarray
+    ones: np.ndarray
+    first: np.ndarray
+
+
 class Noise(NamedTuple):
     """Dropout: the rate of every layer (the output layer's 0) and the fit's mask seed."""
     rates: np.ndarray

@@ -40,6 +40,7 @@ import math
 
 from numba import njit
 
+from .codes import SIGMOID
 from .config import DRIVER, INTERNAL
 from .elementwise import activate, apply_dropout, output_error, scale_by_derivative
 from .gemm import error_back
@@ -49,6 +50,8 @@ from .numba_ext import as_vector
 from .parallel import share
 from .records import SparseRows
 from .sparse import copy_rows, input_affine, input_outer_update, is_csr
+from .tracking import (GRADIENTS, keep_weights, mark_live_units, tally_change, tally_errors,
+                       tally_flat_updates, tally_gradient, weighs_step)
 from .update import clip_to_norm, step, sum_of_squares
 
 LOSS, CORRECT, WEIGHT, SQUARES = range(4)  # the columns of space's tallies
@@ -203,11 +206,12 @@ def n_phases(table, opt):
 
 
 @njit(**DRIVER)
-def phase(kinds, where, model, space, batch, run, opt, noise):
+def phase(kinds, where, model, space, batch, run, opt, noise, track):
     """Part t's share of phase p (module doc) of a training step; where = (p, t, parts).
     Adds part t's weighted loss sum and correct count (output phase) and the batch's weight
     sum (part 0, gradient phase) to its row of space's tallies, and sets its gradient sum of
-    squares there."""
+    squares there. With track (a records.Track; None compiles none of it), also tallies the
+    per-layer record of tracking.py for part t's share."""
     p, t, parts = where
     params, table = model
     tallies = space.tallies
@@ -234,10 +238,19 @@ def phase(kinds, where, model, space, batch, run, opt, noise):
                                          batch_y(space, n)[lo:hi], batch_w(space, n)[lo:hi])
             tallies[t, LOSS] += loss
             tallies[t, CORRECT] += correct
+            if track is not None:
+                tally_errors(track, t, top, layer_block(space, n, top, DELTA)[lo:hi, u0:u1])
     elif p <= 2 * top + 1:  # delta of layer l - 1, from the top layer down to layer 1
         l = 2 * top + 2 - p
-        error_back_block(kinds, model, space, n, l, share(t, parts, table[l, N_IN]), noise,
-                         step_number)
+        units = share(t, parts, table[l, N_IN])
+        error_back_block(kinds, model, space, n, l, units, noise, step_number)
+        if track is not None:
+            u0, u1 = units
+            tally_errors(track, t, l - 1, layer_block(space, n, l - 1, DELTA)[0:n, u0:u1])
+            code = table[l - 1, ACT]
+            mark_live_units(kinds, track, code, 0.25 if code == SIGMOID else 1.0, l - 1, u0,
+                            layer_block(space, n, l - 1, Z)[0:n, u0:u1],
+                            layer_block(space, n, l - 1, A)[0:n, u0:u1])
     elif p == 2 * top + 2:
         # Plain SGD (opt None): W[units] += (-lr / weight sum) * gradient, in place; else the
         # mean gradient of the part's units into grads, stepped at once or, with clipping,
@@ -255,17 +268,31 @@ def phase(kinds, where, model, space, batch, run, opt, noise):
         for l in range(top + 1):
             lo, hi = share(t, parts, table[l, N_OUT])
             W, b = weight(target, table, l)[lo:hi], bias(target, table, l)[lo:hi]
+            if track is not None:  # (nested ifs: Numba prunes `x is None` tests only)
+                if weighs_step(track, step_number):
+                    keep_weights(track, params, table, l, lo, hi)
             if opt is None and decay != 0:  # W -= lr * decay * W, then the product adds in
                 scale(W.reshape(-1), 1.0 - lr * decay)
             layer_gradient(alpha, layer_block(space, n, l, DELTA)[0:n, lo:hi], data.X, rows, x,
                            space, l, noise, 1.0 if opt is None else 0.0, W, b)
             if opt is not None and decay != 0:  # grads of W += decay * W
                 add_scaled(W.reshape(-1), weight(params, table, l)[lo:hi].reshape(-1), decay)
+            if track is not None:
+                if opt is not None:
+                    if weighs_step(track, step_number):  # before a step may reuse grads
+                        tally_gradient(track, t, opt.grads, table, l, lo, hi)
             if opt is not None:
                 if opt.clip_norm > 0:  # clipping; rows lo:hi of W[l] are contiguous
                     squares += sum_of_squares(W.reshape(-1)) + sum_of_squares(b)
                 else:
                     step_units(kinds, opt, params, table, l, (lo, hi), run)
+            if track is not None:
+                if weighs_step(track, step_number):
+                    if opt is None:  # the change is -lr times the mean gradient
+                        change = tally_change(track, t, params, table, l, lo, hi)
+                        track.sums[t, l, GRADIENTS] += change / (lr * lr)
+                    elif opt.clip_norm == 0:  # with clipping: in the optimizer phase
+                        tally_change(track, t, params, table, l, lo, hi)
         tallies[t, SQUARES] = squares
     elif opt is not None:  # clipping, then the step, on the part's share of the flat buffers
         hyper, grads, state, clip_norm = opt
@@ -276,3 +303,6 @@ def phase(kinds, where, model, space, batch, run, opt, noise):
         clip_to_norm(grads[lo:hi], math.sqrt(total), clip_norm)
         step(kinds, hyper, params[lo:hi], grads[lo:hi], state[0][lo:hi], state[-1][lo:hi],
              step_number, lr)
+        if track is not None:
+            if weighs_step(track, step_number):
+                tally_flat_updates(track, t, params, table, lo, hi)

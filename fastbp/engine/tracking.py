@@ -1,0 +1,126 @@
+"""The per-layer training record (``fit(track_layers=True)``), tallied inside the compiled
+step: what each layer's error delta^l (eq. 1, 7 of docs/math.md), its weight gradient
+(eq. 3) and its weight update did over an epoch, and which hidden units had an activation
+derivative that was never far from zero.
+
+The step (step.py) calls these with a records.Track; each part writes only its own row of
+``track.sums`` and its own units of ``track.live``, so the record is the same on any number
+of threads. Sums are float64, in row and unit order. Without tracking (track None) the step
+compiles none of this.
+"""
+
+from numba import njit
+
+from .config import DRIVER, INTERNAL
+from .elementwise import scale_by_derivative
+from .layout import N_IN, N_OUT, W_OFF, weight
+from .update import sum_of_squares
+
+ERRORS, GRADIENTS, UPDATES = range(3)  # the columns of track.sums
+SMALL_DERIVATIVE = 1e-3  # "near zero": below this fraction of the activation's largest slope
+# The gradient and update norms are taken at every WEIGH_EVERY-th step of an epoch (its
+# steps 1, 1 + WEIGH_EVERY, ...), not at all: they cost passes over every weight, as much as
+# a plain SGD step of a small batch itself (bench/tools/layer_record_cost.py).
+WEIGH_EVERY = 16
+
+
+@njit(**INTERNAL)
+def weighs_step(track, step_number):
+    """Whether the record takes the weight norms at update number step_number, given the
+    number of the epoch's first update (track.first)."""
+    return (step_number - track.first[0]) % WEIGH_EVERY == 0
+
+
+def weighed_steps(steps):
+    """How many of an epoch's steps weighs_step takes."""
+    return -(-steps // WEIGH_EVERY)
+
+
+@njit(**INTERNAL)
+def block_squares(block):
+    """Sum of the squares of a 2-D block (rows contiguous), in float64, rows in order."""
+    total = 0.0
+    for i in range(block.shape[0]):
+        total += sum_of_squares(block[i])
+    return total
+
+
+@njit(**INTERNAL)
+def tally_errors(track, t, l, delta):
+    """Part t adds the sum of squares of its block of layer l's delta to the record."""
+    track.sums[t, l, ERRORS] += block_squares(delta)
+
+
+@njit(**DRIVER)  # inlined: kinds reaches scale_by_derivative as a constant
+def mark_live_units(kinds, track, code, largest_slope, l, u0, z, a):
+    """Units u0 + j of hidden layer l whose derivative sigma'(z) reached SMALL_DERIVATIVE *
+    largest_slope on some row of the batch block (z, a) are marked live. The derivatives
+    come from the step's own kernel, applied to a block of ones."""
+    n, m = z.shape
+    slopes = track.ones[0:n, u0:u0 + m]
+    for i in range(n):
+        for j in range(m):
+            slopes[i, j] = 1.0
+    scale_by_derivative(kinds, code, z, a, slopes)
+    threshold = SMALL_DERIVATIVE * largest_slope
+    live = track.live[l, u0:u0 + m]
+    for i in range(n):  # along rows: the block's memory order
+        for j in range(m):
+            if abs(slopes[i, j]) >= threshold:
+                live[j] = 1
+
+
+@njit(**INTERNAL)
+def keep_weights(track, params, table, l, lo, hi):
+    """Copy rows [lo, hi) of W[l] before this step's update changes them."""
+    src = weight(params, table, l)[lo:hi]
+    dst = weight(track.before, table, l)[lo:hi]
+    for i in range(src.shape[0]):
+        for k in range(src.shape[1]):
+            dst[i, k] = src[i, k]
+
+
+@njit(**INTERNAL)
+def update_squares(params, before, lo, hi):
+    """Sum over [lo, hi) of the flat buffers of (params - before)**2, in float64."""
+    total = 0.0
+    for i in range(lo, hi):
+        d = float(params[i]) - float(before[i])
+        total += d * d
+    return total
+
+
+@njit(**INTERNAL)
+def _weight_range(table, l, lo, hi):
+    """[start, stop) of rows [lo, hi) of W[l] in the flat buffers."""
+    return (table[l, W_OFF] + lo * table[l, N_IN], table[l, W_OFF] + hi * table[l, N_IN])
+
+
+@njit(**INTERNAL)
+def tally_change(track, t, params, table, l, lo, hi):
+    """After rows [lo, hi) of W[l] took this step's update: part t adds the squared norm of
+    their change to the record, and returns it."""
+    start, stop = _weight_range(table, l, lo, hi)
+    change = update_squares(params, track.before, start, stop)
+    track.sums[t, l, UPDATES] += change
+    return change
+
+
+@njit(**INTERNAL)
+def tally_gradient(track, t, grads, table, l, lo, hi):
+    """Part t adds the squared norm of rows [lo, hi) of W[l]'s mean gradient (grads, laid
+    out like params) to the record."""
+    start, stop = _weight_range(table, l, lo, hi)
+    track.sums[t, l, GRADIENTS] += sum_of_squares(grads[start:stop])
+
+
+@njit(**INTERNAL)
+def tally_flat_updates(track, t, params, table, lo, hi):
+    """After the clipped step updated [lo, hi) of the flat buffers: part t adds the squared
+    change of the weights among them to each layer's record."""
+    for l in range(table.shape[0]):
+        w0 = table[l, W_OFF]
+        w1 = w0 + table[l, N_OUT] * table[l, N_IN]
+        a, b = max(lo, w0), min(hi, w1)
+        if a < b:
+            track.sums[t, l, UPDATES] += update_squares(params, track.before, a, b)
