@@ -3,10 +3,10 @@ constructor's arguments (the spec) as JSON and, for resuming training, the train
 the network's random stream and dropout mask stream and, when saved with one, the
 optimizer (its class, settings, step and epoch counts as JSON, its state as an array); and
 the network's metadata (JSON values of the user's: class names, feature names, how it was
-trained). A quantized network
-(fastbp.quantized) keeps its biases as the parameters and its int8 weights, weight scales
-and input scales as arrays of their own, and says so in its spec. Nothing here
-executes code from a file; files without a training state (earlier fastbp versions) still load.
+trained). A quantized network (fastbp.quantized) keeps its biases as the parameters and its
+int8 weights, weight scales and input scales as arrays of their own, and says so in its
+spec. Nothing here executes code from a file; files without a training state (earlier
+fastbp versions) still load.
 
 Files are written atomically: into a new hidden temporary file in the same folder, flushed
 to the disk, then renamed over the target, so a process killed at any moment of a save leaves

@@ -86,39 +86,14 @@ class _FastbpMLP(BaseEstimator):
         "callbacks": [list, tuple, Callback, None],
     }
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dropout=0.0, dtype=None, callbacks=None):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.dropout = dropout
-        self.dtype = dtype
-        self.callbacks = callbacks
+    # Each estimator spells out its own __init__ signature: scikit-learn reads the
+    # parameters (get_params, clone) from the class's own __init__.
+    def _set_parameters(self, arguments):
+        """Store an __init__'s arguments (its locals()) as the parameters, unchanged, as
+        scikit-learn requires."""
+        for name, value in arguments.items():
+            if name != "self":
+                setattr(self, name, value)
 
     # Fitted attributes read from the network ---------------------------------------------
 
@@ -476,11 +451,7 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  dropout=0.0, dtype=None, callbacks=None, class_weight=None):
-        # the shared signature and class_weight, which only a classifier has
-        shared = {name: value for name, value in locals().items()
-                  if name not in ("self", "class_weight", "__class__")}
-        super().__init__(**shared)
-        self.class_weight = class_weight
+        self._set_parameters(locals())
 
     @available_if(lambda self: self._check_stochastic())
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -625,12 +596,7 @@ class FastbpRegressor(RegressorMixin, _FastbpMLP):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  dropout=0.0, dtype=None, callbacks=None):
-        # scikit-learn's MLPRegressor takes loss first, so this signature is its own; the
-        # rest is the shared one's
-        shared = {name: value for name, value in locals().items()
-                  if name not in ("self", "loss", "__class__")}
-        super().__init__(**shared)
-        self.loss = loss
+        self._set_parameters(locals())  # loss first, as in scikit-learn's MLPRegressor
 
     @available_if(lambda self: self._check_stochastic())
     def partial_fit(self, X, y, sample_weight=None):

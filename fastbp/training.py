@@ -172,11 +172,15 @@ class Trainer:
         return min(self.data.X.shape[0],
                    self.batch_size * chunk_batches(self.model.sizes, self.batch_size))
 
+    def epoch_steps(self):
+        """Batches (steps) of an epoch."""
+        return -(-self.data.X.shape[0] // self.batch_size)
+
     def calls(self):
         """(first batch, batches) of each call of an epoch: chunks of about
         config.CHUNK_FLOP of work."""
         per_call = chunk_batches(self.model.sizes, self.batch_size)
-        total = -(-self.data.X.shape[0] // self.batch_size)
+        total = self.epoch_steps()
         for first in range(0, total, per_call):
             yield first, min(per_call, total - first)
 
@@ -255,7 +259,7 @@ class Trainer:
             return None
         sums = track.sums.sum(axis=0)  # (layers, 3)
         widths = np.array(self.model.sizes[1:])
-        weighed = weighed_steps(-(-self.data.X.shape[0] // self.batch_size))
+        weighed = weighed_steps(self.epoch_steps())
         with np.errstate(over="ignore"):  # huge weights: an infinite norm, reported as such
             weight_norm = np.sqrt([float(np.square(W).sum()) for W in self.model.views()[0]])
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -10,12 +10,13 @@ and linnerud (R^2 averaged over its 3 targets), the first --fashion-rows images 
 Fashion-MNIST training set (accuracy; skipped without the files: apt-get install
 dataset-fashion-mnist), and tfidf_text: the TF-IDF CSR of a generated corpus of 2,000
 documents over 5,000 words in 5 topics (sparse_text.py's, accuracy). Folds:
-scikit-learn's default for cross_val_score (stratified for classifiers, unshuffled). Each library runs the cross-validation with random_state 0, 1,
-... (--seeds), alternating; the score is the mean +- standard deviation over every fold of
-every seed (one seed's score is mostly the luck of its initialisation on these small
-sets). Time: the median over seeds of one whole cross-validation's wall time in this
-process (one job), after a warm-up fit of each estimator so that fastbp's kernels are loaded
-from the disk cache rather than timed compiling. Prints a Markdown table.
+scikit-learn's default for cross_val_score (stratified for classifiers, unshuffled). Each
+library runs the cross-validation with random_state 0, 1, ... (--seeds), alternating;
+the score is the mean +- standard deviation over every fold of every seed (one seed's
+score is mostly the luck of its initialisation on these small sets). Time: the median
+over seeds of one whole cross-validation's wall time in this process (one job), after a
+warm-up fit of each estimator so that fastbp's kernels are loaded from the disk cache
+rather than timed compiling. Prints a Markdown table.
 """
 
 import argparse

@@ -74,6 +74,12 @@ def weight(params, table, l):
 
 
 @njit(**INTERNAL)
+def weight_range(table, l, u0, u1):
+    """[start, stop) of rows u0 to u1 of W[l] in params (one contiguous range)."""
+    return table[l, W_OFF] + u0 * table[l, N_IN], table[l, W_OFF] + u1 * table[l, N_IN]
+
+
+@njit(**INTERNAL)
 def bias(params, table, l):
     """View of b[l], shape (n_out,)."""
     return params[table[l, B_OFF]:table[l, B_OFF] + table[l, N_OUT]]

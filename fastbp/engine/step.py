@@ -40,12 +40,12 @@ import math
 
 from numba import njit
 
-from .codes import SIGMOID
 from .config import DRIVER, INTERNAL
 from .elementwise import activate, apply_dropout, output_error, scale_by_derivative
 from .gemm import error_back
-from .layout import (A, ACT, B_OFF, DELTA, FED, LOSS_CODE, N_IN, N_OUT, W_OFF, Z, batch_w,
-                     batch_x, batch_y, bias, layer_block, layer_input, weight)
+from .layout import (A, ACT, B_OFF, DELTA, FED, LOSS_CODE, N_IN, N_OUT, Z, batch_w,
+                     batch_x, batch_y, bias, layer_block, layer_input, weight,
+                     weight_range)
 from .numba_ext import as_vector
 from .parallel import share
 from .records import SparseRows
@@ -189,8 +189,7 @@ def step_units(kinds, opt, params, table, l, units, run):
     hyper, grads, state, _ = opt
     lr, step_number, _ = run
     u0, u1 = units
-    w0 = table[l, W_OFF] + u0 * table[l, N_IN]
-    w1 = table[l, W_OFF] + u1 * table[l, N_IN]
+    w0, w1 = weight_range(table, l, u0, u1)
     b0, b1 = table[l, B_OFF] + u0, table[l, B_OFF] + u1
     step(kinds, hyper, params[w0:w1], grads[w0:w1], state[0][w0:w1], state[-1][w0:w1],
          step_number, lr)
@@ -247,8 +246,7 @@ def phase(kinds, where, model, space, batch, run, opt, noise, track):
         if track is not None:
             u0, u1 = units
             tally_errors(track, t, l - 1, layer_block(space, n, l - 1, DELTA)[0:n, u0:u1])
-            code = table[l - 1, ACT]
-            mark_live_units(kinds, track, code, 0.25 if code == SIGMOID else 1.0, l - 1, u0,
+            mark_live_units(kinds, track, table[l - 1, ACT], l - 1, u0,
                             layer_block(space, n, l - 1, Z)[0:n, u0:u1],
                             layer_block(space, n, l - 1, A)[0:n, u0:u1])
     elif p == 2 * top + 2:

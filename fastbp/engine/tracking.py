@@ -11,16 +11,17 @@ compiles none of this.
 
 from numba import njit
 
+from .codes import SIGMOID
 from .config import DRIVER, INTERNAL
 from .elementwise import scale_by_derivative
-from .layout import N_IN, N_OUT, W_OFF, weight
+from .layout import N_OUT, weight_range
 from .update import sum_of_squares
 
 ERRORS, GRADIENTS, UPDATES = range(3)  # the columns of track.sums
 SMALL_DERIVATIVE = 1e-3  # "near zero": below this fraction of the activation's largest slope
 # The gradient and update norms are taken at every WEIGH_EVERY-th step of an epoch (its
-# steps 1, 1 + WEIGH_EVERY, ...), not at all: they cost passes over every weight, as much as
-# a plain SGD step of a small batch itself (bench/tools/layer_record_cost.py).
+# steps 1, 1 + WEIGH_EVERY, ...), not at every step: they cost passes over every weight, as
+# much as a plain SGD step of a small batch itself (bench/tools/layer_record_cost.py).
 WEIGH_EVERY = 16
 
 
@@ -52,17 +53,18 @@ def tally_errors(track, t, l, delta):
 
 
 @njit(**DRIVER)  # inlined: kinds reaches scale_by_derivative as a constant
-def mark_live_units(kinds, track, code, largest_slope, l, u0, z, a):
-    """Units u0 + j of hidden layer l whose derivative sigma'(z) reached SMALL_DERIVATIVE *
-    largest_slope on some row of the batch block (z, a) are marked live. The derivatives
-    come from the step's own kernel, applied to a block of ones."""
+def mark_live_units(kinds, track, code, l, u0, z, a):
+    """Units u0 + j of hidden layer l (activation code) whose derivative sigma'(z) reached
+    SMALL_DERIVATIVE times the activation's largest slope (1/4 for the sigmoid, else 1) on
+    some row of the batch block (z, a) are marked live. The derivatives come from the
+    step's own kernel, applied to a block of ones."""
     n, m = z.shape
     slopes = track.ones[0:n, u0:u0 + m]
     for i in range(n):
         for j in range(m):
             slopes[i, j] = 1.0
     scale_by_derivative(kinds, code, z, a, slopes)
-    threshold = SMALL_DERIVATIVE * largest_slope
+    threshold = SMALL_DERIVATIVE * (0.25 if code == SIGMOID else 1.0)
     live = track.live[l, u0:u0 + m]
     for i in range(n):  # along rows: the block's memory order
         for j in range(m):
@@ -73,11 +75,9 @@ def mark_live_units(kinds, track, code, largest_slope, l, u0, z, a):
 @njit(**INTERNAL)
 def keep_weights(track, params, table, l, lo, hi):
     """Copy rows [lo, hi) of W[l] before this step's update changes them."""
-    src = weight(params, table, l)[lo:hi]
-    dst = weight(track.before, table, l)[lo:hi]
-    for i in range(src.shape[0]):
-        for k in range(src.shape[1]):
-            dst[i, k] = src[i, k]
+    start, stop = weight_range(table, l, lo, hi)
+    for i in range(start, stop):
+        track.before[i] = params[i]
 
 
 @njit(**INTERNAL)
@@ -91,16 +91,10 @@ def update_squares(params, before, lo, hi):
 
 
 @njit(**INTERNAL)
-def _weight_range(table, l, lo, hi):
-    """[start, stop) of rows [lo, hi) of W[l] in the flat buffers."""
-    return (table[l, W_OFF] + lo * table[l, N_IN], table[l, W_OFF] + hi * table[l, N_IN])
-
-
-@njit(**INTERNAL)
 def tally_change(track, t, params, table, l, lo, hi):
     """After rows [lo, hi) of W[l] took this step's update: part t adds the squared norm of
     their change to the record, and returns it."""
-    start, stop = _weight_range(table, l, lo, hi)
+    start, stop = weight_range(table, l, lo, hi)
     change = update_squares(params, track.before, start, stop)
     track.sums[t, l, UPDATES] += change
     return change
@@ -110,7 +104,7 @@ def tally_change(track, t, params, table, l, lo, hi):
 def tally_gradient(track, t, grads, table, l, lo, hi):
     """Part t adds the squared norm of rows [lo, hi) of W[l]'s mean gradient (grads, laid
     out like params) to the record."""
-    start, stop = _weight_range(table, l, lo, hi)
+    start, stop = weight_range(table, l, lo, hi)
     track.sums[t, l, GRADIENTS] += sum_of_squares(grads[start:stop])
 
 
@@ -119,8 +113,7 @@ def tally_flat_updates(track, t, params, table, lo, hi):
     """After the clipped step updated [lo, hi) of the flat buffers: part t adds the squared
     change of the weights among them to each layer's record."""
     for l in range(table.shape[0]):
-        w0 = table[l, W_OFF]
-        w1 = w0 + table[l, N_OUT] * table[l, N_IN]
+        w0, w1 = weight_range(table, l, 0, table[l, N_OUT])
         a, b = max(lo, w0), min(hi, w1)
         if a < b:
             track.sums[t, l, UPDATES] += update_squares(params, track.before, a, b)
