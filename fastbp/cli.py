@@ -80,7 +80,12 @@ def _parser():
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--save", metavar="MODEL.npz", help="write the trained model there")
     train.add_argument("--plot", metavar="CURVES.png",
-                       help="draw loss and accuracy per epoch (needs matplotlib)")
+                       help="draw loss and accuracy per epoch and the per-layer record of "
+                            "--track-layers, which it turns on (needs matplotlib)")
+    train.add_argument("--track-layers", action="store_true",
+                       help="record per epoch and layer the RMS error delta, gradient and "
+                            "weight norms, update ratio and dead units; saved with the model "
+                            "(fastbp info shows the last epoch's)")
     train.add_argument("--quiet", action="store_true", help="no progress output")
     train.set_defaults(run=run_train)
     evaluate = commands.add_parser("evaluate", help="score a saved model on DATA")
@@ -130,7 +135,7 @@ def run_train(args):
     started = time.perf_counter()
     history = net.fit(X, y, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       optimizer=args.optimizer, validation_split=args.validation_split,
-                      verbose=verbose)
+                      verbose=verbose, track_layers=args.track_layers or bool(args.plot))
     wall = time.perf_counter() - started
     last = {key: values[-1] for key, values in history.history.items()}
     print(f"trained {len(history.epoch)} epochs in {wall:.2f} s: "
@@ -285,7 +290,23 @@ def run_info(args):
               f"{trained['batch_size']}, in {trained['seconds']} s on {trained['date']} "
               f"(fastbp {trained['fastbp']})")
         print(f"final epoch: {final}")
+    if net.layer_record is not None:
+        print(layer_table(net.layer_record))
     return 0
+
+
+LAYER_COLUMNS = ("delta_rms", "grad_norm", "weight_norm", "update_ratio", "dead_fraction")
+
+
+def layer_table(record):
+    """The lines of a network's layer_record: one row per layer, one column per quantity."""
+    lines = [f"layer record of epoch {record['epoch']} of its fit:",
+             "  layer " + "".join(f"{name:>14}" for name in LAYER_COLUMNS)]
+    for l in range(len(record["delta_rms"])):
+        values = [record[name][l] for name in LAYER_COLUMNS]
+        lines.append(f"  {l + 1:>5} " + "".join(
+            f"{'-':>14}" if np.isnan(v) else f"{v:>14.4g}" for v in values))
+    return "\n".join(lines)
 
 
 # the demo -----------------------------------------------------------------------------------

@@ -60,6 +60,11 @@ class Network:
     metadata : dict
         JSON values saved and loaded with the network (the command line keeps class names,
         feature names, input scaling and how the network was trained there).
+    layer_record : dict or None
+        The per-layer record (:attr:`fastbp.History.layers`) of the last epoch of the last
+        fit with ``track_layers=True``: each quantity as a list with one value per layer,
+        and ``"epoch"``, that epoch's number in the fit (1-based). Saved and loaded with the
+        network; None before such a fit.
 
     Examples
     --------
@@ -84,6 +89,7 @@ class Network:
         self._masks = MaskStream()
         self._initialize(codes)
         self.metadata = {}
+        self.layer_record = None
 
     def _initialize(self, codes):
         for W, code in zip(self._weights, codes):
@@ -105,7 +111,8 @@ class Network:
         return state
 
     def __setstate__(self, state):
-        state.setdefault("_masks", MaskStream())  # pickled by a fastbp without it
+        state.setdefault("_masks", MaskStream())  # pickled by a fastbp without them
+        state.setdefault("layer_record", None)
         vars(self).update(state)
         self._weights, self._biases = self._model.views()
 
@@ -389,7 +396,12 @@ class Network:
     def _train(self, data, plan):
         """fit on validated data (engine.Data) as plan (plan.FitPlan) says: the entry of
         callers whose arrays are checked already (fastbp.sklearn)."""
-        return train(self, Trainer(self._model, data, plan))
+        history = train(self, Trainer(self._model, data, plan))
+        if history.layers:
+            self.layer_record = {key: values[-1].tolist()
+                                 for key, values in history.layers.items()}
+            self.layer_record["epoch"] = len(history.epoch)
+        return history
 
     def _checked_data(self, X, Y, sample_weight=None):
         """Training rows from arrays checked already (finite, of matching shapes: Y one row of
@@ -423,7 +435,7 @@ class Network:
         The file also holds the network's random stream (shuffling draws from it), its
         dropout mask stream (seed and batches trained) and, with ``optimizer`` (an object
         that trained this network, e.g. ``fastbp.optimizers.Adam``), its settings, state,
-        step and epoch counts, so that ``net, opt = fastbp.load(path, with_optimizer=True)``
+        step and epoch counts (and the last layer_record), so that ``net, opt = fastbp.load(path, with_optimizer=True)``
         followed by ``net.fit(..., optimizer=opt)`` continues training exactly as the same
         calls would have without the save, dropout included (schedules read the optimizer's
         step and epoch counts). The network's ``metadata`` (JSON values) is saved with it.
@@ -431,6 +443,8 @@ class Network:
         """
         training = {"rng": self._rng.bit_generator.state, "mask_seed": self._masks.seed,
                     "batches": self._masks.batches}
+        if self.layer_record is not None:
+            training["layer_record"] = self.layer_record
         state = None
         if optimizer is not None:
             training["optimizer"] = optimizers.describe(optimizer, self.params)
@@ -489,6 +503,7 @@ def load(path, with_optimizer=False):
     if training is not None:  # files of earlier fastbp versions hold no mask stream
         net._rng.bit_generator.state = training["rng"]
         net._masks = MaskStream(training.get("mask_seed"), training.get("batches", 0))
+        net.layer_record = training.get("layer_record")
     if not with_optimizer:
         return net
     if training is None or "optimizer" not in training or state is None:

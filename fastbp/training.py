@@ -19,7 +19,7 @@ from .engine import config
 from .engine.codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY
 from .engine.parallel import training_parts
 from .engine.records import Noise, Opt
-from .engine.tracking import ERRORS, GRADIENTS, UPDATES, weighed_steps
+from .engine.tracking import ERRORS, GRADIENTS, UPDATES, weigh_stride, weighed_steps
 from .schedules import batch_learning_rates
 
 
@@ -39,10 +39,11 @@ class History:
         hidden layer, the last: the output layer): ``"delta_rms"``, the root mean square of
         the error delta^l = w_i dloss_i/dz^l over the epoch's samples and the layer's units;
         ``"grad_norm"``, the root mean square of ||grad W^l|| (the mean gradient of a batch,
-        with the L2 term, before clipping) over the epoch's steps 1, 17, 33, ... (every
-        16th: each costs passes over all the weights); ``"weight_norm"``, ||W^l|| at the
-        epoch's end; ``"update_ratio"``, the root mean square over the same steps of ||change
-        of W^l|| in the step, divided by that ||W^l||; ``"dead_fraction"``, the fraction of
+        with the L2 term, before clipping) over 16 to 31 evenly spaced steps of the epoch
+        (steps 1, 1 + s, 1 + 2s, ... with s = max(1, steps // 16); each costs passes over
+        all the weights); ``"weight_norm"``, ||W^l|| at the epoch's end;
+        ``"update_ratio"``, the root mean square over the same steps of ||change of W^l||
+        in the step, divided by that ||W^l||; ``"dead_fraction"``, the fraction of
         the layer's units whose activation derivative stayed below 1e-3 of the
         activation's largest one on every sample of the epoch (NaN for the output layer).
         Empty without tracking.
@@ -68,8 +69,9 @@ class History:
         return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
 
     def plot(self, path=None):
-        """Draw the loss and accuracy per epoch, training and validation, with matplotlib;
-        save the figure to path when given. Returns the figure (fastbp.plotting)."""
+        """Draw the loss and accuracy per epoch, training and validation, and the per-layer
+        record when there is one (a panel per quantity), with matplotlib; save the figure
+        to path when given. Returns the figure (fastbp.plotting)."""
         from .plotting import plot_history
         return plot_history(self, path)
 
@@ -218,7 +220,7 @@ class Trainer:
         if self._track is not None:
             self._track.sums[:] = 0
             self._track.live[:] = 0
-            self._track.first[0] = opt.steps + 1
+            self._track.clock[:] = opt.steps + 1, weigh_stride(self.epoch_steps())
         lr = opt.lr
         for first, count in self.calls():
             lrs = np.array(batch_learning_rates(opt.lr, self.plan.schedule, opt.steps,

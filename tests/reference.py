@@ -154,7 +154,7 @@ def optimizer_step(opt, p, g, state, t, lr):
 
 
 def train(p, sizes, acts, loss_name, X, Y, batch_size, epochs, opt, lr=None, clip_norm=None,
-          l2=0.0, record=None, weigh_every=16):
+          l2=0.0, record=None, weigh_every=1):
     """Mini-batch training without shuffling from flat parameters p: batches of rows
     [0, batch_size), [batch_size, 2 batch_size), ... (the last one may be smaller), each
     followed by one optimizer_step. lr(epoch, step) gives the learning rate of the update

@@ -107,6 +107,28 @@ def test_idx_files_and_the_plot(tmp_path):
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_info_prints_the_layer_record(tmp_path):
+    """train --track-layers saves the last epoch's per-layer record; info prints it, a row
+    per layer, with the saved values."""
+    model = tmp_path / "wine.npz"
+    _wine_csv(tmp_path / "train.csv")
+    done = _fastbp("train", tmp_path / "train.csv", "--target", "cultivar", "--hidden", "16",
+                   "8", "--epochs", "4", "--track-layers", "--save", model, "--quiet")
+    assert done.returncode == 0, done.stderr
+    record = fastbp.load(model).layer_record
+    done = _fastbp("info", model)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    start = lines.index("layer record of epoch 4 of its fit:")
+    assert lines[start + 1].split() == ["layer", *cli.LAYER_COLUMNS]
+    rows = [line.split() for line in lines[start + 2:]]
+    assert [row[0] for row in rows] == ["1", "2", "3"]
+    for row, l in zip(rows, range(3)):
+        for name, text in zip(cli.LAYER_COLUMNS, row[1:]):
+            value = record[name][l]
+            assert text == "-" if np.isnan(value) else float(text) == float(f"{value:.4g}")
+
+
 @pytest.mark.parametrize("content,message", [
     ("a,b,label\n1,2,x\n3,oops,y\n", "line 3, column 2 (b): 'oops' is not a number"),
     ("a,b,label\n1,2,x\n3,4\n", "line 3: 2 cells, the header has 3"),

@@ -2,12 +2,14 @@
 NumPy reference's, full batch and mini-batches, for each kind of update, in one part or
 several; and tracking changes no bit of training."""
 
+import pickle
+
 import numpy as np
 import pytest
 
 import fastbp
 import reference
-from conftest import one_hot
+from conftest import one_hot, oracle
 
 SIZES = [6, 8, 5, 3]
 ACTIVATIONS = ["relu", "sigmoid"]
@@ -38,7 +40,7 @@ UPDATES = {
 
 
 @pytest.mark.parametrize("parts", [1, 3])
-@pytest.mark.parametrize("batch_size", [50, 16, 2])
+@pytest.mark.parametrize("batch_size", [50, 16, 2, 1])
 @pytest.mark.parametrize("update", list(UPDATES))
 def test_record_equals_the_reference(update, batch_size, parts, train_mode):
     """Two epochs without shuffling: every quantity of every layer and epoch equals the
@@ -51,7 +53,8 @@ def test_record_equals_the_reference(update, batch_size, parts, train_mode):
     expected = {}
     reference.train(start.params.copy(), SIZES, start.activations, "cross_entropy", X,
                     one_hot(y, 3), batch_size, 2, make(), clip_norm=settings.get("clip_norm"),
-                    l2=settings.get("l2", 0.0), record=expected)
+                    l2=settings.get("l2", 0.0), record=expected,
+                    weigh_every=max(1, -(-len(X) // batch_size) // 16))  # 3 at batch size 1
     tracked, plain = _network(), _network()
     history = tracked.fit(X, y, epochs=2, batch_size=batch_size, optimizer=make(),
                           shuffle=False, track_layers=True, **settings)
@@ -90,3 +93,42 @@ def test_track_layers_must_be_a_bool():
     X, y = _problem()
     with pytest.raises(TypeError, match="track_layers must be True or False, got 'yes'"):
         fastbp.Network(SIZES, seed=0).fit(X, y, track_layers="yes")
+
+
+def test_the_last_epochs_record_is_kept_saved_and_pickled(tmp_path):
+    """net.layer_record is the last epoch's row of the last tracked fit (a later fit without
+    tracking keeps it), and it survives save + load and pickling."""
+    X, y = _problem()
+    net = _network()
+    assert net.layer_record is None
+    history = net.fit(X, y, epochs=3, batch_size=8, track_layers=True)
+    record = net.layer_record
+    assert record["epoch"] == 3
+    for key, values in history.layers.items():
+        np.testing.assert_array_equal(record[key], values[-1], err_msg=key)
+    net.fit(X, y, epochs=1)
+    assert net.layer_record == record
+    net.save(tmp_path / "net.npz")
+    loaded = fastbp.load(tmp_path / "net.npz")
+    np.testing.assert_array_equal(loaded.layer_record["dead_fraction"], record["dead_fraction"])
+    assert {k: v for k, v in loaded.layer_record.items() if k != "dead_fraction"} == \
+        {k: v for k, v in record.items() if k != "dead_fraction"}
+    assert pickle.loads(pickle.dumps(net)).layer_record["epoch"] == 3
+
+
+def test_the_plot_has_a_panel_per_quantity():
+    """History.plot: loss, accuracy and one panel per quantity of the record, log scale but
+    for the dead fraction, a line per layer (hidden layers only for the dead fraction)."""
+    oracle("matplotlib")
+    X, y = _problem()
+    history = _network().fit(X, y, epochs=2, batch_size=8, track_layers=True)
+    figure = history.plot()
+    panels = [ax for ax in figure.axes if ax.get_visible()]
+    assert len(panels) == 7
+    record_panels = panels[2:]
+    assert [ax.get_yscale() for ax in record_panels] == ["log"] * 4 + ["linear"]
+    assert [len(ax.get_lines()) for ax in record_panels] == [3, 3, 3, 3, 2]
+    np.testing.assert_array_equal(record_panels[0].get_lines()[1].get_ydata(),
+                                  history.layers["delta_rms"][:, 1])
+    plain = _network().fit(X, y, epochs=2, batch_size=8).plot()
+    assert len([ax for ax in plain.axes if ax.get_visible()]) == 2

@@ -63,7 +63,7 @@ class Model:
         layers, widest = len(self.sizes) - 1, max(self.sizes[1:])
         return Track(np.zeros((parts, layers, 3)), np.zeros((layers, widest), np.uint8),
                      np.empty_like(self.params),
-                     np.empty((capacity, widest), self.params.dtype), np.ones(1, np.int64))
+                     np.empty((parts, 3, capacity, 1), self.params.dtype), np.ones(2, np.int64))
 
     def train_chunk(self, space, batches, run, opt, noise, optimizer_code=None, track=None):
         """Train on one chunk of batches (loops.train_chunk) in as many parts as space has

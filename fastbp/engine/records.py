@@ -79,13 +79,15 @@ class Track(NamedTuple):
     epoch's sums of ||delta||^2, ||grad W||^2 and ||change of W||^2 (float64, (parts,
     layers, 3)); per layer and unit whether its derivative was ever not near zero (uint8,
     (layers, widest layer)); a buffer laid out like params for the weights before each
-    update; a (batch, widest layer) block for the derivatives; and the number of the
-    epoch's first update (int64, (1,))."""
+    update; per part three (batch, 1) columns for one unit's z, a and derivatives
+    (parts, 3, batch, 1);
+    and the clock of the weighed steps: the number of the epoch's first update and the
+    stride between weighed ones (int64, (2,))."""
     sums: np.ndarray
     live: np.ndarray
     before: np.ndarray
-    ones: np.ndarray
-    first: np.ndarray
+    columns: np.ndarray
+    clock: np.ndarray
 
 
 class Noise(NamedTuple):

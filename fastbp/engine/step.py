@@ -246,7 +246,7 @@ def phase(kinds, where, model, space, batch, run, opt, noise, track):
         if track is not None:
             u0, u1 = units
             tally_errors(track, t, l - 1, layer_block(space, n, l - 1, DELTA)[0:n, u0:u1])
-            mark_live_units(kinds, track, table[l - 1, ACT], l - 1, u0,
+            mark_live_units(kinds, track, t, table[l - 1, ACT], l - 1, u0,
                             layer_block(space, n, l - 1, Z)[0:n, u0:u1],
                             layer_block(space, n, l - 1, A)[0:n, u0:u1])
     elif p == 2 * top + 2:

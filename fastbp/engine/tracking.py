@@ -19,22 +19,29 @@ from .update import sum_of_squares
 
 ERRORS, GRADIENTS, UPDATES = range(3)  # the columns of track.sums
 SMALL_DERIVATIVE = 1e-3  # "near zero": below this fraction of the activation's largest slope
-# The gradient and update norms are taken at every WEIGH_EVERY-th step of an epoch (its
-# steps 1, 1 + WEIGH_EVERY, ...), not at every step: they cost passes over every weight, as
-# much as a plain SGD step of a small batch itself (bench/tools/layer_record_cost.py).
-WEIGH_EVERY = 16
+# The gradient and update norms are taken at WEIGHED_PER_EPOCH to 2 WEIGHED_PER_EPOCH - 1
+# evenly spaced steps of an epoch (every step of a shorter one), not at every step: each
+# costs passes over every weight, as much as a plain SGD step of a small batch itself.
+# Weighed every 16th step, they alone cost nielsen's SGD epoch 5%
+# (bench/tools/layer_record_cost.py).
+WEIGHED_PER_EPOCH = 16
+
+
+def weigh_stride(steps):
+    """The record weighs steps 1, 1 + stride, 1 + 2 stride, ... of an epoch of steps."""
+    return max(1, steps // WEIGHED_PER_EPOCH)
+
+
+def weighed_steps(steps):
+    """How many of an epoch's steps the record weighs."""
+    return -(-steps // weigh_stride(steps))
 
 
 @njit(**INTERNAL)
 def weighs_step(track, step_number):
-    """Whether the record takes the weight norms at update number step_number, given the
-    number of the epoch's first update (track.first)."""
-    return (step_number - track.first[0]) % WEIGH_EVERY == 0
-
-
-def weighed_steps(steps):
-    """How many of an epoch's steps weighs_step takes."""
-    return -(-steps // WEIGH_EVERY)
+    """Whether the record weighs update number step_number, given the number of the epoch's
+    first update and the stride (track.clock)."""
+    return (step_number - track.clock[0]) % track.clock[1] == 0
 
 
 @njit(**INTERNAL)
@@ -53,23 +60,27 @@ def tally_errors(track, t, l, delta):
 
 
 @njit(**DRIVER)  # inlined: kinds reaches scale_by_derivative as a constant
-def mark_live_units(kinds, track, code, l, u0, z, a):
-    """Units u0 + j of hidden layer l (activation code) whose derivative sigma'(z) reached
+def mark_live_units(kinds, track, t, code, l, u0, z, a):
+    """Part t: units u0 + j of hidden layer l (activation code) whose derivative sigma'(z) reached
     SMALL_DERIVATIVE times the activation's largest slope (1/4 for the sigmoid, else 1) on
-    some row of the batch block (z, a) are marked live. The derivatives come from the
-    step's own kernel, applied to a block of ones."""
+    some row of the batch block (z, a) are marked live. Only units not yet live this epoch
+    are looked at (after an epoch's first steps, the dead ones): each one's column of z
+    and a is copied next to a column of ones (part t's columns), which the step's own derivative kernel
+    scales in one contiguous pass."""
     n, m = z.shape
-    slopes = track.ones[0:n, u0:u0 + m]
-    for i in range(n):
-        for j in range(m):
-            slopes[i, j] = 1.0
-    scale_by_derivative(kinds, code, z, a, slopes)
     threshold = SMALL_DERIVATIVE * (0.25 if code == SIGMOID else 1.0)
     live = track.live[l, u0:u0 + m]
-    for i in range(n):  # along rows: the block's memory order
-        for j in range(m):
-            if abs(slopes[i, j]) >= threshold:
+    z_j, a_j, slopes = track.columns[t, 0, 0:n], track.columns[t, 1, 0:n], track.columns[t, 2, 0:n]
+    for j in range(m):
+        if live[j]:
+            continue
+        for i in range(n):
+            z_j[i, 0], a_j[i, 0], slopes[i, 0] = z[i, j], a[i, j], 1.0
+        scale_by_derivative(kinds, code, z_j, a_j, slopes)
+        for i in range(n):
+            if abs(slopes[i, 0]) >= threshold:
                 live[j] = 1
+                break
 
 
 @njit(**INTERNAL)
