@@ -433,12 +433,13 @@ class Network:
         a process killed during the save leaves the previous file or the new one.
 
         The file also holds the network's random stream (shuffling draws from it), its
-        dropout mask stream (seed and batches trained) and, with ``optimizer`` (an object
-        that trained this network, e.g. ``fastbp.optimizers.Adam``), its settings, state,
-        step and epoch counts (and the last layer_record), so that ``net, opt = fastbp.load(path, with_optimizer=True)``
-        followed by ``net.fit(..., optimizer=opt)`` continues training exactly as the same
-        calls would have without the save, dropout included (schedules read the optimizer's
-        step and epoch counts). The network's ``metadata`` (JSON values) is saved with it.
+        dropout mask stream (seed and batches trained), its layer_record and, with
+        ``optimizer`` (an object that trained this network, e.g.
+        ``fastbp.optimizers.Adam``), its settings, state, step and epoch counts, so that
+        ``net, opt = fastbp.load(path, with_optimizer=True)`` followed by
+        ``net.fit(..., optimizer=opt)`` continues training exactly as the same calls would
+        have without the save, dropout included (schedules read the optimizer's step and
+        epoch counts). The network's ``metadata`` (JSON values) is saved with it.
         A killed save's temporary file is removed by the next save to the same path.
         """
         training = {"rng": self._rng.bit_generator.state, "mask_seed": self._masks.seed,

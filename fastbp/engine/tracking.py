@@ -65,8 +65,8 @@ def mark_live_units(kinds, track, t, code, l, u0, z, a):
     SMALL_DERIVATIVE times the activation's largest slope (1/4 for the sigmoid, else 1) on
     some row of the batch block (z, a) are marked live. Only units not yet live this epoch
     are looked at (after an epoch's first steps, the dead ones): each one's column of z
-    and a is copied next to a column of ones (part t's columns), which the step's own derivative kernel
-    scales in one contiguous pass."""
+    and a is copied next to a column of ones (part t's columns), which the step's own
+    derivative kernel scales in one contiguous pass."""
     n, m = z.shape
     threshold = SMALL_DERIVATIVE * (0.25 if code == SIGMOID else 1.0)
     live = track.live[l, u0:u0 + m]
