@@ -31,21 +31,23 @@ for activation in ("sigmoid", "relu"):
 for activation, history in histories.items():
     rms = history.layers["delta_rms"][-1]
     print(f"{activation:>7}: RMS of delta^l", np.array2string(rms, precision=2),
-          "  output / layer 1:", f"{rms[-1] / rms[0]:.3g}x")
+          "  output / layer 1:", f"{rms[-1] / rms[0]:,.1f}x")
 
 # %%
-# Per epoch: the errors' RMS and the gradient norms, one line per layer, on a log scale.
+# Per epoch: the errors' RMS and the gradient norms, one line per layer, on a log scale
+# shared by the two networks.
 # ``history.plot()`` draws every quantity of the record; here two of them, side by side.
 
-figure, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
+PANELS = (("delta_rms", r"RMS of $\delta^l$"),
+          ("grad_norm", r"$\Vert\partial \mathcal{L}/\partial W^l\Vert$"))
+figure, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True, sharey="row")
 epochs = np.arange(1, 21)
 for column, (activation, history) in enumerate(histories.items()):
-    for row, (key, label) in enumerate((("delta_rms", r"RMS of $\delta^l$"),
-                                        ("grad_norm", r"$\Vert\partial C/\partial W^l\Vert$"))):
+    for row, (key, label) in enumerate(PANELS):
         ax = axes[row, column]
         for l in range(history.layers[key].shape[1]):
             ax.plot(epochs, history.layers[key][:, l], label=f"layer {l + 1}")
-        ax.set(yscale="log", ylabel=label, title=f"{activation}" if row == 0 else None)
+        ax.set(yscale="log", ylabel=label, title=activation if row == 0 else None)
         ax.grid(alpha=0.3)
 axes[1, 0].set_xlabel("epoch")
 axes[1, 1].set_xlabel("epoch")

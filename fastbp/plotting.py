@@ -6,7 +6,7 @@ import numpy as np
 
 # The per-layer record's panels (History.layers): each quantity and how its axis is drawn.
 LAYER_PANELS = (("delta_rms", r"RMS of $\delta^l$", "log"),
-                ("grad_norm", r"$\Vert\partial C / \partial W^l\Vert$", "log"),
+                ("grad_norm", r"$\Vert\partial \mathcal{L} / \partial W^l\Vert$", "log"),
                 ("weight_norm", r"$\Vert W^l\Vert$", "log"),
                 ("update_ratio", r"$\Vert\Delta W^l\Vert \,/\, \Vert W^l\Vert$", "log"),
                 ("dead_fraction", "fraction of dead units", "linear"))

@@ -80,9 +80,8 @@ class Track(NamedTuple):
     layers, 3)); per layer and unit whether its derivative was ever not near zero (uint8,
     (layers, widest layer)); a buffer laid out like params for the weights before each
     update; per part three (batch, 1) columns for one unit's z, a and derivatives
-    (parts, 3, batch, 1);
-    and the clock of the weighed steps: the number of the epoch's first update and the
-    stride between weighed ones (int64, (2,))."""
+    (parts, 3, batch, 1); and the clock of the weighed steps: the number of the epoch's
+    first update and the stride between weighed ones (int64, (2,))."""
     sums: np.ndarray
     live: np.ndarray
     before: np.ndarray

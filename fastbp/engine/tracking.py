@@ -61,16 +61,17 @@ def tally_errors(track, t, l, delta):
 
 @njit(**DRIVER)  # inlined: kinds reaches scale_by_derivative as a constant
 def mark_live_units(kinds, track, t, code, l, u0, z, a):
-    """Part t: units u0 + j of hidden layer l (activation code) whose derivative sigma'(z) reached
-    SMALL_DERIVATIVE times the activation's largest slope (1/4 for the sigmoid, else 1) on
-    some row of the batch block (z, a) are marked live. Only units not yet live this epoch
-    are looked at (after an epoch's first steps, the dead ones): each one's column of z
-    and a is copied next to a column of ones (part t's columns), which the step's own
-    derivative kernel scales in one contiguous pass."""
+    """Part t: units u0 + j of hidden layer l (activation code) whose derivative sigma'(z)
+    reached SMALL_DERIVATIVE times the activation's largest slope (1/4 for the sigmoid,
+    else 1) on some row of the batch block (z, a) are marked live. Only units not yet live
+    this epoch are looked at (after an epoch's first steps, the dead ones): each one's
+    column of z and a is copied next to a column of ones (part t's columns), which the
+    step's own derivative kernel scales in one contiguous pass."""
     n, m = z.shape
     threshold = SMALL_DERIVATIVE * (0.25 if code == SIGMOID else 1.0)
     live = track.live[l, u0:u0 + m]
-    z_j, a_j, slopes = track.columns[t, 0, 0:n], track.columns[t, 1, 0:n], track.columns[t, 2, 0:n]
+    columns = track.columns[t]
+    z_j, a_j, slopes = columns[0, 0:n], columns[1, 0:n], columns[2, 0:n]
     for j in range(m):
         if live[j]:
             continue
