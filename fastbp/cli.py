@@ -30,6 +30,7 @@ import numpy as np
 from . import __version__, data_files
 from .datasets import find_fashion_mnist, load_digits, load_fashion_mnist
 from .network import Network, load
+from .plotting import LAYER_PANELS
 
 COMMANDS = ("train", "evaluate", "predict", "info", "warmup")
 # The demo's settings per dataset: hidden widths, epochs, batch size, learning rate.
@@ -295,7 +296,7 @@ def run_info(args):
     return 0
 
 
-LAYER_COLUMNS = ("delta_rms", "grad_norm", "weight_norm", "update_ratio", "dead_fraction")
+LAYER_COLUMNS = tuple(key for key, _, _ in LAYER_PANELS)  # the record's quantities
 
 
 def layer_table(record):

@@ -263,11 +263,14 @@ def phase(kinds, where, model, space, batch, run, opt, noise, track):
         alpha = -lr / weight_sum if opt is None else 1.0 / weight_sum
         decay = l2 / weight_sum  # the L2 term's factor in the mean gradient
         squares = 0.0
+        weigh = False  # whether the record weighs this step
+        if track is not None:
+            weigh = weighs_step(track, step_number)
         for l in range(top + 1):
             lo, hi = share(t, parts, table[l, N_OUT])
             W, b = weight(target, table, l)[lo:hi], bias(target, table, l)[lo:hi]
             if track is not None:  # (nested ifs: Numba prunes `x is None` tests only)
-                if weighs_step(track, step_number):
+                if weigh:
                     keep_weights(track, params, table, l, lo, hi)
             if opt is None and decay != 0:  # W -= lr * decay * W, then the product adds in
                 scale(W.reshape(-1), 1.0 - lr * decay)
@@ -277,7 +280,7 @@ def phase(kinds, where, model, space, batch, run, opt, noise, track):
                 add_scaled(W.reshape(-1), weight(params, table, l)[lo:hi].reshape(-1), decay)
             if track is not None:
                 if opt is not None:
-                    if weighs_step(track, step_number):  # before a step may reuse grads
+                    if weigh:  # before a step may reuse grads
                         tally_gradient(track, t, opt.grads, table, l, lo, hi)
             if opt is not None:
                 if opt.clip_norm > 0:  # clipping; rows lo:hi of W[l] are contiguous
@@ -285,7 +288,7 @@ def phase(kinds, where, model, space, batch, run, opt, noise, track):
                 else:
                     step_units(kinds, opt, params, table, l, (lo, hi), run)
             if track is not None:
-                if weighs_step(track, step_number):
+                if weigh:
                     if opt is None:  # the change is -lr times the mean gradient
                         change = tally_change(track, t, params, table, l, lo, hi)
                         track.sums[t, l, GRADIENTS] += change / (lr * lr)
