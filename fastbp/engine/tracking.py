@@ -15,6 +15,7 @@ from .codes import SIGMOID
 from .config import DRIVER, INTERNAL
 from .elementwise import scale_by_derivative
 from .layout import N_OUT, weight_range
+from .numba_ext import as_vector
 from .update import sum_of_squares
 
 ERRORS, GRADIENTS, UPDATES = range(3)  # the columns of track.sums
@@ -49,7 +50,9 @@ def block_squares(block):
     """Sum of the squares of a 2-D block (rows contiguous), in float64, rows in order."""
     total = 0.0
     for i in range(block.shape[0]):
-        total += sum_of_squares(block[i])
+        # Typed contiguous: a row of a column block has unknown strides to Numba, and the
+        # sum did not vectorise (3-4% of medium's epoch, against ~0.3% vectorised).
+        total += sum_of_squares(as_vector(block[i:i + 1]))
     return total
 
 
