@@ -23,8 +23,8 @@ SMALL_DERIVATIVE = 1e-3  # "near zero": below this fraction of the activation's 
 # The gradient and update norms are taken at WEIGHED_PER_EPOCH to 2 WEIGHED_PER_EPOCH - 1
 # evenly spaced steps of an epoch (every step of a shorter one), not at every step: each
 # costs passes over every weight, as much as a plain SGD step of a small batch itself.
-# Weighed every 16th step, they alone cost nielsen's SGD epoch 5%
-# (bench/tools/layer_record_cost.py).
+# Weighed every 16th step, they alone cost nielsen's SGD epoch 5% more
+# (bench/tools/layer_record_cost.py); at this count, about 1-2% of medium's.
 WEIGHED_PER_EPOCH = 16
 
 
