@@ -9,7 +9,7 @@ from .engine.layout import DELTA
 from .plan import FitPlan, MaskStream, check_settings, make_plan
 from .training import Trainer, epoch_logs, predictions, train
 from .validation import (check_activations, check_dropout, check_dtype, check_finite_X,
-                         check_init, check_output_width, check_params, check_sizes,
+                         check_init, check_input_map, check_output_width, check_params, check_sizes,
                          check_targets, check_validation_data, check_weights, check_X, row_range,
                          validation_rows)
 
@@ -36,7 +36,10 @@ class Network:
         ``sum_k y_k log(y_k / a_k) - y_k + a_k`` (exp output, targets >= 0: counts or
         rates).
     dtype : np.float32 or np.float64, default np.float32
-        Precision of parameters and computation. Inputs of other dtypes are converted once.
+        Precision of parameters and computation. Inputs held as uint8, int8, uint16, int16
+        or float16, and memory maps (``np.memmap``) of the other float precision, are
+        converted a batch at a time as the kernels read them, never copied whole; inputs
+        of other dtypes are converted once, up front.
     init : {"auto", "he", "xavier", "lecun"}, default "auto"
         Weight initialisation: He normal, Glorot (Xavier) uniform or LeCun normal; "auto"
         picks He for layers followed by relu, leaky_relu, elu or gelu, Xavier otherwise.
@@ -49,10 +52,18 @@ class Network:
         layer): each unit's output is zeroed with this probability and the rest scaled by
         1 / (1 - rate); inference is unaffected. Masks are drawn from the fit's random
         stream, so a seeded fit is reproducible.
+    input_scale, input_shift : float or array_like of shape (sizes[0],), optional
+        Map every input row X[i] to ``input_scale * X[i] + input_shift`` (per feature)
+        before the first layer, in every fit, forward pass and export, as the kernels read
+        each batch: ``input_scale=1/255`` trains on uint8 images as values in [0, 1]
+        without a float copy of them; ``input_scale=1/std, input_shift=-mean/std``
+        standardises. Saved with the network. Default: no scale, no shift.
 
     Attributes
     ----------
     sizes : list of int
+    input_scale, input_shift : ndarray of shape (sizes[0],) or None
+        The input map, in the network's dtype (read-only; None when not set).
     params : ndarray
         One contiguous 1-D array holding every weight and bias.
     weights, biases : list of ndarray
@@ -73,7 +84,8 @@ class Network:
     """
 
     def __init__(self, sizes, activation="relu", output=None, loss="cross_entropy",
-                 dtype=np.float32, init="auto", seed=None, dropout=0.0):
+                 dtype=np.float32, init="auto", seed=None, dropout=0.0, input_scale=None,
+                 input_shift=None):
         self.sizes = check_sizes(sizes)
         self._loss_code, codes = check_activations(activation, output, loss, len(self.sizes) - 1)
         check_output_width(codes[-1], self.sizes[-1])
@@ -82,6 +94,10 @@ class Network:
         self.dtype = check_dtype(dtype)
         self.init = check_init(init)
         self.dropout = check_dropout(dropout, len(self.sizes) - 2)
+        # (scale, shift) as check_X takes them: arrays of dtype, each empty when not set
+        self._input_map = tuple(check_input_map(value, name, self.sizes[0], self.dtype)
+                                for value, name in ((input_scale, "input_scale"),
+                                                    (input_shift, "input_shift")))
         self._rates = np.array(self.dropout + [0.0])  # per layer; the output layer never drops
         self._model = Model(self.sizes, codes, self._loss_code, self.dtype)
         self._weights, self._biases = self._model.views()
@@ -113,6 +129,7 @@ class Network:
     def __setstate__(self, state):
         state.setdefault("_masks", MaskStream())  # pickled by a fastbp without them
         state.setdefault("layer_record", None)
+        state.setdefault("_input_map", (np.empty(0, state["dtype"]),) * 2)
         vars(self).update(state)
         self._weights, self._biases = self._model.views()
 
@@ -124,6 +141,16 @@ class Network:
     # Parameters --------------------------------------------------------------------------
 
     @property
+    def input_scale(self):
+        """The per-feature input scale (read-only), or None."""
+        return _read_only_or_none(self._input_map[0])
+
+    @property
+    def input_shift(self):
+        """The per-feature input shift (read-only), or None."""
+        return _read_only_or_none(self._input_map[1])
+
+    @property
     def params(self):
         """All weights and biases in one contiguous 1-D array (weights/biases are views)."""
         return self._model.params
@@ -131,6 +158,22 @@ class Network:
     @params.setter
     def params(self, values):
         self.params[:] = check_params(values, self.params.shape)
+
+    def _folded_parameters(self):
+        """(weights, biases) as lists of arrays, with the input map folded into the first
+        layer: W (scale * x + shift) + b = (W * scale) x + (b + W shift), computed in float64
+        and rounded to the network's dtype; for forms that have no place for the map of their
+        own (PyTorch's Sequential, the int8 model). The same views when there is no map."""
+        weights, biases = self.weights, self.biases
+        scale, shift = self._input_map
+        W, b = weights[0].astype(np.float64), biases[0].astype(np.float64)
+        if shift.size:
+            b = b + W @ shift
+        if scale.size:
+            W = W * scale
+        if scale.size or shift.size:
+            weights[0], biases[0] = W.astype(self.dtype), b.astype(self.dtype)
+        return weights, biases
 
     @property
     def weights(self):
@@ -144,8 +187,12 @@ class Network:
 
     # Inference ---------------------------------------------------------------------------
 
+    def _check_X(self, X, finite=True):
+        """X as the kernels read it, with the network's input map (validation.check_X)."""
+        return check_X(X, self.sizes[0], self.dtype, finite=finite, input_map=self._input_map)
+
     def _XY(self, X, y, finite=True):
-        X = check_X(X, self.sizes[0], self.dtype, finite=finite)
+        X = self._check_X(X, finite=finite)
         return X, check_targets(y, self._loss_code, self.sizes[-1], X.shape[0], self.dtype)
 
     def forward(self, X):
@@ -159,7 +206,7 @@ class Network:
         -------
         ndarray, shape (n, sizes[-1]), the network's dtype
         """
-        return self._outputs(check_X(X, self.sizes[0], self.dtype, finite=False))
+        return self._outputs(self._check_X(X, finite=False))
 
     def _outputs(self, X):
         """forward for an X checked already (C-contiguous, the network's dtype, width),
@@ -310,8 +357,12 @@ class Network:
             batch minimises (sum(w_i * loss_i) + 0.5 * l2 * sum ||W||^2) / sum(w_i), so the
             penalty weighs less in larger batches. Unlike ``weight_decay`` it is part of the
             gradient that optimizers and clipping see. The logged losses leave it out.
-        shuffle : bool, default True
-            Visit the samples in a new random order every epoch.
+        shuffle : bool or "blocks", default True
+            Visit the samples in a new random order every epoch. "blocks": visit blocks of
+            consecutive rows (8 MiB of X each, at least one batch) in a new random order,
+            the rows within each block shuffled, so that an epoch over X on disk (an
+            ``np.memmap``) reads the file mostly sequentially; batches then mix the rows of
+            one block, so X should not be sorted (by class, say) on a larger scale.
         seed : int, optional
             Seeds the shuffling; by default the network's own generator (seeded by the
             constructor's ``seed``) is used, so a seeded network trains reproducibly.
@@ -319,7 +370,7 @@ class Network:
             Evaluated after every epoch into ``val_loss`` (and ``val_accuracy``).
         validation_split : float, default 0
             Hold out this fraction of the samples (the last ones, before shuffling) as
-            validation data instead.
+            validation data instead; both parts are views of X, never copies.
         sample_weight : array_like, shape (n,), optional
             Non-negative weight of each sample: every batch minimises the weighted mean
             sum(w_i * loss_i) / sum(w_i), so an integer weight acts like repeating the sample.
@@ -373,7 +424,7 @@ class Network:
             check_settings(epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm,
                            l2=l2, schedule=schedule, validation_split=validation_split,
                            verbose=verbose, on_divergence=on_divergence,
-                           average_every=average_every)
+                           average_every=average_every, shuffle=shuffle)
             X_checked, Y = self._XY(X, y)
             weights = check_weights(sample_weight, class_weight, Y, self._loss_code, self.dtype)
             data, validation = self._split_validation(Data(X_checked, Y, weights),
@@ -408,7 +459,7 @@ class Network:
         targets per sample, as fit's y becomes), made C-contiguous in the network's dtype
         (no copy when they are; a sparse X as an engine CSR), with the sample weights
         checked."""
-        X = check_X(X, self.sizes[0], self.dtype, finite=False)
+        X = self._check_X(X, finite=False)
         Y = np.ascontiguousarray(Y, dtype=self.dtype)
         return Data(X, Y, check_weights(sample_weight, None, Y, self._loss_code, self.dtype))
 
@@ -450,7 +501,10 @@ class Network:
         if optimizer is not None:
             training["optimizer"] = optimizers.describe(optimizer, self.params)
             state = optimizer.state
-        persist.write(path, self._spec(), self.params, training, state, self.metadata)
+        arrays = {name: value for name, value in (("input_scale", self.input_scale),
+                                                  ("input_shift", self.input_shift))
+                  if value is not None}
+        persist.write(path, self._spec(), self.params, training, state, self.metadata, arrays)
 
     def to_onnx(self, path=None, dtype="float32"):
         """The forward pass as an ONNX model (opset 17), written to path when given; its
@@ -480,6 +534,14 @@ class Network:
                 "dtype": np.dtype(self.dtype).name, "init": self.init, "dropout": self.dropout}
 
 
+def _read_only_or_none(array):
+    if not array.size:
+        return None
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 def load(path, with_optimizer=False):
     """Read a network written by :meth:`Network.save`, with its random stream.
 
@@ -498,7 +560,8 @@ def load(path, with_optimizer=False):
     if "quantized" in spec:
         from .quantized import QuantizedNetwork
         return QuantizedNetwork.from_saved(path, spec, params, metadata, arrays)
-    net = Network(**spec)
+    net = Network(**spec, input_scale=arrays.get("input_scale"),
+                  input_shift=arrays.get("input_shift"))
     net.params = params
     net.metadata = metadata
     if training is not None:  # files of earlier fastbp versions hold no mask stream

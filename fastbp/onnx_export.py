@@ -5,8 +5,9 @@
 The graph is the forward pass: per layer a Gemm (``X @ W.T + b``) and the layer's activation,
 one ONNX operator each (LeakyRelu with alpha 0.01, Elu with alpha 1, Softmax over the last
 axis), except gelu, whose exact erf form ``0.5 x (1 + erf(x / sqrt 2))`` takes four
-operators (ONNX has a Gelu operator only from opset 20). Opset 17 (ONNX Runtime 1.11 and
-later).
+operators (ONNX has a Gelu operator only from opset 20). A network with an input map starts
+with a Mul by its input_scale and an Add of its input_shift (those it has). Opset 17 (ONNX
+Runtime 1.11 and later).
 """
 
 import math
@@ -47,6 +48,12 @@ def to_onnx(network, path=None, dtype="float32"):
     element = TensorProto.FLOAT if dtype == "float32" else TensorProto.DOUBLE
     nodes, initializers = [], []
     current = "X"
+    for name, op, value in (("input_scale", "Mul", network.input_scale),
+                            ("input_shift", "Add", network.input_shift)):
+        if value is not None:  # the input map, as the kernels apply it (scale first)
+            initializers.append(numpy_helper.from_array(value.astype(dtype), name))
+            nodes.append(helper.make_node(op, [current, name], [f"{name}_out"]))
+            current = f"{name}_out"
     last = len(network.sizes) - 2
     for l, (W, b, activation) in enumerate(zip(network.weights, network.biases,
                                                network.activations)):

@@ -25,6 +25,8 @@ FIT_RULES = {
     "verbose": one_of(0, 1, 2),
     "on_divergence": one_of("raise", "warn"),
     "average_every": optional(POSITIVE_INT),
+    "shuffle": Rule(lambda v: not isinstance(v, str) or v == "blocks",
+                    "be True, False or 'blocks'"),
 }
 
 
@@ -74,7 +76,7 @@ class FitPlan:
     schedule: Schedule | None = None
     clip_norm: float = 0.0
     l2: float = 0.0
-    shuffle: bool = True
+    shuffle: bool | str = True
     validation: Data | None = None
     callbacks: tuple = ()
     verbose: int = 0
@@ -84,11 +86,11 @@ class FitPlan:
 
 
 def check_settings(epochs, batch_size, lr, clip_norm, l2, schedule, validation_split, verbose,
-                   on_divergence, average_every):
+                   on_divergence, average_every, shuffle):
     """Raise, naming the setting, unless every scalar setting of fit is valid."""
     check(FIT_RULES, epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm, l2=l2,
           schedule=schedule, validation_split=validation_split, verbose=verbose,
-          on_divergence=on_divergence, average_every=average_every)
+          on_divergence=on_divergence, average_every=average_every, shuffle=shuffle)
 
 
 def make_plan(*, lr, optimizer, momentum, nesterov, weight_decay, clip_norm, l2, shuffle,
@@ -98,5 +100,6 @@ def make_plan(*, lr, optimizer, momentum, nesterov, weight_decay, clip_norm, l2,
     return FitPlan(
         optimizer=optimizers.make(optimizer, None if lr is None else float(lr), momentum,
                                   nesterov, weight_decay),
-        clip_norm=float(clip_norm or 0.0), l2=float(l2), shuffle=bool(shuffle),
+        clip_norm=float(clip_norm or 0.0), l2=float(l2),
+        shuffle="blocks" if isinstance(shuffle, str) else bool(shuffle),
         callbacks=tuple(as_list(callbacks)), **rest)

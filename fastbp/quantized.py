@@ -126,10 +126,12 @@ class QuantizedNetwork:
         Network.quantize)."""
         bits = input_bits(activation_bits)
         X = check_X(X, network.sizes[0], network.dtype, accept_sparse=False)
-        lows, highs = network._model.input_ranges(X)
+        lows, highs = network._model.input_ranges(X, network._input_map)
         scales, zero_points = zip(*(input_codes(lo, hi, bits) for lo, hi in zip(lows, highs)))
-        weight_codes_, weight_scales = zip(*(weight_codes(W) for W in network.weights))
-        return cls(network._spec(), weight_codes_, weight_scales, network.biases, scales,
+        # the int8 model reads raw inputs: the input map goes into its first layer
+        weights, biases = network._folded_parameters()
+        weight_codes_, weight_scales = zip(*(weight_codes(W) for W in weights))
+        return cls(network._spec(), weight_codes_, weight_scales, biases, scales,
                    zero_points, bits, network.metadata)
 
     def __repr__(self):

@@ -4,7 +4,10 @@
 A network is an ``nn.Sequential`` of ``nn.Linear`` layers, each followed by its activation
 module (none for identity): nn.Sigmoid, nn.Tanh, nn.ReLU, nn.LeakyReLU(0.01), nn.ELU(1.0),
 nn.Softplus(), nn.GELU() and, at the output, nn.Softmax(dim=-1). The parameters are copied,
-in the network's dtype, so both compute the same function.
+in the network's dtype, so both compute the same function. A network's input map
+(input_scale, input_shift) is folded into the first Linear layer (its weight times the
+scale, its bias plus the weight times the shift): the module takes the raw inputs, and its
+outputs equal the network's to rounding.
 """
 
 import numpy as np
@@ -41,8 +44,8 @@ def to_torch(network, logits=False):
 
     layers = []
     dtype = getattr(torch, np.dtype(network.dtype).name)
-    for l, (W, b, activation) in enumerate(zip(network.weights, network.biases,
-                                               network.activations)):
+    weights, biases = network._folded_parameters()  # Sequential has no per-feature map
+    for l, (W, b, activation) in enumerate(zip(weights, biases, network.activations)):
         linear = nn.Linear(W.shape[1], W.shape[0], dtype=dtype)
         with torch.no_grad():
             linear.weight.copy_(torch.from_numpy(W.copy()))

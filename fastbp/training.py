@@ -18,7 +18,7 @@ from .callbacks import ProgressBar
 from .engine import config
 from .engine.codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY
 from .engine.parallel import training_parts
-from .engine.records import Noise, Opt
+from .engine.records import CSR, Noise, Opt, RawX
 from .engine.tracking import ERRORS, GRADIENTS, UPDATES, weigh_stride, weighed_steps
 from .schedules import batch_learning_rates
 
@@ -124,6 +124,13 @@ def _all_finite(values):
         return math.isfinite(values.sum(dtype=np.float64))
 
 
+def block_order(rng, n, block):
+    """A permutation of range(n) from rng: the blocks [s, s + block) in random order, the
+    rows within each in random order."""
+    starts = rng.permutation(np.arange(0, n, block))
+    return np.concatenate([s + rng.permutation(min(block, n - s)) for s in starts])
+
+
 class Trainer:
     """Runs the epochs of one ``fit`` call: model (the network's engine.Model) trained on
     data (engine.Data, validated) as plan (plan.FitPlan) says.
@@ -174,6 +181,16 @@ class Trainer:
         return min(self.data.X.shape[0],
                    self.batch_size * chunk_batches(self.model.sizes, self.batch_size))
 
+    def block_rows(self):
+        """Rows of a block of shuffle="blocks": config.SHUFFLE_BLOCK_BYTES of X (on
+        average, for a sparse X), at least a batch."""
+        X = self.data.X
+        if isinstance(X, CSR):
+            row_bytes = (X.data.nbytes + X.indices.nbytes) / X.shape[0]
+        else:
+            row_bytes = X.shape[1] * (X.values if isinstance(X, RawX) else X).itemsize
+        return max(self.batch_size, int(config.SHUFFLE_BLOCK_BYTES // max(1.0, row_bytes)))
+
     def epoch_steps(self):
         """Batches (steps) of an epoch."""
         return -(-self.data.X.shape[0] // self.batch_size)
@@ -214,7 +231,10 @@ class Trainer:
         """One epoch; returns its logs. Raises Diverged after restoring the state before the
         call that diverged."""
         model, opt = self.model, self.optimizer
-        if self.plan.shuffle:
+        if self.plan.shuffle == "blocks":
+            self._order = block_order(self.plan.order_rng, self.data.X.shape[0],
+                                      self.block_rows())
+        elif self.plan.shuffle:
             self._order = self.plan.order_rng.permutation(self.data.X.shape[0])
         tallies = np.zeros(3)  # weighted loss sum, correct count, weight sum
         if self._track is not None:

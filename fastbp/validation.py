@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from .engine.config import FINITE_CHECK_ROWS
-from .engine.records import CSR
+from .engine.records import CSR, RawX
 from .engine.codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, EXP,
                            HIDDEN_ACTIVATIONS, LOSSES, POISSON, SIGMOID, SOFTMAX)
 
@@ -102,6 +102,22 @@ def check_init(init):
     return init
 
 
+def check_input_map(value, name, n_features, dtype):
+    """A network's input_scale or input_shift (a number or one per feature, finite) as an
+    (n_features,) array of dtype; an empty one for None."""
+    if value is None:
+        return np.empty(0, dtype)
+    array = _as_numeric(value, name).astype(dtype)
+    if array.ndim == 0:
+        array = np.full(n_features, array, dtype)
+    if array.shape != (n_features,):
+        raise ValueError(f"{name} must be a number or one value per input feature "
+                         f"({n_features}), got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return array
+
+
 def _as_numeric(data, name):
     array = np.asarray(data)
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
@@ -120,24 +136,51 @@ def is_sparse(X):
     return scipy_sparse is not None and scipy_sparse.issparse(X)
 
 
-def check_X(X, n_features, dtype, finite=True, accept_sparse=True):
-    """Return X as a C-contiguous (n, n_features) array of dtype, checked for NaN and inf
-    unless ``finite`` is False (the caller then checks with check_finite_X). A SciPy sparse
-    X becomes an engine CSR (values of dtype, int32 columns) unless accept_sparse is False.
+def check_X(X, n_features, dtype, finite=True, accept_sparse=True, input_map=None):
+    """Return X as the kernels take it, checked for NaN and inf unless ``finite`` is False
+    (the caller then checks with check_finite_X).
+
+    Without input_map: a C-contiguous (n, n_features) array of dtype (a copy only when the
+    dtype or layout differs). With input_map = (scale, shift), a network's map (arrays of
+    dtype, each empty when not set): X held in a storage dtype (STORED_DTYPES), a memory
+    map of the other float precision, or any X when the map is set, becomes a records.RawX,
+    which the kernels convert and map row by row (no copy of a C-contiguous X); other X as
+    without it. A SciPy sparse X becomes an engine CSR (values of dtype, times the scale;
+    int32 columns) unless accept_sparse is False.
     """
     if is_sparse(X):
         if not accept_sparse:
             raise TypeError("this model takes dense X only; pass X.toarray()")
-        return _check_sparse_X(X, n_features, dtype, finite)
+        return _check_sparse_X(X, n_features, dtype, finite, input_map)
     X = _as_numeric(X, "X")
     if X.ndim != 2:
         hint = " (for one sample use X.reshape(1, -1))" if X.ndim == 1 else ""
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}{hint}")
     _check_shape(X.shape, n_features)
-    X = np.ascontiguousarray(X, dtype=dtype)
+    if input_map is None:
+        X = np.ascontiguousarray(X, dtype=dtype)
+    else:
+        X = _mapped_X(X, dtype, *input_map)
     if finite:
         check_finite_X(X)
     return X
+
+
+# Dtypes of X read as they are, converted a batch at a time: those of data stored compactly
+# (images, quantised sensors, half-precision exports), whose float copy would be 2 to 4
+# times their size. Other integer and bool X are converted once, up front.
+STORED_DTYPES = tuple(map(np.dtype, (np.uint8, np.int8, np.uint16, np.int16, np.float16)))
+
+
+def _mapped_X(X, dtype, scale, shift):
+    """check_X's X (numeric, 2-D, checked shape) for a network whose input map is (scale,
+    shift): a records.RawX, or a plain array when nothing needs converting or mapping."""
+    stored = X.dtype in STORED_DTYPES or (isinstance(X, np.memmap) and X.dtype.kind == "f")
+    values = np.ascontiguousarray(X) if stored else np.ascontiguousarray(X, dtype=dtype)
+    if values.dtype == dtype and not scale.size and not shift.size:
+        return values
+    half = values.dtype == np.float16
+    return RawX(values.view(np.uint16) if half else values, half, scale, shift, values.shape)
 
 
 def _check_shape(shape, n_features):
@@ -148,16 +191,25 @@ def _check_shape(shape, n_features):
                          f"{n_features} (sizes[0])")
 
 
-def _check_sparse_X(X, n_features, dtype, finite):
+def _check_sparse_X(X, n_features, dtype, finite, input_map):
     """A SciPy sparse X (any format) as an engine CSR; its arrays are the caller's when
-    they have the types already (a CSR X of dtype with int32 columns), else copies."""
+    they have the types already (a CSR X of dtype with int32 columns) and input_map has
+    no scale, else copies. A shift would make X dense: refused."""
     _check_shape(X.shape, n_features)
     if np.iscomplexobj(X.data) or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
         raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
     X = X.tocsr()
     if X.shape[1] > np.iinfo(np.int32).max:
         raise ValueError(f"X has {X.shape[1]} columns; at most 2**31 - 1 are supported")
-    csr = CSR(np.ascontiguousarray(X.data, dtype=dtype),
+    data = np.ascontiguousarray(X.data, dtype=dtype)
+    if input_map is not None:
+        scale, shift = input_map
+        if shift.size and shift.any():
+            raise ValueError("a network with an input_shift makes every input non-zero: "
+                             "pass X densely (X.toarray()), or build it without the shift")
+        if scale.size:
+            data = data * scale[X.indices]
+    csr = CSR(data,
               np.ascontiguousarray(X.indices, dtype=np.int32),
               np.ascontiguousarray(X.indptr, dtype=np.int64), (int(X.shape[0]), int(X.shape[1])))
     if finite:
@@ -166,8 +218,11 @@ def _check_sparse_X(X, n_features, dtype, finite):
 
 
 def row_range(X, start, stop):
-    """Rows [start, stop) of a checked X (an array or an engine CSR), without copying its
-    values."""
+    """Rows [start, stop) of a checked X (an array, an engine CSR or RawX), without copying
+    its values."""
+    if isinstance(X, RawX):
+        values = X.values[start:stop]
+        return X._replace(values=values, shape=values.shape)
     if not isinstance(X, CSR):
         return X[start:stop]
     start, stop, _ = slice(start, stop).indices(X.shape[0])
@@ -185,6 +240,10 @@ def check_finite_X(X):
             raise ValueError(f"X contains NaN or inf (first at row {row}, column "
                              f"{X.indices[bad[0]]}); clean or impute the data first")
         return
+    if isinstance(X, RawX):
+        X = X.values.view(np.float16) if X.half else X.values
+    if X.dtype.kind != "f":
+        return  # integers are finite
     for start in range(0, X.shape[0], FINITE_CHECK_ROWS):
         block = X[start:start + FINITE_CHECK_ROWS]
         if not np.isfinite(block).all():

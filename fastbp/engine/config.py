@@ -120,6 +120,12 @@ CHUNK_BATCHES = None
 # the boolean temporary stays a few MB.
 FINITE_CHECK_ROWS = 4096
 
+# fit(shuffle="blocks"): the rows of X are visited in blocks of about this many bytes (and
+# at least one batch), the blocks in a random order and the rows within each shuffled; a
+# few MiB read together keep an epoch over a memory-mapped file mostly sequential (the
+# operating system reads ahead within a block) while batches still mix thousands of rows.
+SHUFFLE_BLOCK_BYTES = 8 << 20
+
 # Parts and threads (parallel.py) ---------------------------------------------------------
 
 # A training step is cut into parts (step.py) when a batch holds at least this many

@@ -19,6 +19,7 @@ from .config import DRIVER, JIT
 from .elementwise import non_finite_rows
 from .layout import A, N_OUT, Z, layer_block
 from .parallel import barrier, share
+from .raw_inputs import fill_slab
 from .sparse import chunk_rows, row_numbers
 from .step import CORRECT, LOSS, NON_FINITE, layer_forward, n_phases, output_block, phase
 from .update import clip_to_norm, step, sum_of_squares
@@ -129,6 +130,7 @@ def infer(kinds):
             x, rows = chunk_rows(X, first, n, all_rows, space)
             for s in range(s0, s1):
                 lo, hi = share(s, n_slabs, n)
+                fill_slab(X, first, lo, hi, x)
                 for l in range(top + 1):
                     layer_forward(kinds, model, space, X, rows, x, l,
                                   (lo, hi, 0, table[l, N_OUT]), None, 0)

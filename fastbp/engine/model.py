@@ -10,7 +10,7 @@ from .codes import N_HYPER, OPTIMIZERS, general_kinds, kinds, with_optimizer
 from .layout import (A, N_OUT, block_start, layer_table, n_params, parameter_views,
                      workspace_size)
 from .parallel import inference_rows, inference_slabs, run_team
-from .records import Data, Noise, Opt, Parameters, Space, Track, read_only
+from .records import Data, Noise, Opt, Parameters, RawX, Space, Track, read_only
 from .step import CORRECT, LOSS, NON_FINITE
 
 
@@ -111,17 +111,22 @@ class Model:
         return (tallies[:, LOSS].sum(), int(tallies[:, CORRECT].sum()),
                 int(tallies[:, NON_FINITE].sum()))
 
-    def input_ranges(self, X):
+    def input_ranges(self, X, input_map):
         """(lows, highs): the smallest and largest value each layer reads over the rows of X
         (X itself for the first layer, the activations of layer l - 1 for layer l), by the
-        forward pass, a chunk of inference rows at a time."""
+        forward pass, a chunk of inference rows at a time, with the network's input map
+        (scale, shift) applied to X first (validation.check_X); X's own range is the
+        first layer's."""
         layers = self.table.shape[0]
         lows, highs = np.full(layers, np.inf), np.full(layers, -np.inf)
         lows[0], highs[0] = X.min(), X.max()
         no_targets = np.empty((0, self.sizes[-1]), self.params.dtype)
         chunk = inference_rows()
+        scale, shift = input_map
         for first in range(0, X.shape[0], chunk):
             x = X[first:first + chunk]
+            if scale.size or shift.size:
+                x = RawX(x, False, scale, shift, x.shape)
             space = self.space(x.shape[0], 1)  # holds every row's activations afterwards
             # the arrays' types as infer passes them: no second compile of the loop
             run_team(loops.infer(self.kinds), 1,

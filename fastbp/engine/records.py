@@ -42,6 +42,20 @@ class CSR(NamedTuple):
     shape: tuple
 
 
+class RawX(NamedTuple):
+    """A dense X that the kernels convert as they read it, a row at a time: values (n,
+    inputs), C-contiguous, in the dtype the user holds it in (uint8, int8, uint16, int16,
+    float16 as its uint16 bit patterns with half True, or the other float precision); every
+    row read becomes scale * row + shift in the network's dtype (scale, shift: per feature,
+    of the network's dtype, each empty when not given); shape = values.shape. Built by
+    validation.check_X."""
+    values: np.ndarray
+    half: bool
+    scale: np.ndarray
+    shift: np.ndarray
+    shape: tuple
+
+
 class SparseRows(NamedTuple):
     """What the first layer reads of a batch of a sparse X: the CSR X and the batch's row
     numbers in it (engine/sparse.py)."""
@@ -59,9 +73,15 @@ def read_only(data):
     """data as read-only views, the form the kernels take it in: they never write it, and a
     read-only input (a memory map opened for reading, scikit-learn's read-only checks)
     would otherwise compile every kernel a second time, for a type that differs by that
-    flag only. A CSR X has its three arrays made read-only."""
+    flag only. A CSR or RawX X has its three arrays made read-only."""
     X, Y, weights = data
-    X = CSR(*map(_read_only, X[:3]), X.shape) if isinstance(X, CSR) else _read_only(X)
+    if isinstance(X, CSR):
+        X = CSR(*map(_read_only, X[:3]), X.shape)
+    elif isinstance(X, RawX):
+        X = X._replace(values=_read_only(X.values), scale=_read_only(X.scale),
+                       shift=_read_only(X.shift))
+    else:
+        X = _read_only(X)
     return Data(X, _read_only(Y), _read_only(weights))
 
 

@@ -20,6 +20,7 @@ from numba.extending import overload
 from .config import INTERNAL
 from .gemm import affine, outer_update
 from .layout import batch_x
+from .raw_inputs import is_raw, map_rows
 from .records import CSR, SparseRows
 
 
@@ -121,13 +122,16 @@ def _input_outer_update(alpha, delta, a_prev, beta, T):
 
 
 def copy_rows(X, rows, x, lo, hi):
-    """x[i] = X[rows[i]] for i in [lo, hi) when X is dense; nothing for a records.CSR (the
-    first layer reads it in place). Compiled code only (the overload below)."""
+    """x[i] = X[rows[i]] for i in [lo, hi) when X is dense (a records.RawX converted and
+    mapped, raw_inputs.py); nothing for a records.CSR (the first layer reads it in place).
+    Compiled code only (the overload below)."""
     raise TypeError("copy_rows runs inside compiled kernels only")
 
 
 @overload(copy_rows, inline="always", jit_options=INTERNAL)
 def _copy_rows(X, rows, x, lo, hi):
+    if is_raw(X):
+        return lambda X, rows, x, lo, hi: map_rows(X, rows, x, lo, hi)
     if not isinstance(X, types.Array):
         return lambda X, rows, x, lo, hi: None
 
@@ -143,22 +147,23 @@ def _copy_rows(X, rows, x, lo, hi):
 
 def row_numbers(X):
     """arange(rows of X) for a records.CSR (inference's chunks take their rows from it), an
-    empty array for a dense X. Compiled code only (the overload below)."""
+    empty array for a dense X (an array or a records.RawX). Compiled code only (the overload
+    below)."""
     raise TypeError("row_numbers runs inside compiled kernels only")
 
 
 @overload(row_numbers, inline="always", jit_options=INTERNAL)
 def _row_numbers(X):
-    if isinstance(X, types.Array):
+    if not _instance_of(X, CSR):
         return lambda X: np.empty(0, np.int64)
     return lambda X: np.arange(X.shape[0])
 
 
 def chunk_rows(X, first, n, all_rows, space):
-    """(x, rows) of inference rows [first, first + n) of X: a view of a dense X and no rows,
-    or for a records.CSR the workspace's batch block (never read: it gives the chunk's row
-    count to the layers above) and all_rows[first:first + n]. Compiled code only (the
-    overload below)."""
+    """(x, rows) of inference rows [first, first + n) of X: a view of a dense X and no rows;
+    for a records.RawX the workspace's batch block (raw_inputs.fill_slab fills it) and no
+    rows; for a records.CSR that block (never read: it gives the chunk's row count to the
+    layers above) and all_rows[first:first + n]. Compiled code only (the overload below)."""
     raise TypeError("chunk_rows runs inside compiled kernels only")
 
 
