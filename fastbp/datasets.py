@@ -11,25 +11,48 @@ FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def read_idx(path):
-    """Read an IDX file (MNIST format, optionally gzip-compressed) into an ndarray."""
+def read_idx(path, mmap=False):
+    """Read an IDX file (MNIST format) into an ndarray.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file, optionally gzip-compressed (``.gz``).
+    mmap : bool, default False
+        Return a read-only ``np.memmap`` of the file's values instead of reading them into
+        memory: pages are read from disk as training touches them, and a fit over uint8
+        images converts each batch as it reads it (no float copy). Needs an uncompressed
+        file (``gunzip -k file.gz`` makes one).
+    """
     path = Path(path)
+    if mmap and path.suffix == ".gz":
+        raise ValueError(f"{path} is compressed and cannot be memory-mapped; decompress it "
+                         f"once (gunzip -k {path}) and map the uncompressed file")
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            data = f.read()
+            header = f.read(4)
+            if len(header) == 4:
+                header += f.read(4 * header[3])  # the magic number's last byte: ndim
+            values = None if mmap else f.read()
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise ValueError(f"{path} is a truncated or corrupt gzip file ({error}); download or "
                          f"install it again") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+    if len(header) < 4 or header[0] != 0 or header[1] != 0 or header[2] not in _IDX_DTYPES:
         raise ValueError(f"{path} is not an IDX file (bad magic number)")
-    ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(_IDX_DTYPES[data[2]])
-    expected = 4 + 4 * ndim + int(np.prod(shape)) * dtype.itemsize
-    if len(data) != expected:
-        raise ValueError(f"{path} holds {len(data)} bytes, its header promises {expected}")
-    return np.frombuffer(data, dtype=dtype, offset=4 + 4 * ndim).reshape(shape)
+    ndim = header[3]
+    offset = 4 + 4 * ndim
+    if len(header) < offset:
+        raise ValueError(f"{path} ends inside its header")
+    shape = tuple(int.from_bytes(header[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_DTYPES[header[2]])
+    expected = offset + int(np.prod(shape)) * dtype.itemsize
+    size = path.stat().st_size if mmap else len(header) + len(values)
+    if size != expected:
+        raise ValueError(f"{path} holds {size} bytes, its header promises {expected}")
+    if mmap:
+        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+    return np.frombuffer(values, dtype=dtype).reshape(shape)
 
 
 def find_fashion_mnist(data_dir=None):

@@ -25,6 +25,27 @@ def test_read_idx_round_trip(tmp_path, compress):
     np.testing.assert_array_equal(datasets.read_idx(tmp_path / "v"), values)
 
 
+def test_read_idx_maps_an_uncompressed_file(tmp_path):
+    images = np.random.default_rng(1).integers(0, 256, size=(7, 4, 4)).astype(np.uint8)
+    _write_idx(tmp_path / "x", images, False)
+    mapped = datasets.read_idx(tmp_path / "x", mmap=True)
+    assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
+    np.testing.assert_array_equal(mapped, images)
+    values = np.arange(6, dtype=np.int32).reshape(2, 3) - 3  # big-endian in the file
+    _write_idx(tmp_path / "v", values, False)
+    np.testing.assert_array_equal(datasets.read_idx(tmp_path / "v", mmap=True), values)
+    _write_idx(tmp_path / "x.gz", images, True)
+    with pytest.raises(ValueError, match=r"compressed and cannot be memory-mapped; "
+                                         r"decompress it once \(gunzip -k"):
+        datasets.read_idx(tmp_path / "x.gz", mmap=True)
+    (tmp_path / "short").write_bytes((tmp_path / "x").read_bytes()[:-1])
+    with pytest.raises(ValueError, match="header promises"):
+        datasets.read_idx(tmp_path / "short", mmap=True)
+    (tmp_path / "cut").write_bytes((tmp_path / "x").read_bytes()[:6])
+    with pytest.raises(ValueError, match="ends inside its header"):
+        datasets.read_idx(tmp_path / "cut", mmap=True)
+
+
 def test_read_idx_rejects_bad_files(tmp_path):
     (tmp_path / "bad").write_bytes(b"\x01\x02\x03\x04rest")
     with pytest.raises(ValueError, match="not an IDX file"):
