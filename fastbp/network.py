@@ -37,9 +37,9 @@ class Network:
         rates).
     dtype : np.float32 or np.float64, default np.float32
         Precision of parameters and computation. Inputs held as uint8, int8, uint16, int16
-        or float16, and memory maps (``np.memmap``) of the other float precision, are
-        converted a batch at a time as the kernels read them, never copied whole; inputs
-        of other dtypes are converted once, up front.
+        or float16, and memory maps (``np.memmap``, ``np.load(..., mmap_mode="r")``) of
+        either float precision, are converted a batch at a time as the kernels read them,
+        never copied whole; inputs of other dtypes are converted once, up front.
     init : {"auto", "he", "xavier", "lecun"}, default "auto"
         Weight initialisation: He normal, Glorot (Xavier) uniform or LeCun normal; "auto"
         picks He for layers followed by relu, leaky_relu, elu or gelu, Xavier otherwise.

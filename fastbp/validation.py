@@ -9,6 +9,7 @@ optimizers.RULES, schedules.RULES, callbacks.RULES), so every such message reads
 naming the file.
 """
 
+import mmap
 import numbers
 import sys
 
@@ -152,6 +153,7 @@ def check_X(X, n_features, dtype, finite=True, accept_sparse=True, input_map=Non
         if not accept_sparse:
             raise TypeError("this model takes dense X only; pass X.toarray()")
         return _check_sparse_X(X, n_features, dtype, finite, input_map)
+    mapped = _is_mapped(X)
     X = _as_numeric(X, "X")
     if X.ndim != 2:
         hint = " (for one sample use X.reshape(1, -1))" if X.ndim == 1 else ""
@@ -160,7 +162,7 @@ def check_X(X, n_features, dtype, finite=True, accept_sparse=True, input_map=Non
     if input_map is None:
         X = np.ascontiguousarray(X, dtype=dtype)
     else:
-        X = _mapped_X(X, dtype, *input_map)
+        X = _mapped_X(X, mapped, dtype, *input_map)
     if finite:
         check_finite_X(X)
     return X
@@ -170,12 +172,23 @@ def check_X(X, n_features, dtype, finite=True, accept_sparse=True, input_map=Non
 # (images, quantised sensors, half-precision exports), whose float copy would be 2 to 4
 # times their size. Other integer and bool X are converted once, up front.
 STORED_DTYPES = tuple(map(np.dtype, (np.uint8, np.int8, np.uint16, np.int16, np.float16)))
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _mapped_X(X, dtype, scale, shift):
-    """check_X's X (numeric, 2-D, checked shape) for a network whose input map is (scale,
-    shift): a records.RawX, or a plain array when nothing needs converting or mapping."""
-    stored = X.dtype in STORED_DTYPES or (isinstance(X, np.memmap) and X.dtype.kind == "f")
+def _is_mapped(X):
+    """Whether X is a memory map or a view of one (np.memmap, np.load(mmap_mode=...))."""
+    while X is not None:
+        if isinstance(X, (np.memmap, mmap.mmap)):
+            return True
+        X = getattr(X, "base", None)
+    return False
+
+
+def _mapped_X(X, mapped, dtype, scale, shift):
+    """check_X's X (numeric, 2-D, checked shape; mapped: a memory map's) for a network whose
+    input map is (scale, shift): a records.RawX, or a plain array when nothing needs
+    converting or mapping."""
+    stored = X.dtype in STORED_DTYPES or (mapped and X.dtype in FLOATS)
     values = np.ascontiguousarray(X) if stored else np.ascontiguousarray(X, dtype=dtype)
     if values.dtype == dtype and not scale.size and not shift.size:
         return values

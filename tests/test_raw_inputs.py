@@ -112,12 +112,20 @@ def test_read_only_memory_map_trains_as_the_array(uint8_file):
 
 
 def test_float64_memory_map_is_read_in_place(tmp_path):
-    X, y = _data(np.int16)
+    X, y = _data(np.int16, n=20_000, features=50)
     X = X / 1000.0
     path = tmp_path / "x.f8"
     X.tofile(path)
     mapped = np.memmap(path, dtype=np.float64, mode="r", shape=X.shape)
     _assert_same_run(_fit(mapped, y), _fit(X.astype(np.float32), y))
+    net, _ = _fit(mapped[:300], y[:300])  # compiled before measuring
+    tracemalloc.start()
+    try:
+        net.fit(mapped, y, batch_size=32)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.5 * X.size * 4, f"peak {peak / 2**20:.1f} MiB: a float32 copy?"
 
 
 def test_fit_over_a_memory_map_makes_no_float_copy(tmp_path):
