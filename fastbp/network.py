@@ -9,9 +9,9 @@ from .engine.layout import DELTA
 from .plan import FitPlan, MaskStream, check_settings, make_plan
 from .training import Trainer, epoch_logs, predictions, train
 from .validation import (check_activations, check_dropout, check_dtype, check_finite_X,
-                         check_init, check_input_map, check_output_width, check_params, check_sizes,
-                         check_targets, check_validation_data, check_weights, check_X, row_range,
-                         validation_rows)
+                         check_init, check_input_map, check_output_width, check_params,
+                         check_sizes, check_targets, check_validation_data, check_weights,
+                         check_X, row_range, validation_rows)
 
 
 class Network:
@@ -143,12 +143,14 @@ class Network:
     @property
     def input_scale(self):
         """The per-feature input scale (read-only), or None."""
-        return _read_only_or_none(self._input_map[0])
+        scale = self._input_map[0]
+        return scale if scale.size else None
 
     @property
     def input_shift(self):
         """The per-feature input shift (read-only), or None."""
-        return _read_only_or_none(self._input_map[1])
+        shift = self._input_map[1]
+        return shift if shift.size else None
 
     @property
     def params(self):
@@ -166,13 +168,14 @@ class Network:
         own (PyTorch's Sequential, the int8 model). The same views when there is no map."""
         weights, biases = self.weights, self.biases
         scale, shift = self._input_map
+        if not scale.size and not shift.size:
+            return weights, biases
         W, b = weights[0].astype(np.float64), biases[0].astype(np.float64)
         if shift.size:
             b = b + W @ shift
         if scale.size:
             W = W * scale
-        if scale.size or shift.size:
-            weights[0], biases[0] = W.astype(self.dtype), b.astype(self.dtype)
+        weights[0], biases[0] = W.astype(self.dtype), b.astype(self.dtype)
         return weights, biases
 
     @property
@@ -532,14 +535,6 @@ class Network:
         return {"sizes": self.sizes, "activation": self.activations[:-1],
                 "output": self.activations[-1], "loss": self.loss_name,
                 "dtype": np.dtype(self.dtype).name, "init": self.init, "dropout": self.dropout}
-
-
-def _read_only_or_none(array):
-    if not array.size:
-        return None
-    view = array.view()
-    view.flags.writeable = False
-    return view
 
 
 def load(path, with_optimizer=False):

@@ -104,8 +104,8 @@ def check_init(init):
 
 
 def check_input_map(value, name, n_features, dtype):
-    """A network's input_scale or input_shift (a number or one per feature, finite) as an
-    (n_features,) array of dtype; an empty one for None."""
+    """A network's input_scale or input_shift (a number or one per feature, finite) as a
+    read-only (n_features,) array of dtype of its own; an empty one for None."""
     if value is None:
         return np.empty(0, dtype)
     array = _as_numeric(value, name).astype(dtype)
@@ -116,6 +116,7 @@ def check_input_map(value, name, n_features, dtype):
                          f"({n_features}), got shape {array.shape}")
     if not np.isfinite(array).all():
         raise ValueError(f"{name} must be finite, got {value!r}")
+    array.flags.writeable = False  # the network's own copy (astype, np.full): not the caller's
     return array
 
 
