@@ -10,6 +10,7 @@ by ``tol``; when the count passes ``n_iter_no_change``, stop, or for SGD with
 import numpy as np
 
 from .callbacks import Callback
+from .engine import squared_weights
 
 # The fitted attributes the rule keeps, which carry over from one fit to the next
 # (warm_start, partial_fit); n_iter_ counts the epochs of one fit and starts at 0. The count
@@ -88,11 +89,8 @@ class StoppingRule(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         opt, r = self.optimizer, self.record
-        # Not np.dot: NumPy's BLAS threads would wake up and spin-wait for a while after
-        # the call, taking a core from the next epoch's compiled loop (bench/perf_log.md).
-        with np.errstate(over="ignore"):  # huge weights: an infinite loss, reported as such
-            penalty = 0.5 * self.alpha * sum(float(np.square(W).sum())
-                                             for W in self.model.weights)
+        # huge weights: an infinite loss, reported as such
+        penalty = 0.5 * self.alpha * squared_weights(self.model.weights)
         r["loss_"] = logs["loss"] * self.loss_scale + penalty * self.batches_per_weight
         r["loss_curve_"].append(r["loss_"])
         logs["loss"] = r["loss_"]  # the callbacks after this one see scikit-learn's loss

@@ -35,7 +35,7 @@ import traceback
 
 import numpy as np
 
-from .engine.parallel import share_cores
+from .engine import Tallies, share_cores
 from .training import Diverged, Trainer, make_progress, train
 
 ABORT_PAUSE_S = 2.0  # between a failed rank's message and its abort of the job
@@ -79,15 +79,15 @@ def check_same_on_ranks(comm, **settings):
                             f"the ranks have {seen}")
 
 
-def fit_on_ranks(net, comm, prepare):
-    """Network.fit(..., comm=comm) on this rank's shard: prepare() checks fit's arguments
-    and returns (data, plan) as for a one-process fit (a rank whose checks fail aborts the
-    job, as any failing rank does)."""
+def fit_on_ranks(net, model, comm, prepare):
+    """Network.fit(..., comm=comm) of net, whose engine.Model is model, on this rank's shard:
+    prepare() checks fit's arguments and returns (data, plan) as for a one-process fit (a
+    rank whose checks fail aborts the job, as any failing rank does)."""
     check_comm(comm)
-    return abort_on_error(comm, lambda: _fit_shard(net, comm, *prepare()))
+    return abort_on_error(comm, lambda: _fit_shard(net, model, comm, *prepare()))
 
 
-def _fit_shard(net, comm, data, plan):
+def _fit_shard(net, model, comm, data, plan):
     # The same collective calls on every rank, or a hang: the same settings, and the same
     # batch_size (not cut to the shard) for the rounds every rank counts.
     check_same_on_ranks(comm, epochs=plan.epochs, batch_size=plan.batch_size,
@@ -95,7 +95,7 @@ def _fit_shard(net, comm, data, plan):
                         validation=plan.validation is not None)
     comm.Bcast(net.params, root=0)  # every rank starts from rank 0's parameters
     kind = DataParallelTrainer if plan.average_every is None else LocalSGDTrainer
-    trainer = kind(comm, net._model, data, plan)
+    trainer = kind(comm, model, data, plan)
     hosts = comm.allgather(socket.gethostname())
     with share_cores(hosts.count(hosts[comm.Get_rank()])):  # the ranks on this machine
         return train(net, trainer)
@@ -132,8 +132,8 @@ class _ShardTrainer(Trainer):
     cuts_batch_to_data = False
 
     def __init__(self, comm, model, data, plan):
+        self.comm = comm  # before the session: the masks' seed reads the rank
         super().__init__(model, data, plan)
-        self.comm = comm
         self._any_interrupted = False
         counts = comm.allgather(data.X.shape[0])
         self.samples = sum(counts)  # over all ranks, for the epoch's accuracy
@@ -143,20 +143,21 @@ class _ShardTrainer(Trainer):
                                       self.samples)
         if rank != 0:  # one rank writes the checkpoints and logs
             self.callbacks = [cb for cb in self.callbacks if not cb.writes_files]
-        if self._noise is not None:  # masks differ by rank, deterministically
-            self._noise = self._noise._replace(seed=self._noise.seed ^ (rank << 40))
 
-    def exchange(self, vector):
-        """Sum vector = [values..., weighted loss sum, correct count, weight sum, flag] over
-        ranks, in rank order, with this rank's Ctrl-C flag at its end; return the summed
-        values and tallies (loss sum, correct count, weight sum) and note whether any rank
-        had Ctrl-C."""
-        vector[-1] = self.interrupted
-        total = sum_over_ranks(self.comm, vector)
+    def mask_seed(self, seed):
+        """Masks differ by rank, deterministically."""
+        return seed ^ (self.comm.Get_rank() << 40)
+
+    def exchange(self, local, size):
+        """Sum local = [values (size of them)..., Tallies fields..., Ctrl-C flag] over ranks,
+        in rank order, with this rank's flag set; return the summed values and Tallies and
+        note whether any rank had Ctrl-C."""
+        local[-1] = self.interrupted
+        total = sum_over_ranks(self.comm, local)
         self._any_interrupted = bool(total[-1])
-        return total[:-4], total[-4:-1]
+        return total[:size], Tallies.from_array(total[size:-1])
 
-    def after_call(self, batches_done, tallies):
+    def after_call(self, tallies):
         """After a step: stop every rank (the same step on each) if one had Ctrl-C."""
         if self._any_interrupted:
             raise KeyboardInterrupt
@@ -176,24 +177,28 @@ class _ShardTrainer(Trainer):
             self.progress.on_chunk_end(self.samples, logs)
         return super().end_of_epoch(logs, lr)
 
-    def validation_sums(self, data):
-        """The validation sums over every rank's validation rows, the same on every rank."""
-        return sum_over_ranks(self.comm, super().validation_sums(data))
+    def validation_tallies(self, data):
+        """The validation Tallies over every rank's validation rows, the same on every
+        rank."""
+        local = super().validation_tallies(data).to_array()
+        return Tallies.from_array(sum_over_ranks(self.comm, local))
+
+
+def _exchange_buffer(size):
+    """A float64 buffer for size values, the Tallies fields and a flag (exchange)."""
+    return np.zeros(size + len(Tallies.FIELDS) + 1)
 
 
 class DataParallelTrainer(_ShardTrainer):
     """fit(comm=...): each step's gradient reduced over ranks (module docstring): a call
     per step."""
 
+    batches_per_call = 1
+
     def __init__(self, comm, model, data, plan):
         super().__init__(comm, model, data, plan)
-        # The workspace (Trainer's, in parts as one process would cut the batch) and these
-        # are kept across steps: the gradient, and the buffer of sums sent to rank 0.
-        self._grads = np.empty_like(model.params)
-        self._local = np.empty(model.params.size + 4)
-
-    def samples_per_call(self):
-        return min(self.data.X.shape[0], self.batch_size)
+        # Kept across steps: the buffer of sums sent to rank 0.
+        self._local = _exchange_buffer(model.params.size)
 
     def calls(self):
         for k in range(max(self.batches)):
@@ -205,29 +210,23 @@ class DataParallelTrainer(_ShardTrainer):
     def one_call(self, k, count, lrs):
         """Step k of the epoch: this rank's gradient sum, summed over ranks, applied as the
         weighted mean over the global batch; returns the global batch's tallies."""
-        model, opt = self.model, self.optimizer
-        grads, tallies = self.exchange(self._local_sums(k * self.batch_size, opt.steps + 1))
+        model, size = self.model, self.model.params.size
+        grads, tallies = self.exchange(self._local_sums(k, self.optimizer.steps + 1), size)
         if self.plan.l2:  # the penalty's gradient, once for the global batch (step.py)
-            for G, W in zip(model.views(grads)[0], model.views()[0]):
-                G += self.plan.l2 * W
-        grads = (grads / tallies[2]).astype(model.params.dtype)
-        model.apply_gradient(grads, opt, self.plan.clip_norm, float(lrs[0]))
+            model.add_weight_multiple(grads, self.plan.l2)
+        self.session.apply((grads / tallies.weight).astype(model.params.dtype), float(lrs[0]))
         return tallies
 
-    def _local_sums(self, start, step_number):
-        """[weighted gradient sum..., loss sum, correct count, weight sum, (flag)] over this
-        rank's rows order[start:start + batch_size] (all zero when it has none left), in
-        float64."""
-        local, n = self._local, self.data.X.shape[0]
+    def _local_sums(self, k, step_number):
+        """The exchange buffer holding [weighted gradient sum..., Tallies..., (flag)] of this
+        rank's batch k (all zero when it has none left), in float64."""
+        local, size = self._local, self.model.params.size
         local[:] = 0
-        if start < n:
-            B = self.batch_size
-            sums = self.model.batch_gradient(
-                self._space, (self.data, self._order, start, min(start + B, n), B),
-                self._grads, self._noise, step_number)
-            local[:-4] = self._grads
-            local[:-4] *= sums[2]  # the mean over this rank's rows, back to their sum
-            local[-4:-1] = sums
+        if k < self.batches[self.comm.Get_rank()]:
+            tallies = self.session.gradient(self._order, k, step_number)
+            local[:size] = self.session.grads
+            local[:size] *= tallies.weight  # the mean over this rank's rows, back to their sum
+            local[size:-1] = tallies.to_array()
         return local
 
 
@@ -236,8 +235,9 @@ class LocalSGDTrainer(_ShardTrainer):
     call (the one-process Trainer's machinery), then the ranks average their parameters and
     optimizer state (module docstring): a call per round."""
 
-    def samples_per_call(self):
-        return min(self.data.X.shape[0], self.batch_size * self.plan.average_every)
+    @property
+    def batches_per_call(self):
+        return self.plan.average_every
 
     def calls(self):
         H = self.plan.average_every
@@ -254,12 +254,17 @@ class LocalSGDTrainer(_ShardTrainer):
         optimizer state, weighted by the rows' weights; returns the round's tallies."""
         model, opt = self.model, self.optimizer
         local = min(steps, self.batches[self.comm.Get_rank()] - first)
-        stats = np.zeros(3)
+        stats = Tallies()
         if local > 0:
             stats = super(_ShardTrainer, self).one_call(first, local, lrs)
-        sums, tallies = self.exchange(np.concatenate(
-            [model.params * stats[2], opt.state.ravel() * stats[2], stats, [0.0]]))
-        size = model.params.size
-        model.params[:] = sums[:size] / tallies[2]
-        opt.state.ravel()[:] = sums[size:] / tallies[2]
+        n_params = model.params.size
+        size = n_params + opt.state.size
+        buffer = _exchange_buffer(size)
+        buffer[:n_params] = model.params  # in float64, then weighted: sums of exact products
+        buffer[n_params:size] = opt.state.ravel()
+        buffer[:size] *= stats.weight
+        buffer[size:-1] = stats.to_array()
+        sums, tallies = self.exchange(buffer, size)
+        model.params[:] = sums[:n_params] / tallies.weight
+        opt.state.ravel()[:] = sums[n_params:] / tallies.weight
         return tallies

@@ -1,7 +1,7 @@
 """Full-batch training by L-BFGS-B (SciPy), as scikit-learn's ``solver="lbfgs"``: SciPy picks
 the steps, the compiled training step computes the loss and its gradient over every row in
-one call per evaluation (the step with no optimizer to apply it, Model.batch_gradient, in as
-many parts as the work pays for).
+one call per evaluation (the step with no optimizer to apply it, Session.gradient, in as many
+parts as the work pays for).
 
 The objective is scikit-learn's: the weighted mean loss (times loss_scale: 1 / outputs for
 squared error, which scikit-learn averages over outputs) plus 0.5 * alpha * sum ||W||^2 over
@@ -10,14 +10,14 @@ the weight sum.
 
 import numpy as np
 
-from .engine.parallel import training_parts
-from .training import Diverged, flop_per_sample
+from .training import Diverged
 
 
-def minimize(network, data, alpha, loss_scale, max_iter, max_fun, tol, verbose=False):
-    """Minimise the objective (module doc) over network's parameters from their current
-    values, on data (an engine Data, checked); the network holds the result's parameters
-    afterwards. Raises Diverged, the parameters put back, when the result is not finite.
+def minimize(model, data, alpha, loss_scale, max_iter, max_fun, tol, verbose=False):
+    """Minimise the objective (module doc) over the parameters of model (an engine.Model)
+    from their current values, on data (an engine Data, checked); the model holds the
+    result's parameters afterwards. Raises Diverged, the parameters put back, when the result
+    is not finite.
 
     Returns
     -------
@@ -26,26 +26,20 @@ def minimize(network, data, alpha, loss_scale, max_iter, max_fun, tol, verbose=F
     """
     from scipy.optimize import minimize as scipy_minimize
 
-    model = network._model
     n = data.X.shape[0]
-    work = flop_per_sample(network.sizes) * n
-    space = model.space(n, training_parts(work, work))  # once: every evaluation reuses it
-    grads = np.empty_like(model.params)
-    grad_weights = model.views(grads)[0]
-    weights = network.weights
-    batch = (data, np.arange(n), 0, n, n)
+    session = model.session(data, None, n, batches_per_call=1)  # every evaluation reuses it
+    order = np.arange(n)
     weight_sum = float(data.weights.sum(dtype=np.float64))
     decay = alpha / weight_sum
+    grads = session.grads
 
     def objective(x):
         """(objective, its gradient as float64) at parameters x."""
         model.params[:] = x
-        loss_sum = model.batch_gradient(space, batch, grads, None, 1)[0]
-        penalty = sum(float(np.dot(W.ravel(), W.ravel())) for W in weights)
-        np.multiply(grads, loss_scale, out=grads)  # in place: the closure's buffer
-        for grad_W, W in zip(grad_weights, weights):
-            grad_W += decay * W
-        return loss_scale * loss_sum / weight_sum + 0.5 * decay * penalty, \
+        loss_sum = session.gradient(order, 0, 1).loss
+        np.multiply(grads, loss_scale, out=grads)  # in place: the session's buffer
+        model.add_weight_multiple(grads, decay)
+        return loss_scale * loss_sum / weight_sum + 0.5 * decay * model.squared_weights(), \
             grads.astype(np.float64)
 
     options = {"maxfun": max_fun, "maxiter": max_iter, "gtol": tol}

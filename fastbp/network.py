@@ -4,9 +4,8 @@ import numpy as np
 
 from . import optimizers, persist
 from .engine import Data, Model
-from .engine.codes import ACTIVATIONS, LOSSES, RELU_FAMILY
-from .engine.layout import DELTA
-from .plan import FitPlan, MaskStream, check_settings, make_plan
+from .engine.codes import ACTIVATIONS, LOSSES, RELU_FAMILY, SIGMOID
+from .plan import FIT_SETTINGS, MaskStream, check_settings, fit_settings, make_plan
 from .training import Trainer, epoch_logs, predictions, train
 from .validation import (check_activations, check_dropout, check_dtype, check_finite_X,
                          check_init, check_input_map, check_output_width, check_params,
@@ -40,10 +39,12 @@ class Network:
         or float16, and memory maps (``np.memmap``, ``np.load(..., mmap_mode="r")``) of
         either float precision, are converted a batch at a time as the kernels read them,
         never copied whole; inputs of other dtypes are converted once, up front.
-    init : {"auto", "he", "xavier", "lecun"}, default "auto"
+    init : {"auto", "he", "xavier", "lecun", "sklearn"}, default "auto"
         Weight initialisation: He normal, Glorot (Xavier) uniform or LeCun normal; "auto"
         picks He for layers followed by relu, leaky_relu, elu or gelu, Xavier otherwise.
-        Biases start at zero.
+        Biases start at zero. "sklearn": scikit-learn's MLP initialisation, weights and
+        biases uniform in +-sqrt(6 / (n_in + n_out)), with 2 instead of 6 in every layer
+        when the hidden layers are sigmoid, each layer's weights drawn before its biases.
     seed : int, optional
         Seeds the initial parameters and, unless ``fit`` gets its own seed, the shuffling
         and the dropout masks.
@@ -108,6 +109,14 @@ class Network:
         self.layer_record = None
 
     def _initialize(self, codes):
+        if self.init == "sklearn":
+            hidden = codes[:-1]
+            factor = 2.0 if hidden and all(code == SIGMOID for code in hidden) else 6.0
+            for W, b in zip(self._weights, self._biases):
+                bound = np.sqrt(factor / sum(W.shape))
+                W[:] = self._rng.uniform(-bound, bound, W.shape)
+                b[:] = self._rng.uniform(-bound, bound, b.shape)
+            return
         for W, code in zip(self._weights, codes):
             n_out, n_in = W.shape
             rule = self.init
@@ -214,28 +223,26 @@ class Network:
     def _outputs(self, X):
         """forward for an X checked already (C-contiguous, the network's dtype, width),
         except for NaN/inf, which the inference checks only if it meets one."""
-        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        self._infer(X, np.empty((0, self.sizes[-1]), self.dtype), np.empty(0, self.dtype), out)
+        out, tallies = self._model.outputs(X)
+        self._check_non_finite(X, tallies)
         return out
 
-    def _infer(self, X, Y, weights, out):
-        """The engine's inference over X (checked except for NaN/inf, which this checks);
-        returns its (weighted loss sum, correct count)."""
-        loss, correct, non_finite = self._model.infer(X, Y, weights, out)
-        if non_finite:  # a non-finite first-layer pre-activation: from X, or an overflow
+    @staticmethod
+    def _check_non_finite(X, tallies):
+        """After a forward pass over X (checked but for NaN/inf): a row of non-finite
+        first-layer pre-activations comes from X, or an overflow; X is read for NaN/inf
+        only then (a full scan up front: ~5 ms of ~20 on 10,000 images)."""
+        if tallies.non_finite:
             check_finite_X(X)
-        return loss, correct
 
     def _evaluate_arrays(self, data):
         """Logs over data (an engine.Data checked except for NaN/inf in X)."""
-        sums, non_finite = self._model.loss_sums(data)
-        if non_finite:  # as in _infer
-            check_finite_X(data.X)
-        return epoch_logs(self._loss_code, self.sizes[-1], *sums)
+        tallies = self._model.loss_tallies(data)
+        self._check_non_finite(data.X, tallies)
+        return epoch_logs(self._loss_code, self.sizes[-1], tallies)
 
     def _weighted(self, X, y, sample_weight):
-        # X's NaN/inf check is left to the inference, which scans X only when a first-layer
-        # pre-activation is not finite (a full scan up front: ~5 ms of ~20 on 10,000 images).
+        # X's NaN/inf check is left to the inference (_check_non_finite)
         X, Y = self._XY(X, y, finite=False)
         return Data(X, Y, check_weights(sample_weight, None, Y, self._loss_code, self.dtype))
 
@@ -263,7 +270,7 @@ class Network:
         For one output unit, binary, mse and poisson predictions have shape (n,); otherwise
         (n, k).
         """
-        return predictions(self._loss_code, self.forward(X))
+        return predictions(self.loss_name, self.forward(X))
 
     def quantize(self, X, activation_bits=None):
         """An int8 inference model of this network: weights quantized per output unit, each
@@ -286,8 +293,14 @@ class Network:
         fastbp.quantized.QuantizedNetwork
             With ``forward``, ``predict``, ``evaluate``, ``save`` and ``to_onnx``.
         """
-        from .quantized import QuantizedNetwork
-        return QuantizedNetwork.from_network(self, X, activation_bits)
+        from .quantized import QuantizedNetwork, input_bits
+        bits = input_bits(activation_bits)
+        X = check_X(X, self.sizes[0], self.dtype, accept_sparse=False)
+        lows, highs = self._model.input_ranges(X, self._input_map)
+        # the int8 model reads raw inputs: the input map goes into its first layer
+        weights, biases = self._folded_parameters()
+        return QuantizedNetwork.from_ranges(self._spec(), weights, biases, lows, highs, bits,
+                                            self.metadata)
 
     # Training ----------------------------------------------------------------------------
 
@@ -311,13 +324,11 @@ class Network:
         deltas : list of ndarray, only with ``return_deltas=True``
         """
         X, Y = self._XY(X, y)
-        n = X.shape[0]
-        grads, space = self._model.gradient(X, Y, np.ones(n, dtype=self.dtype))
+        grads, space = self._model.gradient(Data(X, Y, np.ones(X.shape[0], dtype=self.dtype)))
         grad_W, grad_b = self._model.views(grads)
         if not return_deltas:
             return grad_W, grad_b
-        deltas = [self._model.block(space, l, DELTA) for l in range(len(self.sizes) - 1)]
-        return grad_W, grad_b, deltas
+        return grad_W, grad_b, self._model.deltas(space)
 
     def fit(self, X, y, epochs=1, batch_size=32, lr=None, optimizer="sgd", momentum=0.0,
             nesterov=False, weight_decay=None, schedule=None, clip_norm=None, l2=0.0,
@@ -415,41 +426,135 @@ class Network:
         -------
         History
         """
+        # fit's settings as the table plan.FIT_SETTINGS names them (its other arguments are
+        # the arrays and comm)
+        settings = fit_settings({name: value for name, value in locals().items()
+                                 if name in FIT_SETTINGS})
         if comm is None and average_every is not None:
             raise ValueError("average_every goes with comm (data-parallel training)")
-        if not isinstance(track_layers, (bool, np.bool_)):
-            raise TypeError(f"track_layers must be True or False, got {track_layers!r}")
+        FIT_SETTINGS["track_layers"].rule("track_layers", track_layers)
         if comm is not None and track_layers:
             raise ValueError("track_layers is for one process: data-parallel training "
                              "(comm) does not record the layers")
 
         def prepare():  # every check, before anything changes
-            check_settings(epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm,
-                           l2=l2, schedule=schedule, validation_split=validation_split,
-                           verbose=verbose, on_divergence=on_divergence,
-                           average_every=average_every, shuffle=shuffle)
+            check_settings(settings)
             X_checked, Y = self._XY(X, y)
             weights = check_weights(sample_weight, class_weight, Y, self._loss_code, self.dtype)
             data, validation = self._split_validation(Data(X_checked, Y, weights),
                                                       validation_data, validation_split)
-            plan = make_plan(
-                lr=lr, optimizer=optimizer, momentum=momentum, nesterov=nesterov,
-                weight_decay=weight_decay, clip_norm=clip_norm, l2=l2, shuffle=shuffle,
-                callbacks=callbacks, epochs=epochs, batch_size=batch_size, schedule=schedule,
-                order_rng=self._rng if seed is None else np.random.default_rng(seed),
-                rates=self._rates, masks=self._masks, validation=validation, verbose=verbose,
-                on_divergence=on_divergence, average_every=average_every,
-                track_layers=bool(track_layers))
-            return data, plan
+            return data, self._plan(settings, validation)
 
         if comm is None:
             return self._train(*prepare())
         from .distributed import fit_on_ranks  # only data-parallel fits load MPI's code
-        return fit_on_ranks(self, comm, prepare)
+        return fit_on_ranks(self, self._model, comm, prepare)
+
+    # Arrays checked already: the entry of adapters (fastbp.sklearn) ----------------------
+
+    def training_data(self, X, Y, sample_weight=None):
+        """Rows to train or evaluate on, from arrays their caller has validated already, as
+        the kernels read them.
+
+        For adapters that check their arrays their own way (fastbp.sklearn checks them as
+        scikit-learn does): X and Y are converted once here, to C-contiguous arrays of the
+        network's dtype (no copy of arrays that are so already), and not checked again;
+        :meth:`fit_data` and :meth:`forward_data` take the result.
+
+        Parameters
+        ----------
+        X : ndarray or SciPy sparse matrix/array, shape (n, sizes[0])
+            Finite (not checked here).
+        Y : ndarray, shape (n, sizes[-1])
+            The targets as the network trains on them: one-hot or probability rows for
+            cross_entropy (not labels), finite.
+        sample_weight : ndarray, shape (n,), optional
+            Non-negative and finite; None weighs every row 1.
+
+        Returns
+        -------
+        fastbp.engine.Data
+            The rows (X, Y, weights), for fit_data and forward_data.
+        """
+        X = self._check_X(X, finite=False)
+        Y = np.ascontiguousarray(Y, dtype=self.dtype)
+        weights = np.ones(Y.shape[0], self.dtype) if sample_weight is None \
+            else np.ascontiguousarray(sample_weight, dtype=self.dtype)
+        return Data(X, Y, weights)
+
+    def fit_data(self, data, validation=None, **settings):
+        """:meth:`fit` on rows from :meth:`training_data`: the same training, with none of
+        the array checks.
+
+        Parameters
+        ----------
+        data : fastbp.engine.Data
+            The training rows (:meth:`training_data`).
+        validation : fastbp.engine.Data, optional
+            Rows evaluated after every epoch into ``val_loss`` (and ``val_accuracy``).
+        **settings
+            Any of fit's settings (epochs, batch_size, lr, optimizer, momentum, nesterov,
+            weight_decay, schedule, clip_norm, l2, shuffle, seed, validation_split,
+            callbacks, verbose, on_divergence, track_layers), checked as fit checks them;
+            fit's defaults for the others.
+
+        Returns
+        -------
+        History
+        """
+        settings = fit_settings(settings)
+        if settings["average_every"] is not None:
+            raise ValueError("average_every goes with comm (data-parallel training), which "
+                             "fit_data does not take: use fit")
+        check_settings(settings)
+        if validation is None:
+            data, validation = self._split_validation(data, None, settings["validation_split"])
+        return self._train(data, self._plan(settings, validation))
+
+    def forward_data(self, data):
+        """The outputs and the loss of one forward pass over rows from
+        :meth:`training_data`.
+
+        Returns
+        -------
+        outputs : ndarray, shape (n, sizes[-1]), the network's dtype
+        logs : dict
+            As :meth:`evaluate` returns.
+        """
+        out, tallies = self._model.outputs(data)
+        self._check_non_finite(data.X, tallies)
+        return out, epoch_logs(self._loss_code, self.sizes[-1], tallies)
+
+    def minimize(self, data, l2=0.0, loss_scale=1.0, max_iter=200, max_fun=15000, tol=1e-4,
+                 verbose=False):
+        """Full-batch training by SciPy's L-BFGS-B on rows from :meth:`training_data`, from
+        the current parameters (fastbp.lbfgs): the objective is loss_scale times the
+        weighted mean loss plus 0.5 * l2 * sum ||W||^2 over the weight sum, its value and
+        gradient computed by the compiled training step in one call per evaluation.
+
+        Parameters
+        ----------
+        data : fastbp.engine.Data
+        l2 : float, default 0
+        loss_scale : float, default 1
+        max_iter, max_fun : int
+            SciPy's maxiter and maxfun.
+        tol : float
+            SciPy's gtol.
+        verbose : bool, default False
+            SciPy's disp.
+
+        Returns
+        -------
+        scipy.optimize.OptimizeResult
+            Raises FloatingPointError (fastbp.training.Diverged), the parameters put back,
+            when the result is not finite.
+        """
+        from .lbfgs import minimize
+        return minimize(self._model, data, l2, loss_scale, max_iter, max_fun, tol, verbose)
 
     def _train(self, data, plan):
-        """fit on validated data (engine.Data) as plan (plan.FitPlan) says: the entry of
-        callers whose arrays are checked already (fastbp.sklearn)."""
+        """fit on validated data (engine.Data) as plan (plan.FitPlan) says."""
         history = train(self, Trainer(self._model, data, plan))
         if history.layers:
             self.layer_record = {key: values[-1].tolist()
@@ -457,18 +562,11 @@ class Network:
             self.layer_record["epoch"] = len(history.epoch)
         return history
 
-    def _checked_data(self, X, Y, sample_weight=None):
-        """Training rows from arrays checked already (finite, of matching shapes: Y one row of
-        targets per sample, as fit's y becomes), made C-contiguous in the network's dtype
-        (no copy when they are; a sparse X as an engine CSR), with the sample weights
-        checked."""
-        X = self._check_X(X, finite=False)
-        Y = np.ascontiguousarray(Y, dtype=self.dtype)
-        return Data(X, Y, check_weights(sample_weight, None, Y, self._loss_code, self.dtype))
-
-    def _plan(self, **settings):
-        """A FitPlan drawing from the network's random stream, with its dropout rates."""
-        return FitPlan(order_rng=self._rng, rates=self._rates, masks=self._masks, **settings)
+    def _plan(self, settings, validation):
+        """The FitPlan of fit's settings, drawing from the network's random stream, with its
+        dropout rates and mask stream."""
+        return make_plan(settings, rng=self._rng, rates=self._rates, masks=self._masks,
+                         validation=validation)
 
     def _split_validation(self, data, validation_data, validation_split):
         """(training rows, validation rows or None) of fit's validation settings."""

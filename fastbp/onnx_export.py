@@ -14,14 +14,9 @@ import math
 
 import numpy as np
 
-from .engine.codes import ELU_ALPHA, LEAKY_SLOPE
+from .engine.codes import BY_NAME
 
 OPSET = 17
-_SIMPLE = {"sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("Relu", {}),
-           "leaky_relu": ("LeakyRelu", {"alpha": LEAKY_SLOPE}),
-           "elu": ("Elu", {"alpha": ELU_ALPHA}),
-           "softplus": ("Softplus", {}), "softmax": ("Softmax", {"axis": -1}),
-           "exp": ("Exp", {})}
 
 
 def to_onnx(network, path=None, dtype="float32"):
@@ -90,11 +85,9 @@ def _activation(name, z, out, l, dtype, initializers):
     """The nodes computing out = name(z) (layer l; gelu's constants go to initializers)."""
     from onnx import helper, numpy_helper
 
-    if name == "identity":
-        return [helper.make_node("Identity", [z], [out])]
-    if name in _SIMPLE:
-        op, attributes = _SIMPLE[name]
-        return [helper.make_node(op, [z], [out], **attributes)]
+    known = BY_NAME[name]
+    if known.onnx_op is not None:
+        return [helper.make_node(known.onnx_op, [z], [out], **known.onnx_attributes)]
     assert name == "gelu", name
     for constant, value in ((f"inv_sqrt2_{l}", 1 / math.sqrt(2)), (f"half_{l}", 0.5),
                             (f"one_{l}", 1.0)):

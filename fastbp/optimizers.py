@@ -21,9 +21,7 @@ Update rules (g is the mean gradient of the batch, p the parameters, t the step 
 
 import numpy as np
 
-from .engine import codes
-from .engine.codes import (H_ALPHA, H_BETA1, H_BETA2, H_DECOUPLED, H_EPS, H_EPS_HAT,
-                           H_MOMENTUM, H_NESTEROV, H_OPTIMIZER, H_WEIGHT_DECAY, N_HYPER)
+from .engine import Hyper, codes
 from .validation import FRACTION, NON_NEGATIVE, POSITIVE
 
 # Hyper-parameter rules (validation.Rule): every message reads "<name> must ..., got ...".
@@ -101,10 +99,13 @@ class Optimizer:
         self.state = None
 
     def hyper(self):
-        """Hyperparameters as the float64 vector the kernel reads (slots H_*)."""
-        h = np.zeros(N_HYPER)
-        h[H_OPTIMIZER] = self.code
-        return h
+        """The hyper-parameters as the kernels read them (an engine Hyper record)."""
+        return Hyper(code=float(self.code), **{name: float(value) for name, value
+                                               in self._hyper_fields().items()})
+
+    def _hyper_fields(self):
+        """The Hyper fields this optimizer sets (the others are 0)."""
+        return {}
 
     def bind(self, params):
         """Allocate the state for these parameters (once); later fits must match them."""
@@ -145,11 +146,9 @@ class SGD(Optimizer):
         self.weight_decay = _rule("weight_decay", weight_decay)
         self.nesterov = check_nesterov(nesterov, self.momentum)
 
-    def hyper(self):
-        h = super().hyper()
-        h[H_MOMENTUM], h[H_NESTEROV], h[H_WEIGHT_DECAY] = self.momentum, self.nesterov, \
-            self.weight_decay
-        return h
+    def _hyper_fields(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay}
 
     @property
     def fuses_into_gradient(self):
@@ -173,12 +172,10 @@ class Adam(Optimizer):
         self.weight_decay = _rule("weight_decay", weight_decay)
         self.eps_hat = bool(eps_hat)
 
-    def hyper(self):
-        h = super().hyper()
-        h[H_BETA1], h[H_BETA2], h[H_EPS] = self.betas[0], self.betas[1], self.eps
-        h[H_WEIGHT_DECAY], h[H_DECOUPLED] = self.weight_decay, self._decoupled
-        h[H_EPS_HAT] = self.eps_hat
-        return h
+    def _hyper_fields(self):
+        return {"beta1": self.betas[0], "beta2": self.betas[1], "eps": self.eps,
+                "weight_decay": self.weight_decay, "decoupled": self._decoupled,
+                "eps_hat": self.eps_hat}
 
 
 class AdamW(Adam):
@@ -204,11 +201,9 @@ class RMSprop(Optimizer):
         self.weight_decay = _rule("weight_decay", weight_decay)
         self.momentum = _rule("momentum", momentum)
 
-    def hyper(self):
-        h = super().hyper()
-        h[H_ALPHA], h[H_EPS], h[H_WEIGHT_DECAY], h[H_MOMENTUM] = self.alpha, self.eps, \
-            self.weight_decay, self.momentum
-        return h
+    def _hyper_fields(self):
+        return {"alpha": self.alpha, "eps": self.eps, "weight_decay": self.weight_decay,
+                "momentum": self.momentum}
 
 
 NAMES = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}

@@ -2,6 +2,7 @@
 that the trainers read (training.py, distributed.py) and never check again."""
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -9,25 +10,61 @@ from . import optimizers
 from .engine import Data
 from .callbacks import as_list
 from .schedules import Schedule
-from .validation import (NON_NEGATIVE, POSITIVE, POSITIVE_INT, SPLIT, Rule, check, one_of,
+from .validation import (NON_NEGATIVE, POSITIVE, POSITIVE_INT, SPLIT, Rule, one_of,
                          optional)
 
-# The scalar options of Network.fit (arrays, targets and weights have their own checks).
-FIT_RULES = {
-    "epochs": POSITIVE_INT,
-    "batch_size": POSITIVE_INT,
-    "lr": optional(POSITIVE),
-    "clip_norm": optional(POSITIVE),
-    "l2": NON_NEGATIVE,
-    "schedule": optional(Rule(lambda v: isinstance(v, Schedule),
-                              "be a fastbp.schedules.Schedule", TypeError)),
-    "validation_split": SPLIT,
-    "verbose": one_of(0, 1, 2),
-    "on_divergence": one_of("raise", "warn"),
-    "average_every": optional(POSITIVE_INT),
-    "shuffle": Rule(lambda v: not isinstance(v, str) or v == "blocks",
-                    "be True, False or 'blocks'"),
+class Setting(NamedTuple):
+    """One of fit's settings: its default and the rule its value must meet (None: checked
+    where it is used, optimizers.make and callbacks.as_list)."""
+    default: object
+    rule: Rule | None = None
+
+
+# The settings of Network.fit and Network.fit_data, declared once: their defaults and rules.
+# Network.fit's signature spells the same names and defaults for its readers
+# (tests/test_plan.py holds the two together); the checks and the plan are derived from
+# this table. Rules run in this order.
+FIT_SETTINGS = {
+    "epochs": Setting(1, POSITIVE_INT),
+    "batch_size": Setting(32, POSITIVE_INT),
+    "lr": Setting(None, optional(POSITIVE)),
+    "clip_norm": Setting(None, optional(POSITIVE)),
+    "l2": Setting(0.0, NON_NEGATIVE),
+    "schedule": Setting(None, optional(Rule(lambda v: isinstance(v, Schedule),
+                                            "be a fastbp.schedules.Schedule", TypeError))),
+    "validation_split": Setting(0.0, SPLIT),
+    "verbose": Setting(0, one_of(0, 1, 2)),
+    "on_divergence": Setting("raise", one_of("raise", "warn")),
+    "average_every": Setting(None, optional(POSITIVE_INT)),
+    "shuffle": Setting(True, Rule(lambda v: not isinstance(v, str) or v == "blocks",
+                                  "be True, False or 'blocks'")),
+    "track_layers": Setting(False, Rule(lambda v: isinstance(v, (bool, np.bool_)),
+                                        "be True or False", TypeError)),
+    "optimizer": Setting("sgd"),
+    "momentum": Setting(0.0),
+    "nesterov": Setting(False),
+    "weight_decay": Setting(None),
+    "seed": Setting(None),
+    "callbacks": Setting(None),
 }
+
+
+def fit_settings(given):
+    """Every setting of fit: those given (a mapping of names to values), the defaults for
+    the others; TypeError for a name fit does not have."""
+    unknown = set(given) - set(FIT_SETTINGS)
+    if unknown:
+        raise TypeError(f"fit has no setting {', '.join(sorted(unknown))}; its settings are "
+                        f"{', '.join(FIT_SETTINGS)}")
+    return {name: given.get(name, setting.default) for name, setting in FIT_SETTINGS.items()}
+
+
+def check_settings(settings):
+    """Raise, naming the setting, unless every ruled setting of fit is valid (settings as
+    fit_settings gives them)."""
+    for name, setting in FIT_SETTINGS.items():
+        if setting.rule is not None:
+            setting.rule(name, settings[name])
 
 
 @dataclass
@@ -64,42 +101,40 @@ class FitPlan:
     name when fit got one); rates the dropout rate of every layer (the output layer's 0);
     order_rng draws the shuffles (and a network's first mask seed); masks is the network's
     MaskStream, which the trainer advances; validation the validated rows or
-    None; clip_norm 0.0 for no clipping. The defaults are fit's.
+    None; clip_norm 0.0 for no clipping.
     """
 
     optimizer: optimizers.Optimizer
     order_rng: np.random.Generator
     rates: np.ndarray
     masks: MaskStream
-    epochs: int = 1
-    batch_size: int = 32
-    schedule: Schedule | None = None
-    clip_norm: float = 0.0
-    l2: float = 0.0
-    shuffle: bool | str = True
-    validation: Data | None = None
-    callbacks: tuple = ()
-    verbose: int = 0
-    on_divergence: str = "raise"
-    average_every: int | None = None
-    track_layers: bool = False
+    epochs: int
+    batch_size: int
+    schedule: Schedule | None
+    clip_norm: float
+    l2: float
+    shuffle: bool | str
+    validation: Data | None
+    callbacks: tuple
+    verbose: int
+    on_divergence: str
+    average_every: int | None
+    track_layers: bool
 
 
-def check_settings(epochs, batch_size, lr, clip_norm, l2, schedule, validation_split, verbose,
-                   on_divergence, average_every, shuffle):
-    """Raise, naming the setting, unless every scalar setting of fit is valid."""
-    check(FIT_RULES, epochs=epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm, l2=l2,
-          schedule=schedule, validation_split=validation_split, verbose=verbose,
-          on_divergence=on_divergence, average_every=average_every, shuffle=shuffle)
-
-
-def make_plan(*, lr, optimizer, momentum, nesterov, weight_decay, clip_norm, l2, shuffle,
-              callbacks, **rest):
-    """The FitPlan of fit's settings (checked by check_settings first): the optimizer made
-    from a name and its settings, callbacks checked; rest as FitPlan has them."""
+def make_plan(settings, *, rng, rates, masks, validation):
+    """The FitPlan of fit's settings (as fit_settings gives them, checked by
+    check_settings): the optimizer made from a name and its settings, callbacks checked, the
+    shuffles drawn from settings["seed"] or else from rng (the network's random stream)."""
+    lr, seed, shuffle = settings["lr"], settings["seed"], settings["shuffle"]
     return FitPlan(
-        optimizer=optimizers.make(optimizer, None if lr is None else float(lr), momentum,
-                                  nesterov, weight_decay),
-        clip_norm=float(clip_norm or 0.0), l2=float(l2),
-        shuffle="blocks" if isinstance(shuffle, str) else bool(shuffle),
-        callbacks=tuple(as_list(callbacks)), **rest)
+        optimizer=optimizers.make(settings["optimizer"], None if lr is None else float(lr),
+                                  settings["momentum"], settings["nesterov"],
+                                  settings["weight_decay"]),
+        order_rng=rng if seed is None else np.random.default_rng(seed), rates=rates,
+        masks=masks, epochs=settings["epochs"], batch_size=settings["batch_size"],
+        schedule=settings["schedule"], clip_norm=float(settings["clip_norm"] or 0.0),
+        l2=float(settings["l2"]), shuffle="blocks" if isinstance(shuffle, str) else bool(shuffle),
+        validation=validation, callbacks=tuple(as_list(settings["callbacks"])),
+        verbose=settings["verbose"], on_divergence=settings["on_divergence"],
+        average_every=settings["average_every"], track_layers=bool(settings["track_layers"]))

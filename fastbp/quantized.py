@@ -14,9 +14,8 @@ float32 (fastbp.engine.int8 has the formulas). Without an int8 dot-product instr
 import numpy as np
 
 from . import persist
-from .engine import Data, Model, backends, int8
+from .engine import Data, Model, backends
 from .engine.codes import LOSSES
-from .engine.layout import parameter_views
 from .training import epoch_logs, predictions
 from .validation import check_activations, check_targets, check_weights, check_X
 
@@ -102,37 +101,18 @@ class QuantizedNetwork:
         self.input_zero_points = np.asarray(input_zero_points, np.int32)
         self.metadata = dict(metadata)
         self._model = Model(self.sizes, codes, self._loss_code, np.float32)
-        self._kernel_q = self._kernel_record()
-
-    def _kernel_record(self):
-        """The engine's int8.Quantized of this network."""
-        table = self._model.table
-        weights = np.zeros(self._model.params.shape, np.int8)
-        for view, W in zip(parameter_views(weights, table)[0], self.weight_codes):
-            view[:] = W
-        biases, multipliers, offsets = [], [], []
-        for l, (W, sw, b) in enumerate(zip(self.weight_codes, self.weight_scales, self.biases)):
-            biases.append(b)
-            multipliers.append(self.input_scales[l] * sw)  # float32 * float32, as exported
-            offsets.append(-self.input_zero_points[l] * W.sum(axis=1, dtype=np.int32))
-        return int8.Quantized(table, weights, np.concatenate(biases),
-                              np.concatenate(multipliers).astype(np.float32),
-                              np.concatenate(offsets).astype(np.int32), self.input_scales,
-                              self.input_zero_points, 2 ** self.activation_bits - 1)
+        self._kernel_q = self._model.quantized(
+            self.weight_codes, self.weight_scales, self.biases, self.input_scales,
+            self.input_zero_points, 2 ** self.activation_bits - 1)
 
     @classmethod
-    def from_network(cls, network, X, activation_bits=None):
-        """network quantized with input ranges from the calibration rows X (as
-        Network.quantize)."""
-        bits = input_bits(activation_bits)
-        X = check_X(X, network.sizes[0], network.dtype, accept_sparse=False)
-        lows, highs = network._model.input_ranges(X, network._input_map)
+    def from_ranges(cls, spec, weights, biases, lows, highs, bits, metadata):
+        """The network of spec with these float weights and biases quantized, its layers'
+        inputs coded on bits bits over the ranges [lows[l], highs[l]] (Network.quantize)."""
         scales, zero_points = zip(*(input_codes(lo, hi, bits) for lo, hi in zip(lows, highs)))
-        # the int8 model reads raw inputs: the input map goes into its first layer
-        weights, biases = network._folded_parameters()
         weight_codes_, weight_scales = zip(*(weight_codes(W) for W in weights))
-        return cls(network._spec(), weight_codes_, weight_scales, biases, scales,
-                   zero_points, bits, network.metadata)
+        return cls(spec, weight_codes_, weight_scales, biases, scales, zero_points, bits,
+                   metadata)
 
     def __repr__(self):
         return (f"QuantizedNetwork({self.sizes}, activation={self.activations[:-1]}, "
@@ -141,8 +121,9 @@ class QuantizedNetwork:
 
     # Inference ---------------------------------------------------------------------------
 
-    def _run(self, X, Y, weights, out):
-        return int8.run(self._model, self._kernel_q, Data(X, Y, weights), out)
+    def _run(self, data, out):
+        """The int8 forward pass over data (records.Data); returns its Tallies."""
+        return self._model.infer_int8(self._kernel_q, data, out)
 
     def forward(self, X):
         """Output activations for each sample, float32, from int8 products.
@@ -157,21 +138,20 @@ class QuantizedNetwork:
         """
         X = check_X(X, self.sizes[0], np.float32, accept_sparse=False)  # NaN: no code
         out = np.empty((X.shape[0], self.sizes[-1]), np.float32)
-        self._run(X, np.empty((0, self.sizes[-1]), np.float32), np.empty(0, np.float32), out)
+        self._run(self._model.no_targets(X), out)
         return out
 
     def predict(self, X):
         """As :meth:`fastbp.Network.predict`, from :meth:`forward`."""
-        return predictions(self._loss_code, self.forward(X))
+        return predictions(self.loss_name, self.forward(X))
 
     def evaluate(self, X, y, sample_weight=None):
         """As :meth:`fastbp.Network.evaluate`, from :meth:`forward`'s outputs."""
         X = check_X(X, self.sizes[0], np.float32, accept_sparse=False)
         Y = check_targets(y, self._loss_code, self.sizes[-1], X.shape[0], np.float32)
         weights = check_weights(sample_weight, None, Y, self._loss_code, np.float32)
-        loss, correct = self._run(X, Y, weights, np.empty((0, self.sizes[-1]), np.float32))
-        return epoch_logs(self._loss_code, self.sizes[-1], loss, weights.sum(dtype=np.float64),
-                          correct, X.shape[0])
+        tallies = self._run(Data(X, Y, weights), np.empty((0, self.sizes[-1]), np.float32))
+        return epoch_logs(self._loss_code, self.sizes[-1], tallies)
 
     # Files -------------------------------------------------------------------------------
 

@@ -27,13 +27,13 @@ from sklearn.utils.multiclass import (check_classification_targets, type_of_targ
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
                                       validate_data)
 
-from . import lbfgs, optimizers
+from . import optimizers
 from .callbacks import Callback, as_list
 from .convergence import CARRIED, StoppingRule
 from .engine.codes import HIDDEN_ACTIVATIONS
 from .network import Network
-from .validation import check_X
-from .training import Diverged
+from .training import Diverged, predictions
+from .validation import check_weight_values
 
 # scikit-learn's activation names, and fastbp's own (gelu, elu, ...).
 _ACTIVATIONS = {"logistic": "sigmoid", **{name: name for name in HIDDEN_ACTIVATIONS}}
@@ -194,20 +194,23 @@ class _FastbpMLP(BaseEstimator):
         return self
 
     def _fit_validated(self, X, y, sample_weight, incremental, first, classes):
+        # X converted once, to what the network reads: C-contiguous, in its dtype (the
+        # network's own when it has one, else float32 input stays float32, any other float64)
+        dtype = self.network_.dtype if not first else self.dtype
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             dtype=(np.float64, np.float32), y_numeric=not is_classifier(self),
-                             reset=first)
-        dtype = self.dtype or X.dtype
+                             dtype=(np.float64, np.float32) if dtype is None else dtype,
+                             order="C", y_numeric=not is_classifier(self), reset=first)
+        dtype = X.dtype
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+            sample_weight = check_weight_values(
+                _check_sample_weight(sample_weight, X, dtype=X.dtype))
         target, loss, n_outputs = self._encode_targets(y, first, incremental, classes)
         sample_weight = self._weigh_classes(y, sample_weight, incremental)
         if first:
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
             network = Network([X.shape[1], *self._hidden_sizes(), n_outputs],
                               activation=_ACTIVATIONS[self.activation], loss=loss, dtype=dtype,
-                              seed=seed, dropout=self.dropout)
-            self._initialize(network, seed)
+                              init="sklearn", seed=seed, dropout=self.dropout)
             previous = None
         else:
             network = self.network_
@@ -222,16 +225,6 @@ class _FastbpMLP(BaseEstimator):
                 self._optimizer = self._make_optimizer()
             self._train(network, X, target, sample_weight, incremental, previous)
         self.network_ = network
-
-    def _initialize(self, network, seed):
-        """scikit-learn's initialisation: weights and biases uniform in +-sqrt(6 / (fan_in +
-        fan_out)) (2 instead of 6 for logistic hidden units), drawn from seed."""
-        rng = np.random.default_rng(seed)
-        factor = 2.0 if self.activation == "logistic" else 6.0
-        for W, b in zip(network.weights, network.biases):
-            bound = np.sqrt(factor / sum(W.shape))
-            W[:] = rng.uniform(-bound, bound, W.shape)
-            b[:] = rng.uniform(-bound, bound, b.shape)
 
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -276,15 +269,16 @@ class _FastbpMLP(BaseEstimator):
             lr_init=self.learning_rate_init, power_t=self.power_t, n_train=n,
             batches_per_weight=-(-n // batch_size) / weight_sum, loss_scale=scale,
             validate=validate, previous=previous)
-        data = network._checked_data(X, self._target_matrix(target), sample_weight)
+        data = network.training_data(X, self._target_matrix(target, network.dtype),
+                                     sample_weight)
         callbacks = (rule, *as_list(self.callbacks))  # the rule first: they see its logs
         with _non_finite_as_scikit_learn_says():
             # With early stopping a diverging fit stops, warning, and keeps its best epoch
             # (scikit-learn trains on, scoring NaN, to the same end); without, it raises.
-            network._train(data, network._plan(
-                epochs=1 if incremental else self.max_iter, batch_size=batch_size,
+            network.fit_data(
+                data, epochs=1 if incremental else self.max_iter, batch_size=batch_size,
                 optimizer=self._optimizer, l2=float(self.alpha), shuffle=self.shuffle,
-                callbacks=callbacks, on_divergence="raise" if validate is None else "warn"))
+                callbacks=callbacks, on_divergence="raise" if validate is None else "warn")
         if rule.best_params is not None:  # early stopping: the best epoch's parameters
             network.params = rule.best_params
         vars(self).update(rule.record)
@@ -296,11 +290,13 @@ class _FastbpMLP(BaseEstimator):
         """scikit-learn's lbfgs: SciPy's L-BFGS-B over the full-batch loss (fastbp.lbfgs),
         from the network's current parameters, for at most max_iter iterations and max_fun
         evaluations; a ConvergenceWarning when it stops short of converging."""
-        data = network._checked_data(X, self._target_matrix(target), sample_weight)
-        scale = self._loss_scale(network)
+        data = network.training_data(X, self._target_matrix(target, network.dtype),
+                                     sample_weight)
         with _non_finite_as_scikit_learn_says():
-            result = lbfgs.minimize(network, data, float(self.alpha), scale, self.max_iter,
-                                    self.max_fun, self.tol, self.verbose)
+            result = network.minimize(data, l2=float(self.alpha),
+                                      loss_scale=self._loss_scale(network),
+                                      max_iter=self.max_iter, max_fun=self.max_fun,
+                                      tol=self.tol, verbose=self.verbose)
         if not result.success:
             warnings.warn(f"lbfgs failed to converge after {result.nit} iteration(s) "
                           f"(status={result.status}): {result.message}. Increase the number "
@@ -330,9 +326,9 @@ class _FastbpMLP(BaseEstimator):
                                  f"{self.solver} is not stochastic.")
         return True
 
-    def _target_matrix(self, target):
-        """The (n, outputs) targets the network trains on, from the encoded targets (the
-        regressor's are those already)."""
+    def _target_matrix(self, target, dtype):
+        """The (n, outputs) targets the network trains on, in its dtype, from the encoded
+        targets (the regressor's are those already)."""
         return target
 
     def _weigh_classes(self, y, sample_weight, incremental):
@@ -357,20 +353,16 @@ class _FastbpMLP(BaseEstimator):
             raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                              "or the size of your dataset.")
 
-        # checked and converted once, not every epoch
-        X_val = check_X(X_val, network.sizes[0], network.dtype)
-        T_val = np.ascontiguousarray(self._target_matrix(t_val), dtype=network.dtype)
-        weights = np.ones(X_val.shape[0], network.dtype) if w_val is None \
-            else np.ascontiguousarray(w_val, dtype=network.dtype)
-        scale = self._loss_scale(network) / float(weights.sum())
+        # converted once, not every epoch
+        rows = network.training_data(X_val, self._target_matrix(t_val, network.dtype), w_val)
+        scale = self._loss_scale(network)
 
         def validate(network):
             """(score, loss) of the network on the validation rows, from one forward pass:
             the score scikit-learn's early stopping uses, and the data loss scaled as
             loss_curve_'s (without the L2 term)."""
-            out = np.empty((X_val.shape[0], network.sizes[-1]), network.dtype)
-            loss_sum, _ = network._infer(X_val, T_val, weights, out)
-            return self._score_outputs(out, t_val, w_val), float(loss_sum) * scale
+            out, logs = network.forward_data(rows)
+            return self._score_outputs(network, out, t_val, w_val), logs["loss"] * scale
 
         return X_train, t_train, w_train, validate
 
@@ -504,8 +496,8 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
                                  f"{self.classes_}, `y` has {labels}")
         if binarizer.y_type_ == "multiclass":
             return np.searchsorted(self.classes_, y), "cross_entropy", len(self.classes_)
-        Y = binarizer.transform(y)
-        return Y.astype(np.float64), "binary_cross_entropy", Y.shape[1]
+        Y = binarizer.transform(y)  # 0/1 integers: the network's dtype in _target_matrix
+        return Y, "binary_cross_entropy", Y.shape[1]
 
     def _weigh_classes(self, y, sample_weight, incremental):
         """sample_weight times each sample's class weight (scikit-learn's compute_class_weight
@@ -526,12 +518,12 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
         weights = per_class[np.searchsorted(self.classes_, y)]
         return weights if sample_weight is None else sample_weight * weights
 
-    def _target_matrix(self, target):
+    def _target_matrix(self, target, dtype):
         if target.ndim == 1:  # class indices (multiclass): one-hot rows
-            Y = np.zeros((target.shape[0], len(self.classes_)))
+            Y = np.zeros((target.shape[0], len(self.classes_)), dtype)
             Y[np.arange(target.shape[0]), target] = 1
             return Y
-        return target
+        return target.astype(dtype, copy=False)
 
     def predict_proba(self, X):
         """Class probabilities, columns in the order of ``classes_`` (for multilabel
@@ -556,14 +548,12 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
         return self._label_binarizer.inverse_transform(out)
 
     @staticmethod
-    def _score_outputs(out, target, sample_weight):
+    def _score_outputs(network, out, target, sample_weight):
         """Accuracy of the network's outputs on encoded targets (early stopping's validation
-        score)."""
-        if target.ndim == 1:  # class indices
-            predicted = out.argmax(axis=1)
-        else:
-            predicted = (out > 0.5).astype(target.dtype)
-        return accuracy_score(target, predicted, sample_weight=sample_weight)
+        score), predicting as the network does."""
+        predicted = predictions(network.loss_name, out)
+        return accuracy_score(target, predicted.reshape(target.shape),
+                              sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -629,7 +619,7 @@ class FastbpRegressor(RegressorMixin, _FastbpMLP):
         return out[:, 0] if out.shape[1] == 1 else out
 
     @staticmethod
-    def _score_outputs(out, target, sample_weight):
+    def _score_outputs(network, out, target, sample_weight):
         """R^2 of the network's outputs on targets (early stopping's validation score; NaN,
         as scikit-learn's, when an output is not finite)."""
         if not np.isfinite(out).all():

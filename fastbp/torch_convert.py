@@ -12,16 +12,7 @@ outputs equal the network's to rounding.
 
 import numpy as np
 
-from .engine.codes import ELU_ALPHA, LEAKY_SLOPE
-
-
-# fastbp activation -> (its torch.nn module, the settings fastbp's activation has: for each,
-# the values that mean it, the first being the one to_torch builds with).
-_MODULES = {"sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("ReLU", {}),
-            "leaky_relu": ("LeakyReLU", {"negative_slope": (LEAKY_SLOPE,)}),
-            "elu": ("ELU", {"alpha": (ELU_ALPHA,)}), "softplus": ("Softplus", {"beta": (1.0,)}),
-            "gelu": ("GELU", {"approximate": ("none",)}),
-            "softmax": ("Softmax", {"dim": (-1, 1, None)})}
+from .engine.codes import BY_NAME, REGISTRY
 
 
 def to_torch(network, logits=False):
@@ -57,8 +48,9 @@ def to_torch(network, logits=False):
                              "to_torch(logits=True), whose log-rates PoissonNLLLoss("
                              "log_input=True) takes, and torch.exp for the rates")
         if activation != "identity" and not (output and logits):
-            module, settings = _MODULES[activation]
-            layers.append(getattr(nn, module)(**{k: v[0] for k, v in settings.items()}))
+            known = BY_NAME[activation]
+            layers.append(getattr(nn, known.torch_module)(
+                **{k: v[0] for k, v in known.torch_settings.items()}))
     return nn.Sequential(*layers)
 
 
@@ -84,7 +76,7 @@ def read_sequential(module, loss=None):
     """
     from torch import nn
 
-    names = {getattr(nn, module): name for name, (module, _) in _MODULES.items()}
+    names = {getattr(nn, a.torch_module): a.name for a in REGISTRY if a.torch_module}
     if not isinstance(module, nn.Sequential):
         raise TypeError(f"from_torch takes an nn.Sequential of Linear and activation modules, "
                         f"got {type(module).__name__}")
@@ -124,7 +116,7 @@ def read_sequential(module, loss=None):
 
 def _checked(child, name):
     """name, if the module child has the settings of fastbp's activation of that name."""
-    settings = _MODULES[name][1]
+    settings = BY_NAME[name].torch_settings
     if any(getattr(child, key) not in values for key, values in settings.items()):
         raise ValueError(f"{child}: fastbp's {name} has fixed settings ("
                          + ", ".join(f"{key} {values[0]!r}" for key, values in settings.items())

@@ -15,11 +15,8 @@ import warnings
 import numpy as np
 
 from .callbacks import ProgressBar
-from .engine import config
+from .engine import Tallies
 from .engine.codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY
-from .engine.parallel import training_parts
-from .engine.records import CSR, Noise, Opt, RawX
-from .engine.tracking import ERRORS, GRADIENTS, UPDATES, weigh_stride, weighed_steps
 from .schedules import batch_learning_rates
 
 
@@ -80,41 +77,26 @@ class Diverged(FloatingPointError):
     """Training produced a non-finite loss or parameter; the parameters were restored."""
 
 
-def flop_per_sample(sizes):
-    """Floating-point operations of one training step per sample: 6 per weight (forward,
-    delta and gradient products, 2 each) less the first layer's delta product."""
-    pairs = sum(n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
-    return 6 * pairs - 2 * sizes[0] * sizes[1]
-
-
-def epoch_logs(loss_code, n_outputs, loss_sum, weight_sum, correct, samples, prefix=""):
+def epoch_logs(loss_code, n_outputs, tallies, prefix=""):
     """{"loss": weighted mean loss} plus "accuracy" for classification losses (correct
-    argmax rows for cross_entropy, correct outputs for binary_cross_entropy)."""
-    logs = {prefix + "loss": float(loss_sum / weight_sum)}
+    argmax rows for cross_entropy, correct outputs for binary_cross_entropy), of the Tallies
+    of a run over some rows."""
+    logs = {prefix + "loss": float(tallies.loss / tallies.weight)}
     if loss_code in (CROSS_ENTROPY, BINARY_CROSS_ENTROPY):  # classifiers only
-        per = samples * n_outputs if loss_code == BINARY_CROSS_ENTROPY else samples
-        logs[prefix + "accuracy"] = float(correct / per)
+        per = tallies.rows * (n_outputs if loss_code == BINARY_CROSS_ENTROPY else 1)
+        logs[prefix + "accuracy"] = float(tallies.correct / per)
     return logs
 
 
-def predictions(loss_code, a):
-    """What predict returns for the outputs a: class indices (cross_entropy), 0/1 integers
-    (binary_cross_entropy) or the outputs (mse, poisson: the rates); shape (n,) for one
-    output unit."""
-    if loss_code == CROSS_ENTROPY:
+def predictions(loss_name, a):
+    """What predict returns for the outputs a of a network with this loss: class indices
+    (cross_entropy), 0/1 integers (binary_cross_entropy) or the outputs (mse, poisson: the
+    rates); shape (n,) for one output unit."""
+    if loss_name == "cross_entropy":
         return a.argmax(axis=1)
-    if loss_code == BINARY_CROSS_ENTROPY:
+    if loss_name == "binary_cross_entropy":
         a = (a > 0.5).astype(np.int64)
     return a[:, 0] if a.shape[1] == 1 else a
-
-
-def chunk_batches(sizes, batch_size):
-    """Batches per compiled call: about config.CHUNK_FLOP of work (config.CHUNK_BATCHES
-    when set)."""
-    if config.CHUNK_BATCHES is not None:
-        return config.CHUNK_BATCHES
-    samples = min(config.MAX_CHUNK_SAMPLES, config.CHUNK_FLOP / flop_per_sample(sizes))
-    return max(1, int(samples) // batch_size)
 
 
 def _all_finite(values):
@@ -133,132 +115,101 @@ def block_order(rng, n, block):
 
 class Trainer:
     """Runs the epochs of one ``fit`` call: model (the network's engine.Model) trained on
-    data (engine.Data, validated) as plan (plan.FitPlan) says.
+    data (engine.Data, validated) as plan (plan.FitPlan) says, through the fit's
+    engine.Session.
 
     An epoch is a sequence of calls, each on a range of the epoch's batches (``calls``):
     around each, the learning rates, a snapshot to go back to, the divergence check and the
-    step count; ``one_call`` trains one range and returns its (weighted loss sum, correct
-    count, weight sum). Here a call is a chunk of batches in one compiled loop; the
-    data-parallel trainers (fastbp.distributed) override the calls, what one does, and what
-    follows it.
+    step count; ``one_call`` trains one range and returns its Tallies. Here a call is a
+    chunk of batches in one compiled loop; the data-parallel trainers (fastbp.distributed)
+    override the calls, what one does, and what follows it.
     """
 
     cuts_batch_to_data = True  # a batch larger than the data is the data
+    batches_per_call = None  # by the session's rule: about config.CHUNK_FLOP of work
 
     def __init__(self, model, data, plan):
         self.model, self.data, self.plan = model, data, plan
         self.optimizer = opt = plan.optimizer
         n = data.X.shape[0]
-        self.batch_size = min(plan.batch_size, n) if self.cuts_batch_to_data \
-            else plan.batch_size
+        batch_size = min(plan.batch_size, n) if self.cuts_batch_to_data else plan.batch_size
         self.samples = n  # the rows of one epoch
         self.callbacks = list(plan.callbacks)
         self.progress = make_progress(plan.verbose, plan.epochs, n)
         self.interrupted = False  # Ctrl-C was pressed (interrupts)
         self.interrupted_twice = False
-        opt.bind(model.params)
-        fused = opt.fuses_into_gradient and not plan.clip_norm
-        # None for plain SGD (its update is fused into the gradient product): the compiled
-        # loops then compile no optimizer step.
-        self._opt = None if fused else Opt(opt.hyper(), np.empty_like(model.params), opt.state,
-                                           plan.clip_norm)
-        self._optimizer_code = None if fused else opt.code
-        flop = flop_per_sample(model.sizes)
-        self.parts = training_parts(flop * self.batch_size, flop * self.samples_per_call())
-        self._space = model.space(self.batch_size, self.parts)
-        self._track = model.track(self.parts, self.batch_size) if plan.track_layers else None
-        self._order = np.arange(n)
-        self._snapshot = model.empty_snapshot(opt.state)
         # Dropout masks come from the network's mask stream, whose seed is drawn from the
         # random stream only when dropout is on (so fits without it keep the same shuffles).
-        # None: no dropout code is compiled.
-        self._noise = None
+        mask_seed = 0
         if plan.rates.any():
-            self._noise = Noise(plan.rates, plan.masks.fit_seed(plan.order_rng, opt.steps))
+            mask_seed = self.mask_seed(plan.masks.fit_seed(plan.order_rng, opt.steps))
+        self.session = model.session(
+            data, opt, batch_size, clip_norm=plan.clip_norm, l2=plan.l2,
+            dropout_rates=plan.rates, mask_seed=mask_seed, track_layers=plan.track_layers,
+            batches_per_call=self.batches_per_call)
+        self.batch_size = batch_size
+        self._order = np.arange(n)
 
-    def samples_per_call(self):
-        """Rows of this process's data that one compiled call trains on (at most)."""
-        return min(self.data.X.shape[0],
-                   self.batch_size * chunk_batches(self.model.sizes, self.batch_size))
-
-    def block_rows(self):
-        """Rows of a block of shuffle="blocks": config.SHUFFLE_BLOCK_BYTES of X (on
-        average, for a sparse X), at least a batch."""
-        X = self.data.X
-        if isinstance(X, CSR):
-            row_bytes = (X.data.nbytes + X.indices.nbytes) / X.shape[0]
-        else:
-            row_bytes = X.shape[1] * (X.values if isinstance(X, RawX) else X).itemsize
-        return max(self.batch_size, int(config.SHUFFLE_BLOCK_BYTES // max(1.0, row_bytes)))
-
-    def epoch_steps(self):
-        """Batches (steps) of an epoch."""
-        return -(-self.data.X.shape[0] // self.batch_size)
+    def mask_seed(self, seed):
+        """The seed of this process's dropout masks, from the fit's."""
+        return seed
 
     def calls(self):
         """(first batch, batches) of each call of an epoch: chunks of about
         config.CHUNK_FLOP of work."""
-        per_call = chunk_batches(self.model.sizes, self.batch_size)
-        total = self.epoch_steps()
+        per_call = self.session.batches_per_call
+        total = self.session.epoch_steps()
         for first in range(0, total, per_call):
             yield first, min(per_call, total - first)
 
     def one_call(self, first, count, lrs):
         """Train batches [first, first + count) of the epoch at the learning rates lrs in one
-        compiled loop; return their tallies."""
-        B, n = self.batch_size, self.data.X.shape[0]
-        return self.model.train_chunk(
-            self._space, (self.data, self._order, first * B, min((first + count) * B, n), B),
-            (lrs, self.optimizer.steps, self.plan.l2), self._opt, self._noise,
-            self._optimizer_code, self._track)
+        compiled loop; return their Tallies."""
+        return self.session.train(self._order, first, count, lrs)
 
     def where(self, first, count):
         """Where in an epoch the call on batches [first, first + count) is, in words."""
-        B, n = self.batch_size, self.data.X.shape[0]
-        return (f"between samples {first * B} and {min((first + count) * B, n)} of the "
-                f"shuffled order")
+        batches = self.session.batches(self._order, first, count)
+        return (f"between samples {batches.start} and {batches.stop} of the shuffled "
+                f"order")
 
-    def after_call(self, batches_done, tallies):
+    def after_call(self, tallies):
         """After each call: stop if Ctrl-C was pressed (interrupts), else show the progress
         so far (tallies summed over the epoch's calls)."""
         if self.interrupted:
             raise KeyboardInterrupt
         if self.progress is not None:
-            done = min(batches_done * self.batch_size, self.data.X.shape[0])
-            self.progress.on_chunk_end(done, self.logs(tallies, done))
+            self.progress.on_chunk_end(int(tallies.rows), self.logs(tallies))
 
     def epoch(self, epoch):
         """One epoch; returns its logs. Raises Diverged after restoring the state before the
         call that diverged."""
-        model, opt = self.model, self.optimizer
+        opt, session = self.optimizer, self.session
+        n = self.data.X.shape[0]
         if self.plan.shuffle == "blocks":
-            self._order = block_order(self.plan.order_rng, self.data.X.shape[0],
-                                      self.block_rows())
+            self._order = block_order(self.plan.order_rng, n, session.block_rows())
         elif self.plan.shuffle:
-            self._order = self.plan.order_rng.permutation(self.data.X.shape[0])
-        tallies = np.zeros(3)  # weighted loss sum, correct count, weight sum
-        if self._track is not None:
-            self._track.sums[:] = 0
-            self._track.live[:] = 0
-            self._track.clock[:] = opt.steps + 1, weigh_stride(self.epoch_steps())
+            self._order = self.plan.order_rng.permutation(n)
+        tallies = Tallies()
+        session.start_epoch()
         lr = opt.lr
         for first, count in self.calls():
             lrs = np.array(batch_learning_rates(opt.lr, self.plan.schedule, opt.steps,
                                                 opt.epochs, count))
             lr = float(lrs[-1])
-            model.snapshot(opt.state, into=self._snapshot)
+            session.snapshot()
             try:
                 tallies += self.one_call(first, count, lrs)
             except KeyboardInterrupt:  # the call completed (parallel.run_team): keep it
                 raise
             except BaseException:  # the call is unusable: back to its start
-                model.restore(self._snapshot, opt.state)
+                session.restore()
                 raise
-            self.restore_if_diverged(tallies[0], lr, epoch, first, count)
+            self.restore_if_diverged(tallies.loss, lr, epoch, first, count)
             opt.steps += count
             self.plan.masks.batches += count
-            self.after_call(first + count, tallies)
-        return self.end_of_epoch(self.logs(tallies, self.samples), lr)
+            self.after_call(tallies)
+        return self.end_of_epoch(self.logs(tallies), lr)
 
     def restore_if_diverged(self, loss_sum, lr, epoch, first, count):
         """After the call on batches [first, first + count) of epoch: if loss_sum or a
@@ -266,32 +217,15 @@ class Trainer:
         lr); the words are only made then."""
         if math.isfinite(loss_sum) and _all_finite(self.model.params):
             return
-        self.model.restore(self._snapshot, self.optimizer.state)
+        self.session.restore()
         raise Diverged(
             f"training diverged in epoch {epoch + 1} {self.where(first, count)} (a loss or "
             f"parameter became NaN or inf); the parameters were restored to their last "
             f"finite state. Try a smaller learning rate than lr={lr:g}.")
 
     def layer_record(self):
-        """The per-layer record of the epoch just trained (History.layers: one value per
-        layer of each quantity), or None without tracking; the parts' sums added in part
-        order."""
-        track = self._track
-        if track is None:
-            return None
-        sums = track.sums.sum(axis=0)  # (layers, 3)
-        widths = np.array(self.model.sizes[1:])
-        weighed = weighed_steps(self.epoch_steps())
-        with np.errstate(over="ignore"):  # huge weights: an infinite norm, reported as such
-            weight_norm = np.sqrt([float(np.square(W).sum()) for W in self.model.views()[0]])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            update_ratio = np.sqrt(sums[:, UPDATES] / weighed) / weight_norm
-        live = track.live.sum(axis=1) / widths
-        return {"delta_rms": np.sqrt(sums[:, ERRORS] / (self.samples * widths)),
-                "grad_norm": np.sqrt(sums[:, GRADIENTS] / weighed),
-                "weight_norm": weight_norm,
-                "update_ratio": update_ratio,
-                "dead_fraction": np.append(1.0 - live[:-1], np.nan)}
+        """The per-layer record of the epoch just trained, or None (Session.layer_record)."""
+        return self.session.layer_record()
 
     def end_of_epoch(self, logs, lr):
         """Count the epoch; return its training logs with the validation logs and the last
@@ -299,13 +233,13 @@ class Trainer:
         self.optimizer.epochs += 1
         if self.plan.validation is not None:
             logs.update(epoch_logs(self.model.loss_code, self.model.sizes[-1],
-                                   *self.validation_sums(self.plan.validation), "val_"))
+                                   self.validation_tallies(self.plan.validation), "val_"))
         logs["lr"] = lr
         return logs
 
-    def validation_sums(self, data):
-        """(weighted loss sum, weight sum, correct count, rows) over the validation rows."""
-        return self.model.loss_sums(data)[0]
+    def validation_tallies(self, data):
+        """The Tallies of the forward pass over the validation rows."""
+        return self.model.loss_tallies(data)
 
     @contextlib.contextmanager
     def interrupts(self):
@@ -343,11 +277,9 @@ class Trainer:
             raise KeyboardInterrupt
         return stop
 
-    def logs(self, tallies, samples):
-        """The epoch logs of tallies = (weighted loss sum, correct count, weight sum) over
-        samples rows."""
-        return epoch_logs(self.model.loss_code, self.model.sizes[-1], tallies[0], tallies[2],
-                          tallies[1], samples)
+    def logs(self, tallies):
+        """The logs of the Tallies of (some of) an epoch."""
+        return epoch_logs(self.model.loss_code, self.model.sizes[-1], tallies)
 
 
 def train(net, trainer):

@@ -16,11 +16,11 @@ import sys
 import numpy as np
 
 from .engine.config import FINITE_CHECK_ROWS
-from .engine.records import CSR, RawX
+from .engine import CSR, RawX
 from .engine.codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, EXP,
                            HIDDEN_ACTIVATIONS, LOSSES, POISSON, SIGMOID, SOFTMAX)
 
-INITS = ("auto", "he", "xavier", "lecun")
+INITS = ("auto", "he", "xavier", "lecun", "sklearn")
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
@@ -438,6 +438,11 @@ def check_weights(sample_weight, class_weight, Y, loss_code, dtype):
             raise TypeError(f"class_weight must be a dict {{class: weight}} or 'balanced', "
                             f"got {class_weight!r}")
         weights *= table[classes].astype(dtype)
+    return check_weight_values(weights)
+
+
+def check_weight_values(weights):
+    """weights, unless one is not finite or negative, or all are zero."""
     if not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
         raise ValueError("sample weights must be finite, non-negative and not all zero")
     return weights

@@ -82,7 +82,8 @@ def train_mode(monkeypatch):
     library's own choice."""
     def set_mode(parts=None, chunk_batches=None):
         if parts is not None:
-            monkeypatch.setattr(fastbp.training, "training_parts", lambda *args, **kw: parts)
+            monkeypatch.setattr(fastbp.engine.session, "training_parts",
+                                lambda *args, **kw: parts)
         monkeypatch.setattr(fastbp.engine.config, "CHUNK_BATCHES", chunk_batches)
     return set_mode
 

@@ -10,9 +10,10 @@ from fastbp.engine.layout import A, FED
 def _training_pass(net, X, Y, seed, step):
     """The forward and backward pass that fit runs on a batch of all rows of X with dropout
     (seed, update number step); returns (workspace, weighted loss sum, mean gradient)."""
-    grads, space = net._model.gradient(X, Y, np.ones(len(X)), noise=(net._rates, seed),
+    data = fastbp.engine.Data(X, Y, np.ones(len(X)))
+    grads, space = net._model.gradient(data, dropout_rates=net._rates, mask_seed=seed,
                                        step_number=step)
-    return space, space[3][0, 0], grads  # tallies row 0: the weighted loss sum
+    return space, space.sums.loss[0], grads  # part 0's weighted loss sum
 
 
 def test_dropout_mask_statistics():

@@ -369,7 +369,6 @@ def test_lbfgs_minimises_scikit_learns_objective():
     """The objective lbfgs reports (loss_) is scikit-learn's at the returned parameters:
     the weighted mean loss plus 0.5 alpha ||W||^2 over the weight sum, computed here in
     NumPy; and its gradient is the objective's, by central finite differences."""
-    from fastbp import lbfgs
     X, y = _problem("multiclass", n=80)
     weights = 1 + np.arange(80) % 3
     model = FastbpClassifier(solver="lbfgs", hidden_layer_sizes=(7,), alpha=0.3, max_iter=30,
@@ -382,7 +381,8 @@ def test_lbfgs_minimises_scikit_learns_objective():
     assert model.n_iter_ <= 30 and model.t_ == 0 and not hasattr(model, "loss_curve_")
 
     network = model.network_
-    data = network._checked_data(X, model._target_matrix(rows), weights.astype(float))
+    data = network.training_data(X, model._target_matrix(rows, network.dtype),
+                                 weights.astype(float))
     captured = {}
 
     def fake_minimize(objective, x0, **options):  # SciPy's place: read the objective
@@ -393,7 +393,7 @@ def test_lbfgs_minimises_scikit_learns_objective():
     real = scipy.optimize.minimize
     scipy.optimize.minimize = fake_minimize
     try:
-        lbfgs.minimize(network, data, 0.3, 1.0, 1, 1, 1e-4)
+        network.minimize(data, l2=0.3, max_iter=1, max_fun=1)
     finally:
         scipy.optimize.minimize = real
     objective = captured["objective"]

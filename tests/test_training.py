@@ -118,7 +118,7 @@ _THREADS_SCRIPT = textwrap.dedent("""
     plain.fit(X, y, epochs=1, batch_size=32, optimizer="adam", clip_norm=0.5)
     results.append(digest(plain.params))
     # More parts and slabs than this machine has cores: 4 parts on 1 to 4 threads.
-    fastbp.training.training_parts = lambda *args, **kwargs: 4
+    fastbp.engine.session.training_parts = lambda *args, **kwargs: 4
     fastbp.engine.parallel.usable_cores = lambda: 4
     opt = fastbp.optimizers.Adam(lr=1e-3)
     net.fit(X, y, epochs=2, batch_size=48, optimizer=opt, clip_norm=0.5,
@@ -239,11 +239,11 @@ def test_a_failing_part_releases_the_others_and_restores_the_parameters(digits, 
     # The thread of part 0 runs the real kernel; the thread of part 1 fails at once. Without
     # the abort slot, part 0 would wait at its first barrier forever.
     train_mode(parts=2)
-    real_run_team = fastbp.engine.model.run_team
+    real_run_team = fastbp.engine.session.run_team
 
     def run_team(kernel, parts, args):
         def part_1_fails(team, *rest):
-            if team[0] == 1:
+            if team.first == 1:
                 raise MemoryError("simulated failure of part 1")
             kernel(team, *rest)
 
@@ -255,7 +255,7 @@ def test_a_failing_part_releases_the_others_and_restores_the_parameters(digits, 
     adam = fastbp.optimizers.Adam()
     net.fit(X_train[:64], y_train[:64], batch_size=16, optimizer=adam)
     before, state_before = net.params.copy(), adam.state.copy()
-    monkeypatch.setattr(fastbp.engine.model, "run_team", run_team)
+    monkeypatch.setattr(fastbp.engine.session, "run_team", run_team)
     with pytest.raises(MemoryError, match="simulated"):
         net.fit(X_train, y_train, batch_size=16, optimizer=adam)
     np.testing.assert_array_equal(net.params, before)

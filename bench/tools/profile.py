@@ -22,58 +22,65 @@ from bench.common import timed  # noqa: E402
 from bench.configs import CONFIGS  # noqa: E402
 from bench.data import synthetic  # noqa: E402
 from fastbp.engine.backends import one_thread  # noqa: E402
-from fastbp.engine.parallel import training_parts  # noqa: E402
-from fastbp.engine.step import n_phases, phase  # noqa: E402
-from fastbp.training import flop_per_sample  # noqa: E402
+from fastbp.engine.records import Data, Part, Step  # noqa: E402
+from fastbp.engine.step import (backward_phase, forward_phase, gather_phase,  # noqa: E402
+                                gradient_phase)
+from fastbp.optimizers import SGD  # noqa: E402
+
+GATHER, FORWARD, BACKWARD, GRADIENT = range(4)
 
 
 def _repeater(kinds):
-    """A compiled loop running phase p of part t of parts reps times, for kinds."""
+    """A compiled loop running one phase (which, layer l) of a part reps times, for kinds:
+    plain SGD, no dropout, no record."""
     @njit
-    def repeat(p, t, parts, reps, model, space, batch, run):
+    def repeat(which, l, part, reps, model, space, step):
         for _ in range(reps):
-            phase(kinds, (p, t, parts), model, space, batch, run, None, None)  # plain SGD
+            if which == GATHER:
+                gather_phase(part, space, step)
+            elif which == FORWARD:
+                forward_phase(kinds, part, model, space, step, l, None, None)
+            elif which == BACKWARD:
+                backward_phase(kinds, part, model, space, step, l, None, None)
+            else:
+                gradient_phase(kinds, part, model, space, step, None, None, None)
 
     return repeat
 
 
-def phase_names(L):
-    """The phases of a plain SGD step of an L-layer network, in order."""
-    return (["gather"] + [f"forward {l}" for l in range(L - 1)] + ["output + error"]
-            + [f"delta {l - 1}" for l in range(L - 1, 0, -1)] + ["gradient (SGD)"])
+def phases(L):
+    """(name, which, layer) of each phase of a plain SGD step of an L-layer network, in
+    order."""
+    return ([("gather", GATHER, 0)]
+            + [(f"forward {l}", FORWARD, l) for l in range(L - 1)]
+            + [("output + error", FORWARD, L - 1)]
+            + [(f"delta {l - 1}", BACKWARD, l) for l in range(L - 1, 0, -1)]
+            + [("gradient (SGD)", GRADIENT, 0)])
 
 
 def profile(cfg, dtype, X, Y, reps, parts):
     """{phase name: us of part 0 of parts}, and the whole step (us) as fit runs it."""
     net = cfg.network(dtype)
     model, B = net._model, cfg.batch_size
-    data = (X, Y, np.ones(len(X), dtype))
-    batch = (data, np.arange(B))
-    run = (1e-9, 1, 0.0)
+    data = Data(X, Y, np.ones(len(X), dtype))
+    step = Step(data, np.arange(B), 1, 1e-9, 0.0)
     times = {}
     repeat = _repeater(model.kinds)
     with one_thread():  # as the parts' threads run
         for P in parts:
             space = model.space(B, P)
-            for p, name in enumerate(phase_names(len(net.sizes) - 1)):
-                repeat(p, 0, P, 2, model._kernel_model, space, batch, run)
-                best = min(timed(lambda: repeat(p, 0, P, reps, model._kernel_model, space,
-                                                batch, run)) for _ in range(3))
+            for name, which, l in phases(len(net.sizes) - 1):
+                args = (which, l, Part(0, P), reps, model.kernel_model, space, step)
+                repeat(*args[:3], 2, *args[4:])
+                best = min(timed(lambda: repeat(*args)) for _ in range(3))
                 times.setdefault(name, {})[P] = best / reps * 1e6
     n_batches = max(1, len(X) // B)
-    flop = flop_per_sample(net.sizes) * B
-    own = training_parts(flop, flop * n_batches)
-    space = model.space(B, own)
-    order = np.arange(len(X))
-
-    def chunk(stop):
-        model.train_chunk(space, (data, order, 0, stop, B), (np.full(n_batches, 1e-9), 0, 0.0), None,
-                          None)
-
-    chunk(B * 4)
-    whole = min(timed(lambda: chunk(n_batches * B)) for _ in range(3)) / n_batches * 1e6
-    assert n_phases(model.table, None) == len(times)
-    return times, whole, own
+    session = model.session(data, SGD(lr=1e-9), B, batches_per_call=n_batches)
+    order, lrs = np.arange(len(X)), np.full(n_batches, 1e-9)
+    session.train(order, 0, 4, lrs)
+    whole = min(timed(lambda: session.train(order, 0, n_batches, lrs))
+                for _ in range(3)) / n_batches * 1e6
+    return times, whole, session.parts
 
 
 def main():

@@ -32,6 +32,7 @@ from bench.common import timed  # noqa: E402
 from bench.configs import CONFIGS  # noqa: E402
 from bench.data import synthetic  # noqa: E402
 from fastbp.engine.parallel import barrier  # noqa: E402
+from fastbp.optimizers import SGD  # noqa: E402
 
 MEASURED_PARTS = (1, 2, 4, 8)
 # profile.py beside this file (by path: "profile" is also a standard library module).
@@ -63,15 +64,13 @@ def barrier_seconds(count=200_000):
 def whole_step(cfg, X, Y, parts):
     """Seconds per step of fit's loop in the given number of parts on this machine."""
     net = cfg.network()
-    model, B = net._model, cfg.batch_size
-    space = model.space(B, parts)
-    data = (X, Y, np.ones(len(X), X.dtype))
+    B = cfg.batch_size
     n_batches = len(X) // B
-    order = np.arange(len(X))
-    run = (np.full(n_batches, 1e-9), 0, 0.0)
-    model.train_chunk(space, (data, order, 0, 4 * B, B), run, None, None)
-    best = min(timed(lambda: model.train_chunk(space, (data, order, 0, n_batches * B, B), run,
-                                               None, None)) for _ in range(3))
+    session = net._model.session(net.training_data(X, Y), SGD(lr=1e-9), B,
+                                 batches_per_call=n_batches, parts=parts)
+    order, lrs = np.arange(len(X)), np.full(n_batches, 1e-9)
+    session.train(order, 0, 4, lrs)
+    best = min(timed(lambda: session.train(order, 0, n_batches, lrs)) for _ in range(3))
     return best / n_batches
 
 

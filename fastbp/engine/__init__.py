@@ -5,7 +5,7 @@
     numba_ext.py    every use of Numba's internals (intrinsics, library symbols, cache paths)
     backends.py     the matrix-product libraries and which serves each shape class
     cache.py        drops cached kernels compiled from other sources
-    records.py      the named groups of arguments the kernels take
+    records.py      the named records that cross a kernel's boundary, each field documented
     layout.py       where each layer lives in the flat parameter and workspace buffers
     scalar.py       scalar math written to vectorise (exp, expm1, log1p, sigmoid, softplus)
     elementwise.py  activations, derivatives, output error and dropout over blocks
@@ -14,14 +14,21 @@
     parallel.py     parts onto threads, the barrier, who owns the cores
     step.py         ONE training step, as phases over (part, parts)
     loops.py        compiled loops: a chunk of training, inference, one gradient
-    model.py        the object the Python layers above talk to
+    int8.py         int8 inference
+    model.py        the object the Python layers above talk to: a network's parameters
+    session.py      one fit's work with the kernels (workspace, optimizer, dropout, record)
+
+The names below are all the layers above import from the engine (with codes and config).
 """
 
 from .cache import invalidate_stale_cache
 
 invalidate_stale_cache()  # before any kernel loads code cached by an older version
 
-from .model import Model  # noqa: E402
-from .records import Data, Noise  # noqa: E402
+from .model import Model, squared_weights  # noqa: E402
+from .parallel import share_cores  # noqa: E402
+from .records import CSR, Data, Hyper, RawX, Tallies  # noqa: E402
+from .session import Session, flop_per_sample  # noqa: E402
 
-__all__ = ["Data", "Model", "Noise"]
+__all__ = ["CSR", "Data", "Hyper", "Model", "RawX", "Session", "Tallies", "flop_per_sample",
+           "share_cores", "squared_weights"]

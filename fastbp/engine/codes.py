@@ -6,28 +6,53 @@ cache in every new process (bench/perf_log.md). No Numba import here: validation
 these names without loading the engine.
 """
 
-ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu",
-               "softmax", "exp")
-(IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, GELU, SOFTMAX,
- EXP) = range(len(ACTIVATIONS))
-HIDDEN_ACTIVATIONS = ACTIVATIONS[:SOFTMAX]  # softmax and exp are output activations only
-RELU_FAMILY = (RELU, LEAKY_RELU, ELU, GELU)  # He initialisation suits these
+from typing import NamedTuple
+
 # The fixed settings of two activations, which the exporters (ONNX, PyTorch) write too:
 # leaky_relu(z) = z for z > 0, else LEAKY_SLOPE * z; elu(z) = z for z > 0, else
 # ELU_ALPHA * (exp(z) - 1) (the kernels compute it with ELU_ALPHA = 1).
 LEAKY_SLOPE = 0.01
 ELU_ALPHA = 1.0
 
+
+class Activation(NamedTuple):
+    """One activation, as the kernels and the exporters know it."""
+    name: str
+    hidden: bool  # may follow a hidden layer (softmax and exp are output activations only)
+    he_init: bool  # init="auto" gives the layer before it He initialisation (else Xavier)
+    torch_module: str | None  # its torch.nn module (None: no module, identity or exp)
+    torch_settings: dict  # the module's settings: for each, the values that mean fastbp's
+    #                      activation, the first being the one fastbp.to_torch builds with
+    onnx_op: str | None  # its ONNX operator, with onnx_attributes (None: gelu, composed)
+    onnx_attributes: dict
+
+
+# The registry: an activation's code is its index here.
+REGISTRY = (
+    Activation("identity", True, False, None, {}, "Identity", {}),
+    Activation("sigmoid", True, False, "Sigmoid", {}, "Sigmoid", {}),
+    Activation("tanh", True, False, "Tanh", {}, "Tanh", {}),
+    Activation("relu", True, True, "ReLU", {}, "Relu", {}),
+    Activation("leaky_relu", True, True, "LeakyReLU", {"negative_slope": (LEAKY_SLOPE,)},
+               "LeakyRelu", {"alpha": LEAKY_SLOPE}),
+    Activation("elu", True, True, "ELU", {"alpha": (ELU_ALPHA,)}, "Elu", {"alpha": ELU_ALPHA}),
+    Activation("softplus", True, False, "Softplus", {"beta": (1.0,)}, "Softplus", {}),
+    Activation("gelu", True, True, "GELU", {"approximate": ("none",)}, None, {}),
+    Activation("softmax", False, False, "Softmax", {"dim": (-1, 1, None)}, "Softmax",
+               {"axis": -1}),
+    Activation("exp", False, False, None, {}, "Exp", {}),
+)
+ACTIVATIONS = tuple(activation.name for activation in REGISTRY)
+(IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, GELU, SOFTMAX,
+ EXP) = range(len(ACTIVATIONS))
+BY_NAME = {activation.name: activation for activation in REGISTRY}
+HIDDEN_ACTIVATIONS = tuple(a.name for a in REGISTRY if a.hidden)
+RELU_FAMILY = tuple(code for code, a in enumerate(REGISTRY) if a.he_init)
+
 LOSSES = ("mse", "cross_entropy", "binary_cross_entropy", "poisson")
 MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY, POISSON = range(len(LOSSES))
 
 SGD, ADAM, RMSPROP = range(3)
-# Slots of the float64 hyper-parameter vector the optimizer step reads.
-# H_OPTIMIZER holds the optimizer's code, which the step reads when its kernel was compiled
-# for several optimizers (general_kinds).
-(H_MOMENTUM, H_NESTEROV, H_WEIGHT_DECAY, H_BETA1, H_BETA2, H_EPS, H_ALPHA, H_DECOUPLED,
- H_EPS_HAT, H_OPTIMIZER) = range(10)
-N_HYPER = 10
 
 # Kernels are compiled for the codes one network uses: ``kinds`` is the set of them as one
 # int, a compile-time constant of the kernels (loops.py): bit c for each activation code c
@@ -35,7 +60,7 @@ N_HYPER = 10
 # training step has one apart from plain SGD fused into the gradient product. Code is
 # compiled for the codes in the set only; a kernel whose set holds several losses or
 # optimizers picks one at run time by the code its data carries (the layer table's loss
-# column, the H_OPTIMIZER slot), as it always does for the activations.
+# field, records.Hyper's code), as it always does for the activations.
 LOSS_BIT = 16
 OPTIMIZER_BIT = 24
 OPTIMIZERS = (SGD, ADAM, RMSPROP)

@@ -102,7 +102,7 @@ SPLIT_MAX_ROWS = 32
 SPLIT_MIN_UNITS = 33
 SMALL_PRODUCT = 1e6
 
-# Chunks of training (fastbp/training.py) --------------------------------------------------
+# Chunks of training (engine/session.py) -----------------------------------------------------
 
 # Floating-point work per compiled call of a one-process fit: long enough that the call's
 # overhead (thread starts, the Python between calls) is lost in it, short enough (~0.1 s)

@@ -357,9 +357,8 @@ def keep_scale(seed, step, l, i, j, rate):
 @njit(**INTERNAL)
 def apply_dropout(values, out, noise, step, l, row0, col0):
     """out = values * keep_scale for each element of a block of layer l's units whose first
-    element is unit col0 of batch row row0, at update ``step``; noise = (rates per layer,
-    seed)."""
-    rates, seed = noise
+    element is unit col0 of batch row row0, at update ``step``; noise a records.Noise."""
+    rates, seed = noise.rates, noise.seed
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
             out[i, j] = values[i, j] * keep_scale(seed, step, l, row0 + i, col0 + j, rates[l])

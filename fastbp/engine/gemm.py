@@ -44,19 +44,23 @@ def _pattern(trans_a, trans_b):
     return 0 if trans_b else 1
 
 
-def _library(trans_a, trans_b, m, n, k, alpha, A, B, beta, C):
+def _library(trans_a, trans_b, alpha, A, B, beta, C):
     """The library call of gemm, chosen by dtype when compiled (oneDNN has float32 only)."""
 
 
 @overload(_library, jit_options=INTERNAL)
-def _library_typed(trans_a, trans_b, m, n, k, alpha, A, B, beta, C):
+def _library_typed(trans_a, trans_b, alpha, A, B, beta, C):
     if C.dtype != types.float32:
-        def call(trans_a, trans_b, m, n, k, alpha, A, B, beta, C):
+        def call(trans_a, trans_b, alpha, A, B, beta, C):
+            m, n = C.shape
+            k = A.shape[0] if trans_a else A.shape[1]
             openblas_gemm(trans_a, trans_b, m, n, k, alpha, A, _leading(A), B, _leading(B),
                           beta, C, _leading(C))
         return call
 
-    def call(trans_a, trans_b, m, n, k, alpha, A, B, beta, C):
+    def call(trans_a, trans_b, alpha, A, B, beta, C):
+        m, n = C.shape
+        k = A.shape[0] if trans_a else A.shape[1]
         pattern = _pattern(trans_a, trans_b)
         if (pattern >= 0 and k > 0
                 and gemm_choice(_shape_class(pattern, m, n, k)) == backends.ONEDNN):
@@ -71,11 +75,9 @@ def _library_typed(trans_a, trans_b, m, n, k, alpha, A, B, beta, C):
 @njit(**JIT)
 def gemm(trans_a, trans_b, alpha, A, B, beta, C):
     """C = alpha * op(A) @ op(B) + beta * C; op transposes if asked. Writes C only."""
-    m, n = C.shape
-    if m == 0 or n == 0:
+    if C.shape[0] == 0 or C.shape[1] == 0:
         return
-    _library(trans_a, trans_b, m, n, A.shape[0] if trans_a else A.shape[1], alpha, A, B,
-             beta, C)
+    _library(trans_a, trans_b, alpha, A, B, beta, C)
 
 
 @njit(**INTERNAL)

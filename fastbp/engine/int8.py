@@ -14,45 +14,27 @@ reciprocal, no fused multiply-add), so an exported model reproduces the integer 
 Activations and the loss are float inference's own (step.py).
 """
 
-from typing import NamedTuple
-
 import numpy as np
 from numba import njit
 
 from .config import DRIVER, INTERNAL, JIT
 from .elementwise import activate
 from .gemm import _leading
-from .layout import A, ACT, N_IN, N_OUT, UNIT_OFF, Z, layer_block, layer_input, weight
-from .loops import _once, slab_outputs
+from .layout import A, Z, layer_block, layer_input, n_layers, weight
+from .loops import _once, meet, slab_outputs
 from .numba_ext import onednn_u8s8s32
-from .parallel import barrier, inference_rows, inference_slabs, run_team, share
-from .records import read_only
-from .step import CORRECT, LOSS
+from .parallel import inference_rows, inference_slabs, run_team, share
+from .records import Scratch, Slab, read_only
 
 # IEEE arithmetic, as ONNX Runtime's operators do it: without fastmath, LLVM neither turns
 # x / s into x * (1 / s) nor fuses the dequantizing multiply and add.
 _IEEE = dict(INTERNAL, fastmath=False)
 
 
-class Quantized(NamedTuple):
-    """A quantized network for the kernels. Per layer l: the int8 weights at W[l]'s offsets
-    of a buffer laid out like the parameters, and, at its units' offsets (layout.UNIT_OFF)
-    of per-unit buffers: the bias b[l], the multiplier m[l] and the offset -zp[l] * (row sums
-    of Wq[l]). Per layer: the input's scale and zero point. top: the largest input code."""
-    table: np.ndarray
-    weights: np.ndarray
-    biases: np.ndarray
-    multipliers: np.ndarray
-    offsets: np.ndarray
-    scales: np.ndarray
-    zero_points: np.ndarray
-    top: int
-
-
 @njit(**INTERNAL)
 def _units(buffer, table, l):
     """Layer l's entries of a per-unit buffer."""
-    return buffer[table[l, UNIT_OFF]:table[l, UNIT_OFF] + table[l, N_OUT]]
+    return buffer[table.unit_off[l]:table.unit_off[l] + table.n_out[l]]
 
 
 @njit(**INTERNAL)
@@ -92,25 +74,24 @@ def dequantize(acc, multipliers, biases, z):
 def quantized_block(kinds, q, space, scratch, a_prev, l, rows):
     """Forward pass of rows (r0, r1) of layer l with int8 products (module doc): writes
     those rows of layer l's z and a. a_prev is the whole (n, n_in) input of the layer;
-    scratch = (codes, acc): flat buffers for the uint8 input codes and the int32 products of
-    capacity rows of the widest layer."""
+    scratch a records.Scratch."""
     table = q.table
     r0, r1 = rows
     n = a_prev.shape[0]
     if r1 <= r0:
         return
-    n_in, n_out = table[l, N_IN], table[l, N_OUT]
+    n_in, n_out = table.n_in[l], table.n_out[l]
     # Rows r0 to r1 of every layer at the same place, r0 widest-layer rows in: the slabs of
     # a chunk run their layers without meeting, and must never share a scratch row. Each a
     # C-contiguous block: 2-D column blocks kept the loops below from vectorising.
-    codes = _rows(scratch[0], space.capacity, r0, r1, n_in)
-    acc = _rows(scratch[1], space.capacity, r0, r1, n_out)
+    codes = _rows(scratch.codes, space.capacity, r0, r1, n_in)
+    acc = _rows(scratch.acc, space.capacity, r0, r1, n_out)
     quantize(a_prev[r0:r1], q.scales[l], q.zero_points[l], q.top, codes)
     onednn_u8s8s32(r1 - r0, n_out, n_in, codes, _leading(codes), weight(q.weights, table, l),
                    n_in, acc, _leading(acc), _units(q.offsets, table, l))
     z = layer_block(space, n, l, Z)[r0:r1]
     dequantize(acc, _units(q.multipliers, table, l), _units(q.biases, table, l), z)
-    activate(kinds, table[l, ACT], z, layer_block(space, n, l, A)[r0:r1])
+    activate(kinds, table.act[l], z, layer_block(space, n, l, A)[r0:r1])
 
 
 @_once
@@ -120,26 +101,21 @@ def infer(kinds):
     @njit(**JIT)
     def infer_rows(team, q, space, scratch, data, out):
         """As loops.infer, with quantized_block for each layer's forward pass: outputs into
-        out when it has rows; when Y has rows, each slab's weighted loss sum and correct
-        count into its row of space's tallies."""
-        s0, s1, n_slabs, threads, sync = team
-        table = q.table
-        X, Y, weights = data
-        top = table.shape[0] - 1
-        capacity = space.capacity
+        out when it has rows; when data.Y has rows, each slab's weighted loss sum and
+        correct count into its sums."""
+        X = data.X
+        top = n_layers(q.table) - 1
         k = 0
-        for first in range(0, X.shape[0], capacity):
-            n = min(capacity, X.shape[0] - first)
+        for first in range(0, X.shape[0], space.capacity):
+            n = min(space.capacity, X.shape[0] - first)
             x = X[first:first + n]
-            for s in range(s0, s1):
-                lo, hi = share(s, n_slabs, n)
+            for s in range(team.first, team.end):
+                lo, hi = share(s, team.parts, n)
                 for l in range(top + 1):
                     quantized_block(kinds, q, space, scratch, layer_input(x, space, l, None),
                                     l, (lo, hi))
-                slab_outputs(kinds, q, space, n, first, (s, lo, hi), Y, weights, out)
-            if threads > 1:
-                k += 1
-                barrier(sync, k, threads)
+                slab_outputs(kinds, q, space, Slab(s, first, n, lo, hi), data, out)
+            k = meet(team, k)
 
     return infer_rows
 
@@ -147,15 +123,13 @@ def infer(kinds):
 def run(model, q, data, out):
     """int8 inference over data = Data(X, Y, weights) (float32, checked) for the float32
     engine Model of the network's shape (its kinds and workspace layout) and the Quantized
-    q: outputs into out when it has rows; returns the (weighted loss sum, correct count)."""
+    q: outputs into out when it has rows; returns the Tallies of the forward pass."""
     n = data.X.shape[0]
     capacity = min(n, inference_rows())
     slabs = inference_slabs(capacity)
     space = model.space(capacity, slabs)
-    widest_in = int(q.table[:, N_IN].max())
-    widest_out = int(q.table[:, N_OUT].max())
-    scratch = (np.empty(capacity * widest_in, np.uint8),
-               np.empty(capacity * widest_out, np.int32))
+    scratch = Scratch(np.empty(capacity * int(q.table.n_in.max()), np.uint8),
+                      np.empty(capacity * int(q.table.n_out.max()), np.int32))
     run_team(infer(model.kinds), slabs, (q, space, scratch, read_only(data), out))
-    return space.tallies[:, LOSS].sum(), int(space.tallies[:, CORRECT].sum())
+    return model.inference_tallies(space, data)
 

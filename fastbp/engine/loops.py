@@ -6,8 +6,7 @@ Each loop is compiled for the activation, loss and optimizer codes of one networ
 functions below make it once per ``kinds`` (codes.kinds), a constant of the closure, so that
 only those codes' branches are compiled (a first fit compiled every activation and loss
 before), and Numba caches each on disk like any kernel (a closure's constants are part of
-its cache key). Tuples as in step.py: ``model = (params, table)``, ``space`` the workspace
-(layout.py), opt and noise None or their tuples.
+its cache key). Their arguments are the records of records.py, as in step.py.
 """
 
 import math
@@ -17,11 +16,13 @@ from numba import njit
 
 from .config import DRIVER, JIT
 from .elementwise import non_finite_rows
-from .layout import A, N_OUT, Z, layer_block
+from .layout import A, Z, layer_block, n_layers
 from .parallel import barrier, share
 from .raw_inputs import fill_slab
+from .records import Block, Inputs, Part, Slab, Step
 from .sparse import chunk_rows, row_numbers
-from .step import CORRECT, LOSS, NON_FINITE, layer_forward, n_phases, output_block, phase
+from .step import (backward_phase, clips, forward_phase, gather_phase, gradient_phase,
+                   layer_forward, optimizer_phase, output_block)
 from .update import clip_to_norm, step, sum_of_squares
 
 _MADE = {}
@@ -40,61 +41,77 @@ def _once(make):
     return get
 
 
+@njit(**DRIVER)
+def meet(team, k):
+    """The team's k + 1-th barrier (none for a team of one thread); returns k + 1."""
+    if team.threads > 1:
+        barrier(team.sync, k + 1, team.threads)
+    return k + 1
+
+
 @_once
 def train_chunk(kinds):
-    """The training loop for kinds: train(team, model, space, batches, run, opt, noise,
+    """The training loop for kinds: train(team, model, space, batches, rates, opt, noise,
     track)."""
 
     @njit(**JIT)
-    def train(team, model, space, batches, run, opt, noise, track):
-        """Train on the samples order[start:stop] of data, batch_size at a time, updating
-        params (and the optimizer state) in place; this thread runs parts [t0, t1) of each
-        step.
-
-        team = (t0, t1, parts, threads, sync): the threads of a team share sync (int64,
-        [barrier count, abort], zeros at the start) and meet at a barrier after every phase
-        (none with one thread). batches = (data, order, start, stop, batch_size) with data =
-        (X, Y, weights). run = (lrs, first_step, l2): the b-th batch of this call is update
-        number first_step + b + 1, at learning rate lrs[b], with the L2 penalty l2 (step.py).
-        Each part adds its (weighted loss sum, correct count, weight sum) to its row of
-        space's tallies; losses are measured on each batch before its update.
-        """
-        t0, t1, parts, threads, sync = team
-        data, order, start, stop, batch_size = batches
-        lrs, first_step, l2 = run
-        table = model.table
-        k = 0
-        b = 0
-        for first in range(start, stop, batch_size):
-            rows = order[first:min(first + batch_size, stop)]
-            for p in range(n_phases(table, opt)):
-                for t in range(t0, t1):
-                    phase(kinds, (p, t, parts), model, space, (data, rows),
-                          (lrs[b], first_step + b + 1, l2), opt, noise, track)
-                if threads > 1:
-                    k += 1
-                    barrier(sync, k, threads)
+    def train(team, model, space, batches, rates, opt, noise, track):
+        """Train on the batches (records.Batches) at the rates (records.Rates), updating
+        params (and the optimizer state) in place; this thread runs parts [team.first,
+        team.end) of each step (records.Team), the phases of step.py in order, the threads
+        meeting at a barrier after every phase. Each part adds its weighted loss sum and
+        correct count, part 0 the weight sum, to space's sums; losses are measured on each
+        batch before its update."""
+        top = n_layers(model.table) - 1
+        k = 0  # barriers met
+        b = 0  # batches trained
+        for first in range(batches.start, batches.stop, batches.size):
+            step = Step(batches.data, batches.order[first:min(first + batches.size,
+                                                              batches.stop)],
+                        rates.first_step + b + 1, rates.lrs[b], rates.l2)
+            for t in range(team.first, team.end):
+                gather_phase(Part(t, team.parts), space, step)
+            k = meet(team, k)
+            for l in range(top + 1):
+                for t in range(team.first, team.end):
+                    forward_phase(kinds, Part(t, team.parts), model, space, step, l, noise,
+                                  track)
+                k = meet(team, k)
+            for l in range(top, 0, -1):
+                for t in range(team.first, team.end):
+                    backward_phase(kinds, Part(t, team.parts), model, space, step, l, noise,
+                                   track)
+                k = meet(team, k)
+            for t in range(team.first, team.end):
+                gradient_phase(kinds, Part(t, team.parts), model, space, step, opt, noise,
+                               track)
+            k = meet(team, k)
+            if clips(opt):
+                for t in range(team.first, team.end):
+                    optimizer_phase(kinds, Part(t, team.parts), model, space, step, opt, track)
+                k = meet(team, k)
             b += 1
 
     return train
 
 
 @njit(**DRIVER)
-def slab_outputs(kinds, model, space, n, first, slab, Y, weights, out):
-    """After the forward pass of slab = (s, lo, hi), rows lo to hi of an n-row inference
-    chunk starting at row first of X: their outputs into out when it has rows; when Y has
-    rows, their weighted loss sum and correct count added to row s of space's tallies."""
-    s, lo, hi = slab
-    a = layer_block(space, n, model.table.shape[0] - 1, A)
+def slab_outputs(kinds, model, space, slab, data, out):
+    """After the forward pass of a slab (records.Slab) of an inference chunk: its rows'
+    outputs into out when it has rows; when data.Y has rows, their weighted loss sum and
+    correct count added to the slab's sums."""
+    lo, hi, first = slab.lo, slab.hi, slab.first
+    a = layer_block(space, slab.n, n_layers(model.table) - 1, A)
     if out.shape[0] > 0:
         for i in range(lo, hi):
             for j in range(a.shape[1]):
                 out[first + i, j] = a[i, j]
-    if Y.shape[0] > 0:
-        loss, correct = output_block(kinds, model, space, n, (lo, hi), Y[first + lo:first + hi],
-                                     weights[first + lo:first + hi])
-        space.tallies[s, LOSS] += loss
-        space.tallies[s, CORRECT] += correct
+    if data.Y.shape[0] > 0:
+        loss, correct = output_block(kinds, model, space, Block(slab.n, lo, hi, 0, 0),
+                                     data.Y[first + lo:first + hi],
+                                     data.weights[first + lo:first + hi])
+        space.sums.loss[slab.index] += loss
+        space.sums.correct[slab.index] += correct
 
 
 @_once
@@ -103,43 +120,37 @@ def infer(kinds):
 
     @njit(**JIT)
     def infer_rows(team, model, space, data, out):
-        """Forward pass over every row of data = (X, Y, weights), capacity rows at a time,
-        each chunk cut into as many slabs as space's tallies have rows; parameters
-        untouched. team = (first slab, end slab, slabs, threads, sync) as in train: this
-        thread runs slabs [s0, s1) of every chunk, and the threads meet at a barrier after
-        each chunk (the next one reuses the workspace).
+        """Forward pass over every row of data (records.Data), capacity rows at a time, each
+        chunk cut into as many slabs as space's sums have parts; parameters untouched. This
+        thread runs slabs [team.first, team.end) of every chunk, and the threads meet at a
+        barrier after each chunk (the next one reuses the workspace).
 
-        When out has rows, out = the network's outputs. When Y has rows, adds to tallies[s]
-        the weighted loss sum and the correct count of slab s. Always adds to tallies[s,
-        NON_FINITE]
-        the rows of slab s whose first-layer pre-activation is not finite: a NaN or inf
-        anywhere in a row of X makes its whole row of z[0] NaN or inf, so the caller checks
-        X for non-finite values only when this count is non-zero, instead of reading all of
-        X once more.
+        When out has rows, out = the network's outputs. When data.Y has rows, adds each
+        slab's weighted loss sum and correct count to its sums. Always adds to the slab's
+        non_finite sum the rows whose first-layer pre-activation is not finite: a NaN or inf
+        anywhere in a row of X makes its whole row of z[0] NaN or inf, so the caller checks X
+        for non-finite values only when this count is non-zero, instead of reading all of X
+        once more.
         """
-        s0, s1, n_slabs, threads, sync = team
         table = model.table
-        tallies = space.tallies
-        X, Y, weights = data
-        top = table.shape[0] - 1
-        capacity = space.capacity
+        X = data.X
+        top = n_layers(table) - 1
         all_rows = row_numbers(X)
         k = 0
-        for first in range(0, X.shape[0], capacity):
-            n = min(capacity, X.shape[0] - first)
+        for first in range(0, X.shape[0], space.capacity):
+            n = min(space.capacity, X.shape[0] - first)
             x, rows = chunk_rows(X, first, n, all_rows, space)
-            for s in range(s0, s1):
-                lo, hi = share(s, n_slabs, n)
+            inputs = Inputs(X, rows, x)
+            for s in range(team.first, team.end):
+                lo, hi = share(s, team.parts, n)
                 fill_slab(X, first, lo, hi, x)
                 for l in range(top + 1):
-                    layer_forward(kinds, model, space, X, rows, x, l,
-                                  (lo, hi, 0, table[l, N_OUT]), None, 0)
-                tallies[s, NON_FINITE] += non_finite_rows(
+                    layer_forward(kinds, model, space, inputs, l,
+                                  Block(n, lo, hi, 0, table.n_out[l]), None, 0)
+                space.sums.non_finite[s] += non_finite_rows(
                     layer_block(space, n, _FIRST_LAYER, Z)[lo:hi])
-                slab_outputs(kinds, model, space, n, first, (s, lo, hi), Y, weights, out)
-            if threads > 1:
-                k += 1
-                barrier(sync, k, threads)
+                slab_outputs(kinds, model, space, Slab(s, first, n, lo, hi), data, out)
+            k = meet(team, k)
 
     return infer_rows
 
@@ -147,15 +158,15 @@ def infer(kinds):
 @_once
 def apply_gradient(kinds):
     """The update of a gradient computed elsewhere (summed over ranks, say), for the optimizer
-    in kinds: apply(hyper, params, grads, state, clip_norm, lr, step_number)."""
+    in kinds: apply(opt, params, lr, step_number)."""
 
     @njit(**JIT)
-    def apply(hyper, params, grads, state, clip_norm, lr, step_number):
-        """Clip grads (the mean gradient, laid out like params) to clip_norm when it is
-        positive, then update params and the optimizer state rows in place as update
+    def apply(opt, params, lr, step_number):
+        """Clip opt.grads (the mean gradient, laid out like params) to opt.clip_norm when it
+        is positive, then update params and the optimizer state rows in place as update
         number step_number at learning rate lr."""
-        if clip_norm > 0:
-            clip_to_norm(grads, math.sqrt(sum_of_squares(grads)), clip_norm)
-        step(kinds, hyper, params, grads, state[0], state[-1], step_number, lr)
+        if opt.clip_norm > 0:
+            clip_to_norm(opt.grads, math.sqrt(sum_of_squares(opt.grads)), opt.clip_norm)
+        step(kinds, opt.hyper, params, opt.grads, opt.first, opt.second, step_number, lr)
 
     return apply

@@ -1,17 +1,17 @@
 """The engine as the Python layers above see it: one object per network holding the flat
-parameters and the layer table, with the few operations asked of the kernels (train a chunk,
-infer, a gradient, snapshot, restore). Arrays reach it validated (validation.py).
+parameters and the layer table, with what is asked of the kernels outside a fit (inference,
+a gradient, input ranges), and the training Session of each fit (session.py). Arrays reach it
+validated (validation.py).
 """
 
 import numpy as np
 
-from . import backends, config, loops
-from .codes import N_HYPER, OPTIMIZERS, general_kinds, kinds, with_optimizer
-from .layout import (A, N_OUT, block_start, layer_table, n_params, parameter_views,
-                     workspace_size)
+from . import backends, config, int8, loops
+from .codes import OPTIMIZERS, general_kinds, kinds, with_optimizer
+from .layout import A, DELTA, block_start, layer_table, n_params, parameter_views, workspace_size
 from .parallel import inference_rows, inference_slabs, run_team
-from .records import Data, Noise, Opt, Parameters, RawX, Space, Track, read_only
-from .step import CORRECT, LOSS, NON_FINITE
+from .records import Data, Parameters, PartSums, Quantized, RawX, Space, Tallies, read_only
+from .session import Session
 
 
 class Model:
@@ -35,10 +35,10 @@ class Model:
         self._specialised = config.SPECIALISE
         self.kinds = kinds(activation_codes, [loss_code]) if self._specialised \
             else general_kinds()
-        self._kernel_model = Parameters(self.params, self.table)
+        self.kernel_model = Parameters(self.params, self.table)
         backends.choose()  # which library serves each product (once per process)
 
-    def _step_kinds(self, optimizer_code):
+    def step_kinds(self, optimizer_code):
         """The kinds of a kernel that also runs the step of the optimizer of optimizer_code
         (None: plain SGD, fused into the gradient): that optimizer, or every one in a general
         kernel set."""
@@ -51,65 +51,49 @@ class Model:
         return parameter_views(self.params if buffer is None else buffer, self.table)
 
     def space(self, capacity, parts):
-        """A workspace for batches of up to capacity rows, with tallies for parts parts."""
+        """A workspace for batches of up to capacity rows, with sums for parts parts."""
         return Space(np.empty(workspace_size(self.sizes, capacity), dtype=self.params.dtype),
-                     self.table, capacity, np.zeros((parts, 4)))
+                     self.table, capacity, PartSums(*np.zeros((5, parts))))
 
-    # Training ----------------------------------------------------------------------------
-
-    def track(self, parts, capacity):
-        """A zeroed records.Track for training in parts on batches of at most capacity
-        rows."""
-        layers, widest = len(self.sizes) - 1, max(self.sizes[1:])
-        return Track(np.zeros((parts, layers, 3)), np.zeros((layers, widest), np.uint8),
-                     np.empty_like(self.params),
-                     np.empty((parts, 3, capacity, 1), self.params.dtype), np.ones(2, np.int64))
-
-    def train_chunk(self, space, batches, run, opt, noise, optimizer_code=None, track=None):
-        """Train on one chunk of batches (loops.train_chunk) in as many parts as space has
-        tallies rows; opt is None for plain SGD fused into the gradient, else (hyper, grads,
-        state, clip_norm) for the optimizer of optimizer_code; track a records.Track adding
-        to the per-layer record, or None. Returns the chunk's (weighted loss sum, correct
-        count, weight sum)."""
-        tallies = space.tallies
-        tallies[:] = 0
-        kernel = loops.train_chunk(self._step_kinds(optimizer_code))
-        batches = (read_only(batches[0]),) + tuple(batches[1:])
-        run_team(kernel, tallies.shape[0],
-                 (self._kernel_model, space, batches, run, opt, noise, track))
-        totals = np.zeros(3)
-        for part in tallies:  # in part order: the same sums on any number of threads
-            totals += part[:3]
-        return totals
-
-    def snapshot(self, state, into):
-        """Copy the parameters and an optimizer state into the pair of buffers into (made
-        once per fit by empty_snapshot), for restore."""
-        into[0][:] = self.params
-        into[1][:] = state
-
-    def empty_snapshot(self, state):
-        """Buffers for snapshot."""
-        return np.empty_like(self.params), np.empty_like(state)
-
-    def restore(self, snapshot, state):
-        """Put back the parameters and the optimizer state saved by snapshot."""
-        self.params[:] = snapshot[0]
-        state[:] = snapshot[1]
+    def session(self, data, optimizer, batch_size, **settings):
+        """The training Session of one fit on data (session.Session has the settings)."""
+        return Session(self, data, optimizer, batch_size, **settings)
 
     # Inference and gradients -------------------------------------------------------------
 
-    def infer(self, X, Y, weights, out):
-        """Forward pass over X (loops.infer): outputs into out when it has rows, and when Y
-        has rows the weighted loss sum and correct count, returned with the number of rows
-        whose first-layer pre-activations are not finite."""
-        capacity = min(X.shape[0], inference_rows())
+    def infer(self, data, out):
+        """Forward pass over data (a records.Data; loops.infer): outputs into out when it has
+        rows; returns the Tallies (loss and correct count when data.Y has rows, the rows whose
+        first-layer pre-activations are not finite)."""
+        capacity = min(data.X.shape[0], inference_rows())
         space = self.space(capacity, inference_slabs(capacity))
-        run_team(loops.infer(self.kinds), space.tallies.shape[0],
-                 (self._kernel_model, space, read_only((X, Y, weights)), out))
-        tallies = space.tallies
-        return (tallies[:, LOSS].sum(), int(tallies[:, CORRECT].sum()),
-                int(tallies[:, NON_FINITE].sum()))
+        run_team(loops.infer(self.kinds), space.sums.loss.shape[0],
+                 (self.kernel_model, space, read_only(data), out))
+        return self.inference_tallies(space, data)
+
+    @staticmethod
+    def inference_tallies(space, data):
+        """The Tallies of a forward pass over data from the slabs' sums in space."""
+        sums = space.sums
+        weight = data.weights.sum(dtype=np.float64) if data.Y.shape[0] else 0.0
+        return Tallies(sums.loss.sum(), int(sums.correct.sum()), weight, data.X.shape[0],
+                       int(sums.non_finite.sum()))
+
+    def loss_tallies(self, data):
+        """The Tallies of the forward pass over data, keeping no outputs."""
+        return self.infer(data, np.empty((0, self.sizes[-1]), self.params.dtype))
+
+    def no_targets(self, X):
+        """Data of X alone: no targets, no weights (inference of outputs only)."""
+        return Data(X, np.empty((0, self.sizes[-1]), self.params.dtype),
+                    np.empty(0, self.params.dtype))
+
+    def outputs(self, rows):
+        """The network's outputs for rows (an X alone, or a records.Data whose loss is
+        tallied too), and the forward pass's Tallies (infer)."""
+        data = rows if isinstance(rows, Data) else self.no_targets(rows)
+        out = np.empty((data.X.shape[0], self.sizes[-1]), dtype=self.params.dtype)
+        return out, self.infer(data, out)
 
     def input_ranges(self, X, input_map):
         """(lows, highs): the smallest and largest value each layer reads over the rows of X
@@ -117,10 +101,9 @@ class Model:
         forward pass, a chunk of inference rows at a time, with the network's input map
         (scale, shift) applied to X first (validation.check_X); X's own range is the
         first layer's."""
-        layers = self.table.shape[0]
+        layers = len(self.sizes) - 1
         lows, highs = np.full(layers, np.inf), np.full(layers, -np.inf)
         lows[0], highs[0] = X.min(), X.max()
-        no_targets = np.empty((0, self.sizes[-1]), self.params.dtype)
         chunk = inference_rows()
         scale, shift = input_map
         for first in range(0, X.shape[0], chunk):
@@ -128,57 +111,80 @@ class Model:
             if scale.size or shift.size:
                 x = RawX(x, False, scale, shift, x.shape)
             space = self.space(x.shape[0], 1)  # holds every row's activations afterwards
-            # the arrays' types as infer passes them: no second compile of the loop
+            data = self.no_targets(x)  # the types infer passes: no second compile of the loop
             run_team(loops.infer(self.kinds), 1,
-                     (self._kernel_model, space,
-                      read_only((x, no_targets, np.empty(0, self.params.dtype))), no_targets))
+                     (self.kernel_model, space, read_only(data), data.Y))
             for l in range(1, layers):
                 a = self.block(space, l - 1, A)
                 lows[l], highs[l] = min(lows[l], a.min()), max(highs[l], a.max())
         return lows, highs
 
-    def loss_sums(self, data):
-        """(weighted loss sum, weight sum, correct count, rows) of the forward pass over
-        data = Data(X, Y, weights), and the number of rows whose first-layer pre-activations
-        are not finite (as infer)."""
-        loss, correct, non_finite = self.infer(*data, np.empty((0, self.sizes[-1]),
-                                                               self.params.dtype))
-        return (np.array([loss, data.weights.sum(dtype=np.float64), correct, data.X.shape[0]]),
-                non_finite)
-
-    def gradient(self, X, Y, weights, noise=None, step_number=1):
-        """The gradient of the weighted mean loss over all rows, as a buffer laid out like
-        params, and the workspace that holds each layer's z, a and delta: the training step
-        on one batch of every row, with no optimizer to apply it (parameters untouched).
-        With noise = (dropout rates, seed), the masks of update number step_number."""
-        n = X.shape[0]
-        space = self.space(n, 1)
-        grads = np.empty_like(self.params)
-        self.batch_gradient(space, (Data(X, Y, weights), np.arange(n), 0, n, n), grads,
-                            None if noise is None else Noise(*noise), step_number)
-        return grads, space
-
-    def batch_gradient(self, space, batch, grads, noise, step_number):
-        """The mean gradient of one batch into grads (laid out like params), parameters
-        untouched, in as many parts as space has tallies rows; batch = (data, order, start,
-        stop, batch_size) as for train_chunk, with stop - start <= batch_size. Returns the
-        batch's (weighted loss sum, correct count, weight sum)."""
-        no_step = Opt(np.zeros(N_HYPER), grads, np.empty((1, 1), self.params.dtype), 0.0)
-        return self.train_chunk(space, batch, (np.zeros(1), step_number - 1, 0.0), no_step,
-                                noise)
-
-    def apply_gradient(self, grads, optimizer, clip_norm, lr):
-        """Update the parameters by the mean gradient grads (laid out like params; clipped in
-        place first when clip_norm > 0) with optimizer (bound to params), as its next step
-        at learning rate lr."""
-        kernel = loops.apply_gradient(self._step_kinds(optimizer.code))
-        kernel(optimizer.hyper(), self.params, grads, optimizer.state, clip_norm, lr,
-               optimizer.steps + 1)
+    def gradient(self, data, dropout_rates=None, mask_seed=0, step_number=1):
+        """The gradient of the weighted mean loss over all rows of data, as a buffer laid out
+        like params, and the workspace that holds each layer's z, a and delta: the training
+        step on one batch of every row, in one part, with no optimizer to apply it
+        (parameters untouched). With dropout, the masks of update number step_number."""
+        n = data.X.shape[0]
+        session = self.session(data, None, n, dropout_rates=dropout_rates,
+                               mask_seed=mask_seed, batches_per_call=1, parts=1)
+        session.gradient(np.arange(n), 0, step_number)
+        return session.grads, session.space
 
     def block(self, space, l, which):
         """A copy of block which (layout.Z, A, DELTA or FED) of layer l of the batch held in a
         gradient's workspace."""
         n = space.capacity  # a gradient's workspace holds exactly its batch
         start = block_start(space.table, n, l, which)
-        width = space.table[l, N_OUT]
+        width = space.table.n_out[l]
         return space.ws[start:start + n * width].reshape(n, width).copy()
+
+    # int8 inference (int8.py) ----------------------------------------------------------------
+
+    def quantized(self, weight_codes, weight_scales, biases, input_scales, input_zero_points,
+                  top):
+        """The records.Quantized of a quantized network of this layout (its lists per layer:
+        int8 weight codes, their per-unit scales, float32 biases; its arrays per layer: input
+        scales and zero points; top, the largest input code)."""
+        weights = np.zeros(self.params.shape, np.int8)
+        for view, W in zip(parameter_views(weights, self.table)[0], weight_codes):
+            view[:] = W
+        multipliers, offsets = [], []
+        for l, (W, sw) in enumerate(zip(weight_codes, weight_scales)):
+            multipliers.append(input_scales[l] * sw)  # float32 * float32, as exported
+            offsets.append(-input_zero_points[l] * W.sum(axis=1, dtype=np.int32))
+        return Quantized(self.table, weights, np.concatenate(biases),
+                         np.concatenate(multipliers).astype(np.float32),
+                         np.concatenate(offsets).astype(np.int32), input_scales,
+                         input_zero_points, top)
+
+    def infer_int8(self, q, data, out):
+        """int8 inference of the records.Quantized q over data (int8.run); returns its
+        Tallies."""
+        return int8.run(self, q, data, out)
+
+    def deltas(self, space):
+        """Copies of every layer's delta held in a gradient's workspace (gradient)."""
+        return [self.block(space, l, DELTA) for l in range(len(self.sizes) - 1)]
+
+    def add_weight_multiple(self, grads, factor):
+        """grads (laid out like params) += factor * W for every layer's weights (not the
+        biases): the gradient of the L2 penalty 0.5 * factor * sum ||W||^2, for gradients
+        summed outside the compiled step (which adds its own)."""
+        for G, W in zip(self.views(grads)[0], self.views()[0]):
+            G += factor * W
+
+    def squared_weights(self):
+        """sum ||W||^2 over every layer's weights (not the biases), in float64: the L2
+        penalty's sum (inf for huge weights)."""
+        return squared_weights(self.views()[0])
+
+
+def squared_weights(weights):
+    """sum ||W||^2 over the weight matrices, each summed in its dtype, added in float64 (inf
+    for huge weights). np.square(...).sum() rather than np.dot: NumPy's BLAS threads would
+    wake up and spin-wait for a while after the call, taking a core from the next compiled
+    call (bench/perf_log.md)."""
+    with np.errstate(over="ignore"):
+        return sum(float(np.square(W).sum()) for W in weights)
+
+

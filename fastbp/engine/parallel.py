@@ -29,6 +29,7 @@ from .backends import one_thread
 from .config import (CORES_SETTING, INTERNAL, MIN_SLAB_ROWS, OMP_THREADS, PARTS_BY_FLOP,
                      PARTS_MIN_FLOP, SLAB_ROWS, SPINS_BEFORE_YIELD, TEAM_MIN_FLOP)
 from .numba_ext import atomic_increment, atomic_read, sched_yield
+from .records import Team
 
 COUNT, ABORT = 0, 1  # the slots of a team's int64 sync array
 
@@ -162,8 +163,7 @@ def share_cores(processes):
 def run_team(kernel, parts, args):
     """Run kernel(team, *args) for every part, on min(Numba's thread count, OMP_NUM_THREADS,
     parts) threads: thread i (the calling thread is 0) takes parts [i * parts // threads,
-    (i + 1) * parts // threads) and passes team = (first part, end part, parts, threads,
-    sync).
+    (i + 1) * parts // threads) and passes its records.Team.
 
     A thread that raises sets the abort slot, so the others leave their barriers instead of
     waiting forever; the first error is raised here once all have stopped. A Ctrl-C on the
@@ -175,7 +175,7 @@ def run_team(kernel, parts, args):
     errors = []
 
     def run(i):
-        team = (i * parts // threads, (i + 1) * parts // threads, parts, threads, sync)
+        team = Team(i * parts // threads, (i + 1) * parts // threads, parts, threads, sync)
         try:
             with one_thread():
                 kernel(team, *args)

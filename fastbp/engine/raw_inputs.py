@@ -2,7 +2,7 @@
 float64 memory map, ...), converted to the network's dtype row by row as the kernels read
 them, and mapped by the network's input scale and shift: x = scale * X[row] + shift.
 
-Training converts each batch's rows as it gathers them (step.gather, through
+Training converts each batch's rows as it gathers them (step.gather_rows, through
 sparse.copy_rows); inference converts each slab's rows of a chunk into the workspace's batch
 block before the first layer reads them (fill_slab). X itself is never copied whole, and
 the kernels above the gather see the network's dtype only.

@@ -1,33 +1,100 @@
-"""The named groups of arguments the kernels take (design: a few records, not long lists).
+"""The named records that cross the boundary of a compiled kernel, each field documented here
+once (design: a few records, not long lists of arguments).
 
-Named tuples read the same inside Numba as in Python (``space.tallies``, ``opt.clip_norm``)
-and unpack like the plain tuples they are; kernels read them by name, never by position.
+Named tuples read the same inside Numba as in Python (``space.sums.loss``, ``opt.clip_norm``);
+kernels and the Python around them read them by field name, never by position. A record that
+is None ("absent": no optimizer step, no dropout, no layer record) stays an argument of its
+own, because Numba compiles out a branch on ``x is None`` only for an argument.
+
+Scalars in a record are part of its value, not of its type: a record of new numbers reaches
+the same compiled kernel.
 """
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
+# The network ---------------------------------------------------------------------------------
+
+
+class Layers(NamedTuple):
+    """The layer table (layout.layer_table): one entry per non-input layer l in each int64
+    array (L,)."""
+    n_in: np.ndarray      # the layer's inputs (the previous layer's width)
+    n_out: np.ndarray     # its units
+    w_off: np.ndarray     # where W[l] (n_out x n_in, row-major) starts in the flat parameters
+    b_off: np.ndarray     # where b[l] (n_out) starts there
+    unit_off: np.ndarray  # where its units start among all non-input units (workspace blocks)
+    act: np.ndarray       # its activation's code (codes.py)
+    loss: int             # the network's loss code (codes.py)
+
 
 class Parameters(NamedTuple):
-    """A network's flat parameters and its layer table (layout.py)."""
+    """A network's flat parameters (1-D, every W[l] and b[l] at the table's offsets) and its
+    Layers."""
     params: np.ndarray
-    table: np.ndarray
+    table: Layers
+
+
+# Work space and tallies ----------------------------------------------------------------------
+
+
+class PartSums(NamedTuple):
+    """What each part of a training step (or slab of an inference chunk) adds up, one float64
+    entry per part in each array (parts,); the Python side adds the parts in part order."""
+    loss: np.ndarray        # weighted loss sum, sum of w_i * loss_i over its rows
+    correct: np.ndarray     # correct predictions among its rows (unweighted)
+    weight: np.ndarray      # the batch's weight sum (part 0 of the gradient phase only)
+    squares: np.ndarray     # its share's gradient sum of squares (clipping only)
+    non_finite: np.ndarray  # inference: its rows whose first-layer z is not finite
 
 
 class Space(NamedTuple):
-    """A workspace (layout.py): the flat buffer, the layer table, the batch capacity it was
-    sized for, and a float64 (parts, 4) array of per-part tallies (step.py's columns)."""
+    """A workspace (layout.py): the flat buffer ws laid out by the layer table for batches of up
+    to capacity rows, and the parts' sums."""
     ws: np.ndarray
-    table: np.ndarray
+    table: Layers
     capacity: int
-    tallies: np.ndarray
+    sums: PartSums
+
+
+@dataclass(frozen=True)
+class Tallies:
+    """What a run of batches (or a forward pass) adds up, the same fields wherever it travels
+    (training calls, evaluation, the sums exchanged between MPI ranks): the weighted loss sum
+    sum(w_i * loss_i), the count of correct predictions, the weight sum sum(w_i), the rows,
+    and the rows whose first-layer pre-activation was not finite (inference only; 0 when not
+    counted)."""
+
+    loss: float = 0.0
+    correct: float = 0.0
+    weight: float = 0.0
+    rows: float = 0.0
+    non_finite: float = 0.0
+
+    FIELDS = ("loss", "correct", "weight", "rows", "non_finite")
+
+    def __add__(self, other):
+        return Tallies(*(getattr(self, f) + getattr(other, f) for f in self.FIELDS))
+
+    def to_array(self):
+        """The fields as a float64 vector, in FIELDS order (MPI's exchange)."""
+        return np.array([getattr(self, f) for f in self.FIELDS], dtype=np.float64)
+
+    @classmethod
+    def from_array(cls, values):
+        """The inverse of to_array."""
+        return cls(*(float(v) for v in values))
+
+
+# The rows a kernel reads ---------------------------------------------------------------------
 
 
 class Data(NamedTuple):
-    """Validated rows: X (n, inputs), Y (n, outputs) and the sample weights (n,),
-    C-contiguous, of the network's dtype."""
-    X: np.ndarray
+    """Validated rows: X (n, inputs) as the kernels read it (an array, a CSR or a RawX), Y
+    (n, outputs) and the sample weights (n,), C-contiguous, of the network's dtype."""
+    X: object
     Y: np.ndarray
     weights: np.ndarray
 
@@ -63,6 +130,172 @@ class SparseRows(NamedTuple):
     rows: np.ndarray
 
 
+class Inputs(NamedTuple):
+    """What the first layer reads of a batch: X as the kernels take it (Data.X), the batch's
+    row numbers in it, and x, the batch's dense rows (n, inputs): gathered into the workspace
+    in training, a view of X or X's rows mapped into the workspace in inference; for a CSR X
+    x only gives the row count, the first layer reading X's rows in place."""
+    X: object
+    rows: np.ndarray
+    x: np.ndarray
+
+
+class Batches(NamedTuple):
+    """A compiled call's batches: the rows order[start:stop] of data, size at a time (the last
+    one may be shorter)."""
+    data: Data
+    order: np.ndarray
+    start: int
+    stop: int
+    size: int
+
+    @classmethod
+    def whole(cls, data):
+        """Every row of data as one batch, in order."""
+        n = data.X.shape[0]
+        return cls(data, np.arange(n), 0, n, n)
+
+
+# Threads and their shares --------------------------------------------------------------------
+
+
+class Team(NamedTuple):
+    """One thread's place in a team (parallel.run_team): it runs parts [first, end) of parts,
+    beside threads - 1 others; sync (int64, [barrier count, abort]) is the team's, shared."""
+    first: int
+    end: int
+    parts: int
+    threads: int
+    sync: np.ndarray
+
+
+class Part(NamedTuple):
+    """Part index of count, whose share of each phase parallel.share gives."""
+    index: int
+    count: int
+
+
+class Block(NamedTuple):
+    """Rows [r0, r1) and units [u0, u1) of a layer of an n-row batch."""
+    n: int
+    r0: int
+    r1: int
+    u0: int
+    u1: int
+
+
+class Slab(NamedTuple):
+    """Slab index of an inference chunk: its rows [lo, hi) of the chunk of n rows that starts
+    at row first of X."""
+    index: int
+    first: int
+    n: int
+    lo: int
+    hi: int
+
+
+# Training ------------------------------------------------------------------------------------
+
+
+class Rates(NamedTuple):
+    """A compiled call's schedule: its b-th batch is update number first_step + b + 1, at
+    learning rate lrs[b] (float64 array), with the L2 penalty l2 (step.py)."""
+    lrs: np.ndarray
+    first_step: int
+    l2: float
+
+
+class Step(NamedTuple):
+    """One update: the rows of data (numbers into it) of its batch, its number (from 1: the
+    optimizer's bias corrections and the dropout masks read it), learning rate and L2
+    penalty."""
+    data: Data
+    rows: np.ndarray
+    number: int
+    lr: float
+    l2: float
+
+
+class Hyper(NamedTuple):
+    """An optimizer's settings for the kernels (fastbp.optimizers documents each), all float64;
+    code is the optimizer's code (codes.SGD, ADAM, RMSPROP), which the step reads when its
+    kernel was compiled for several optimizers (codes.general_kinds)."""
+    code: float = 0.0
+    momentum: float = 0.0
+    nesterov: float = 0.0
+    weight_decay: float = 0.0
+    beta1: float = 0.0
+    beta2: float = 0.0
+    eps: float = 0.0
+    alpha: float = 0.0
+    decoupled: float = 0.0
+    eps_hat: float = 0.0
+
+
+class Opt(NamedTuple):
+    """An optimizer step for the kernels: its settings, a buffer for the mean gradient (laid out
+    like params), its state rows (first: momentum buffer or first moment; second: second
+    moment, the same row as first for SGD, which has one), and the clipping norm (0: none)."""
+    hyper: Hyper
+    grads: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+    clip_norm: float
+
+
+class Noise(NamedTuple):
+    """Dropout: the rate of every layer (the output layer's 0) and the fit's mask seed."""
+    rates: np.ndarray
+    seed: int
+
+
+class Track(NamedTuple):
+    """The per-layer record of fit(track_layers=True) (tracking.py): per part and layer the
+    epoch's sums of ||delta||^2, ||grad W||^2 and ||change of W||^2 (float64, (parts, layers,
+    3), columns tracking.ERRORS, GRADIENTS, UPDATES); per layer and unit whether its
+    derivative was ever not near zero (uint8, (layers, widest layer)); a buffer laid out like
+    params for the weights before each update; per part three (batch, 1) columns for one
+    unit's z, a and derivatives (parts, 3, batch, 1); and the weighed steps: those
+    first_step + k * stride (first_step: the number of the epoch's first update)."""
+    sums: np.ndarray
+    live: np.ndarray
+    before: np.ndarray
+    columns: np.ndarray
+    first_step: int
+    stride: int
+
+
+class Snapshot(NamedTuple):
+    """Copies of the parameters and of the optimizer state, to go back to."""
+    params: np.ndarray
+    state: np.ndarray
+
+
+# int8 inference (int8.py) ---------------------------------------------------------------------
+
+
+class Quantized(NamedTuple):
+    """A quantized network for the kernels. Per layer l: the int8 weights at W[l]'s offsets
+    of a buffer laid out like the parameters, and, at its units' offsets (Layers.unit_off) of
+    per-unit buffers: the bias b[l], the multiplier m[l] and the offset -zp[l] * (row sums of
+    Wq[l]). Per layer: the input's scale and zero point. top: the largest input code."""
+    table: Layers
+    weights: np.ndarray
+    biases: np.ndarray
+    multipliers: np.ndarray
+    offsets: np.ndarray
+    scales: np.ndarray
+    zero_points: np.ndarray
+    top: int
+
+
+class Scratch(NamedTuple):
+    """int8 inference's flat buffers for capacity rows of the widest layer: the uint8 input
+    codes and the int32 products."""
+    codes: np.ndarray
+    acc: np.ndarray
+
+
 def _read_only(array):
     view = array.view()
     view.flags.writeable = False
@@ -73,43 +306,14 @@ def read_only(data):
     """data as read-only views, the form the kernels take it in: they never write it, and a
     read-only input (a memory map opened for reading, scikit-learn's read-only checks)
     would otherwise compile every kernel a second time, for a type that differs by that
-    flag only. A CSR or RawX X has its three arrays made read-only."""
-    X, Y, weights = data
+    flag only. A CSR or RawX X has its arrays made read-only."""
+    X = data.X
     if isinstance(X, CSR):
-        X = CSR(*map(_read_only, X[:3]), X.shape)
+        X = X._replace(data=_read_only(X.data), indices=_read_only(X.indices),
+                       indptr=_read_only(X.indptr))
     elif isinstance(X, RawX):
         X = X._replace(values=_read_only(X.values), scale=_read_only(X.scale),
                        shift=_read_only(X.shift))
     else:
         X = _read_only(X)
-    return Data(X, _read_only(Y), _read_only(weights))
-
-
-class Opt(NamedTuple):
-    """An optimizer step for the kernels: its hyper-parameters (codes.H_*), a buffer for the
-    mean gradient (laid out like params), its state rows, and the clipping norm (0: none)."""
-    hyper: np.ndarray
-    grads: np.ndarray
-    state: np.ndarray
-    clip_norm: float
-
-
-class Track(NamedTuple):
-    """The per-layer record of fit(track_layers=True) (tracking.py): per part and layer the
-    epoch's sums of ||delta||^2, ||grad W||^2 and ||change of W||^2 (float64, (parts,
-    layers, 3)); per layer and unit whether its derivative was ever not near zero (uint8,
-    (layers, widest layer)); a buffer laid out like params for the weights before each
-    update; per part three (batch, 1) columns for one unit's z, a and derivatives
-    (parts, 3, batch, 1); and the clock of the weighed steps: the number of the epoch's
-    first update and the stride between weighed ones (int64, (2,))."""
-    sums: np.ndarray
-    live: np.ndarray
-    before: np.ndarray
-    columns: np.ndarray
-    clock: np.ndarray
-
-
-class Noise(NamedTuple):
-    """Dropout: the rate of every layer (the output layer's 0) and the fit's mask seed."""
-    rates: np.ndarray
-    seed: int
+    return Data(X, _read_only(data.Y), _read_only(data.weights))

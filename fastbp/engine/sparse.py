@@ -2,7 +2,7 @@
 gradient (eq. 3: delta^T x) read a batch's rows straight from X's compressed sparse rows,
 touching only their non-zeros; the layers above see dense activations as always.
 
-A dense first layer reads the batch gathered into the workspace (step.gather); a sparse one
+A dense first layer reads the batch gathered into the workspace (step.gather_rows); a sparse one
 reads ``SparseRows(X, rows)``: X a records.CSR and rows the batch's row numbers in it. The
 functions below take either form and are compiled for the one they get (overloads on the
 argument's type), so the dense path is the code it was.
@@ -52,7 +52,7 @@ def csr_affine(X, rows, W, b, z):
     """z = X[rows] @ W.T + b for X a records.CSR, rows (n,) its row numbers, W (m, n_in),
     b (m,); writes z (n, m). Each element sums the row's non-zeros in stored order, in
     float64."""
-    data, indices, indptr, _ = X
+    data, indices, indptr = X.data, X.indices, X.indptr
     for j in range(W.shape[0]):
         w = W[j]
         for i in range(rows.shape[0]):
@@ -68,7 +68,7 @@ def csr_outer_update(alpha, delta, X, rows, beta, T):
     """T = beta * T + alpha * delta.T @ X[rows] for delta (n, m), X a records.CSR, rows (n,),
     T (m, n_in) (eq. 3 summed over the batch); writes T. beta = 0 overwrites (T may hold
     NaN)."""
-    data, indices, indptr, _ = X
+    data, indices, indptr = X.data, X.indices, X.indptr
     for j in range(T.shape[0]):
         t = T[j]
         if beta != 1:

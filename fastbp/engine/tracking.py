@@ -14,7 +14,7 @@ from numba import njit
 from .codes import SIGMOID
 from .config import DRIVER, INTERNAL
 from .elementwise import scale_by_derivative
-from .layout import N_OUT, weight_range
+from .layout import n_layers, weight_range
 from .numba_ext import as_vector
 from .update import sum_of_squares
 
@@ -40,9 +40,9 @@ def weighed_steps(steps):
 
 @njit(**INTERNAL)
 def weighs_step(track, step_number):
-    """Whether the record weighs update number step_number, given the number of the epoch's
-    first update and the stride (track.clock)."""
-    return (step_number - track.clock[0]) % track.clock[1] == 0
+    """Whether the record weighs update number step_number: one of track.first_step + k *
+    track.stride."""
+    return (step_number - track.first_step) % track.stride == 0
 
 
 @njit(**INTERNAL)
@@ -132,8 +132,8 @@ def tally_gradient(track, t, grads, table, l, lo, hi):
 def tally_flat_updates(track, t, params, table, lo, hi):
     """After the clipped step updated [lo, hi) of the flat buffers: part t adds the squared
     change of the weights among them to each layer's record."""
-    for l in range(table.shape[0]):
-        w0, w1 = weight_range(table, l, 0, table[l, N_OUT])
+    for l in range(n_layers(table)):
+        w0, w1 = weight_range(table, l, 0, table.n_out[l])
         a, b = max(lo, w0), min(hi, w1)
         if a < b:
             track.sums[t, l, UPDATES] += update_squares(params, track.before, a, b)

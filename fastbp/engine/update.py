@@ -11,17 +11,15 @@ import numpy as np
 from numba import njit
 from numba.extending import overload
 
-from .codes import (ADAM, H_ALPHA, H_BETA1, H_BETA2, H_DECOUPLED, H_EPS, H_EPS_HAT,
-                    H_MOMENTUM, H_NESTEROV, H_OPTIMIZER, H_WEIGHT_DECAY, RMSPROP, SGD,
-                    optimizers_of)
-from .config import INTERNAL
+from .codes import ADAM, RMSPROP, SGD, optimizers_of
+from .config import DRIVER, INTERNAL
 from .numba_ext import kinds_value
 
 
 def step(kinds, hyper, params, grads, first, second, t, lr):
     """One update of the flat params from the mean batch gradient grads at step t (from 1),
-    by the optimizer whose code is hyper[H_OPTIMIZER], compiled in only when kinds names it
-    (codes.kinds; none: nothing to do). Compiled code only.
+    by the optimizer whose code is hyper.code (hyper a records.Hyper), compiled in only when
+    kinds names it (codes.kinds; none: nothing to do). Compiled code only.
 
     Writes params and the state rows first (momentum buffer or first moment) and second
     (second moment; unused by SGD), all laid out like params. Arithmetic runs in the
@@ -37,20 +35,19 @@ def _step(kinds, hyper, params, grads, first, second, t, lr):
 
     def impl(kinds, hyper, params, grads, first, second, t, lr):
         dt = params.dtype.type
-        one, wd, lr_ = dt(1.0), dt(hyper[H_WEIGHT_DECAY]), dt(lr)
-        code = hyper[H_OPTIMIZER]
+        one, wd, lr_ = dt(1.0), dt(hyper.weight_decay), dt(lr)
+        code = hyper.code
         if sgd and code == SGD:
-            _sgd(params, grads, first, t, lr_, dt(hyper[H_MOMENTUM]), hyper[H_NESTEROV] != 0,
-                 wd)
+            _sgd(params, grads, first, t, lr_, dt(hyper.momentum), hyper.nesterov != 0, wd)
         if adam and code == ADAM:
-            beta1, beta2 = dt(hyper[H_BETA1]), dt(hyper[H_BETA2])
-            step_size = dt(lr / (1.0 - hyper[H_BETA1] ** t))
-            inv_sqrt_bc2 = 1.0 / math.sqrt(1.0 - hyper[H_BETA2] ** t)
+            beta1, beta2 = dt(hyper.beta1), dt(hyper.beta2)
+            step_size = dt(lr / (1.0 - hyper.beta1 ** t))
+            inv_sqrt_bc2 = 1.0 / math.sqrt(1.0 - hyper.beta2 ** t)
             # epsilon hat: eps added to sqrt(v) before its bias correction (optimizers.py)
-            eps = dt(hyper[H_EPS] * (inv_sqrt_bc2 if hyper[H_EPS_HAT] != 0 else 1.0))
+            eps = dt(hyper.eps * (inv_sqrt_bc2 if hyper.eps_hat != 0 else 1.0))
             inv_sqrt_bc2 = dt(inv_sqrt_bc2)
             m, v = first, second
-            if hyper[H_DECOUPLED] != 0:
+            if hyper.decoupled != 0:
                 shrink = one - lr_ * wd
                 for i in range(params.shape[0]):
                     params[i] *= shrink
@@ -61,7 +58,7 @@ def _step(kinds, hyper, params, grads, first, second, t, lr):
                 v[i] = beta2 * v[i] + (one - beta2) * g * g
                 params[i] -= step_size * m[i] / (np.sqrt(v[i]) * inv_sqrt_bc2 + eps)
         if rmsprop and code == RMSPROP:
-            alpha, eps, momentum = dt(hyper[H_ALPHA]), dt(hyper[H_EPS]), dt(hyper[H_MOMENTUM])
+            alpha, eps, momentum = dt(hyper.alpha), dt(hyper.eps), dt(hyper.momentum)
             buf, v = first, second
             for i in range(params.shape[0]):
                 g = grads[i] + wd * params[i]
@@ -76,6 +73,14 @@ def _step(kinds, hyper, params, grads, first, second, t, lr):
                     params[i] -= lr_ * grads[i]
 
     return impl
+
+
+@njit(**DRIVER)  # inlined: kinds reaches step as the constant it is
+def step_flat(kinds, opt, params, lo, hi, update):
+    """step on [lo, hi) of the flat buffers: the optimizer opt (a records.Opt) at update (a
+    records.Step: its number and learning rate)."""
+    step(kinds, opt.hyper, params[lo:hi], opt.grads[lo:hi], opt.first[lo:hi],
+         opt.second[lo:hi], update.number, update.lr)
 
 
 @njit(**INTERNAL)
