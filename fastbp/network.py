@@ -626,7 +626,8 @@ class Network:
         inverse of :func:`fastbp.from_torch`. Needs PyTorch.
         """
         from .torch_convert import to_torch
-        return to_torch(self, logits)
+        weights, biases = self._folded_parameters()
+        return to_torch(weights, biases, self.activations, self.dtype, logits)
 
     def _spec(self):
         """The constructor's arguments, as saved with the parameters."""

@@ -15,12 +15,17 @@ import numpy as np
 from .engine.codes import BY_NAME, REGISTRY
 
 
-def to_torch(network, logits=False):
-    """network as an ``nn.Sequential`` (module docstring).
+def to_torch(weights, biases, activations, dtype, logits=False):
+    """A network's layers as an ``nn.Sequential`` (module docstring).
 
     Parameters
     ----------
-    network : fastbp.Network
+    weights, biases : list of ndarray
+        Each layer's W (n_out, n_in) and b, with the network's input map folded in
+        (Sequential has no per-feature map).
+    activations : list of str
+        Each layer's activation.
+    dtype : np.float32 or np.float64
     logits : bool, default False
         Leave out the output activation, for PyTorch losses that take logits
         (``CrossEntropyLoss``, ``BCEWithLogitsLoss``; ``PoissonNLLLoss(log_input=True)``
@@ -34,15 +39,14 @@ def to_torch(network, logits=False):
     from torch import nn
 
     layers = []
-    dtype = getattr(torch, np.dtype(network.dtype).name)
-    weights, biases = network._folded_parameters()  # Sequential has no per-feature map
-    for l, (W, b, activation) in enumerate(zip(weights, biases, network.activations)):
+    dtype = getattr(torch, np.dtype(dtype).name)
+    for l, (W, b, activation) in enumerate(zip(weights, biases, activations)):
         linear = nn.Linear(W.shape[1], W.shape[0], dtype=dtype)
         with torch.no_grad():
             linear.weight.copy_(torch.from_numpy(W.copy()))
             linear.bias.copy_(torch.from_numpy(b.copy()))
         layers.append(linear)
-        output = l == len(network.weights) - 1
+        output = l == len(weights) - 1
         if activation == "exp" and not logits:
             raise ValueError("PyTorch has no module for an exp output (loss='poisson'): use "
                              "to_torch(logits=True), whose log-rates PoissonNLLLoss("

@@ -50,7 +50,7 @@ def parameter_views(params, table):
     return weights, biases
 
 
-@njit(**INTERNAL)
+@njit(**DRIVER)  # inlined: a function of its own was one more compile in a first fit
 def n_layers(table):
     """The number of non-input layers of a layer table."""
     return table.n_out.shape[0]

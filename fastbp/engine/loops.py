@@ -19,7 +19,7 @@ from .elementwise import non_finite_rows
 from .layout import A, Z, layer_block, n_layers
 from .parallel import barrier, share
 from .raw_inputs import fill_slab
-from .records import Block, Inputs, Part, Slab, Step
+from .records import CORRECT, LOSS, NON_FINITE, Block, Inputs, Part, Slab, Step
 from .sparse import chunk_rows, row_numbers
 from .step import (backward_phase, clips, forward_phase, gather_phase, gradient_phase,
                    layer_forward, optimizer_phase, output_block)
@@ -110,8 +110,8 @@ def slab_outputs(kinds, model, space, slab, data, out):
         loss, correct = output_block(kinds, model, space, Block(slab.n, lo, hi, 0, 0),
                                      data.Y[first + lo:first + hi],
                                      data.weights[first + lo:first + hi])
-        space.sums.loss[slab.index] += loss
-        space.sums.correct[slab.index] += correct
+        space.sums[slab.index, LOSS] += loss
+        space.sums[slab.index, CORRECT] += correct
 
 
 @_once
@@ -147,7 +147,7 @@ def infer(kinds):
                 for l in range(top + 1):
                     layer_forward(kinds, model, space, inputs, l,
                                   Block(n, lo, hi, 0, table.n_out[l]), None, 0)
-                space.sums.non_finite[s] += non_finite_rows(
+                space.sums[s, NON_FINITE] += non_finite_rows(
                     layer_block(space, n, _FIRST_LAYER, Z)[lo:hi])
                 slab_outputs(kinds, model, space, Slab(s, first, n, lo, hi), data, out)
             k = meet(team, k)

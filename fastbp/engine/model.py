@@ -10,7 +10,8 @@ from . import backends, config, int8, loops
 from .codes import OPTIMIZERS, general_kinds, kinds, with_optimizer
 from .layout import A, DELTA, block_start, layer_table, n_params, parameter_views, workspace_size
 from .parallel import inference_rows, inference_slabs, run_team
-from .records import Data, Parameters, PartSums, Quantized, RawX, Space, Tallies, read_only
+from .records import (CORRECT, LOSS, NON_FINITE, PART_SUMS, Data, Parameters, Quantized, RawX,
+                      Space, Tallies, read_only)
 from .session import Session
 
 
@@ -53,7 +54,7 @@ class Model:
     def space(self, capacity, parts):
         """A workspace for batches of up to capacity rows, with sums for parts parts."""
         return Space(np.empty(workspace_size(self.sizes, capacity), dtype=self.params.dtype),
-                     self.table, capacity, PartSums(*np.zeros((5, parts))))
+                     self.table, capacity, np.zeros((parts, PART_SUMS)))
 
     def session(self, data, optimizer, batch_size, **settings):
         """The training Session of one fit on data (session.Session has the settings)."""
@@ -67,7 +68,7 @@ class Model:
         first-layer pre-activations are not finite)."""
         capacity = min(data.X.shape[0], inference_rows())
         space = self.space(capacity, inference_slabs(capacity))
-        run_team(loops.infer(self.kinds), space.sums.loss.shape[0],
+        run_team(loops.infer(self.kinds), space.sums.shape[0],
                  (self.kernel_model, space, read_only(data), out))
         return self.inference_tallies(space, data)
 
@@ -76,8 +77,8 @@ class Model:
         """The Tallies of a forward pass over data from the slabs' sums in space."""
         sums = space.sums
         weight = data.weights.sum(dtype=np.float64) if data.Y.shape[0] else 0.0
-        return Tallies(sums.loss.sum(), int(sums.correct.sum()), weight, data.X.shape[0],
-                       int(sums.non_finite.sum()))
+        return Tallies(sums[:, LOSS].sum(), int(sums[:, CORRECT].sum()), weight,
+                       data.X.shape[0], int(sums[:, NON_FINITE].sum()))
 
     def loss_tallies(self, data):
         """The Tallies of the forward pass over data, keeping no outputs."""

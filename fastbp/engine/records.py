@@ -1,7 +1,7 @@
 """The named records that cross the boundary of a compiled kernel, each field documented here
 once (design: a few records, not long lists of arguments).
 
-Named tuples read the same inside Numba as in Python (``space.sums.loss``, ``opt.clip_norm``);
+Named tuples read the same inside Numba as in Python (``space.capacity``, ``opt.clip_norm``);
 kernels and the Python around them read them by field name, never by position. A record that
 is None ("absent": no optimizer step, no dropout, no layer record) stays an argument of its
 own, because Numba compiles out a branch on ``x is None`` only for an argument.
@@ -40,23 +40,25 @@ class Parameters(NamedTuple):
 # Work space and tallies ----------------------------------------------------------------------
 
 
-class PartSums(NamedTuple):
-    """What each part of a training step (or slab of an inference chunk) adds up, one float64
-    entry per part in each array (parts,); the Python side adds the parts in part order."""
-    loss: np.ndarray        # weighted loss sum, sum of w_i * loss_i over its rows
-    correct: np.ndarray     # correct predictions among its rows (unweighted)
-    weight: np.ndarray      # the batch's weight sum (part 0 of the gradient phase only)
-    squares: np.ndarray     # its share's gradient sum of squares (clipping only)
-    non_finite: np.ndarray  # inference: its rows whose first-layer z is not finite
+# The parts' sums: what each part of a training step (or slab of an inference chunk) adds
+# up, one row per part of a float64 (parts, 5) array, in these columns: the weighted loss sum
+# sum(w_i * loss_i) of its rows, their correct predictions (unweighted), the batch's weight
+# sum (part 0 of the gradient phase only), its share's gradient sum of squares (clipping
+# only), and in inference its rows whose first-layer z is not finite. One array rather than a
+# record of five: a compiled helper that takes a workspace gets it flattened into scalar
+# arguments, and five arrays made a first run's compiling 2.5% longer (bench/perf_log.md).
+# The Python side adds the parts in part order into Tallies (Session, Model).
+LOSS, CORRECT, WEIGHT, SQUARES, NON_FINITE = range(5)
+PART_SUMS = 5
 
 
 class Space(NamedTuple):
     """A workspace (layout.py): the flat buffer ws laid out by the layer table for batches of up
-    to capacity rows, and the parts' sums."""
+    to capacity rows, and the parts' sums (parts, PART_SUMS)."""
     ws: np.ndarray
     table: Layers
     capacity: int
-    sums: PartSums
+    sums: np.ndarray
 
 
 @dataclass(frozen=True)

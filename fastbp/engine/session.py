@@ -12,8 +12,8 @@ import numpy as np
 
 from . import config, loops
 from .parallel import run_team, training_parts
-from .records import (CSR, Batches, Hyper, Noise, Opt, RawX, Rates, Snapshot, Tallies, Track,
-                      read_only)
+from .records import (CORRECT, CSR, LOSS, WEIGHT, Batches, Hyper, Noise, Opt, RawX, Rates,
+                      Snapshot, Tallies, Track, read_only)
 from .tracking import ERRORS, GRADIENTS, UPDATES, weigh_stride, weighed_steps
 
 
@@ -157,13 +157,12 @@ class Session:
     def _run(self, batches, rates, opt, optimizer_code):
         """The compiled training loop on batches in the session's parts."""
         sums = self.space.sums
-        for column in sums:
-            column[:] = 0
+        sums[:] = 0
         kernel = loops.train_chunk(self.model.step_kinds(optimizer_code))
         run_team(kernel, self.parts, (self.model.kernel_model, self.space, batches, rates,
                                       opt, self._noise, self._track))
-        return Tallies(_in_part_order(sums.loss), _in_part_order(sums.correct),
-                       _in_part_order(sums.weight), batches.stop - batches.start)
+        return Tallies(_in_part_order(sums[:, LOSS]), _in_part_order(sums[:, CORRECT]),
+                       _in_part_order(sums[:, WEIGHT]), batches.stop - batches.start)
 
     def apply(self, grads, lr):
         """Update the parameters by the mean gradient grads (laid out like params; clipped in

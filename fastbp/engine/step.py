@@ -47,7 +47,7 @@ from .layout import (A, DELTA, FED, Z, batch_w, batch_x, batch_y, bias, layer_bl
                      layer_input, n_layers, weight, weight_range)
 from .numba_ext import as_vector
 from .parallel import share
-from .records import Block, Inputs, SparseRows
+from .records import CORRECT, LOSS, SQUARES, WEIGHT, Block, Inputs, SparseRows
 from .sparse import copy_rows, input_affine, input_outer_update, is_csr
 from .tracking import (GRADIENTS, keep_weights, mark_live_units, tally_change, tally_errors,
                        tally_flat_updates, tally_gradient, weighs_step)
@@ -244,8 +244,8 @@ def forward_phase(kinds, part, model, space, step, l, noise, track):
         loss, correct = output_block(kinds, model, space, block,
                                      batch_y(space, n)[block.r0:block.r1],
                                      batch_w(space, n)[block.r0:block.r1])
-        space.sums.loss[t] += loss
-        space.sums.correct[t] += correct
+        space.sums[t, LOSS] += loss
+        space.sums[t, CORRECT] += correct
         if track is not None:
             tally_errors(track, t, top,
                          layer_block(space, n, top, DELTA)[block.r0:block.r1, block.u0:block.u1])
@@ -282,7 +282,7 @@ def gradient_phase(kinds, part, model, space, step, opt, noise, track):
     for i in range(n):  # in row order: every part gets the same sum
         weight_sum += w[i]
     if t == 0:
-        space.sums.weight[t] += weight_sum
+        space.sums[t, WEIGHT] += weight_sum
     target = params if opt is None else opt.grads
     alpha = -step.lr / weight_sum if opt is None else 1.0 / weight_sum
     decay = step.l2 / weight_sum  # the L2 term's factor in the mean gradient
@@ -319,7 +319,7 @@ def gradient_phase(kinds, part, model, space, step, opt, noise, track):
                     track.sums[t, l, GRADIENTS] += change / (step.lr * step.lr)
                 elif opt.clip_norm == 0:  # with clipping: in the optimizer phase
                     tally_change(track, t, params, table, l, lo, hi)
-    space.sums.squares[t] = squares
+    space.sums[t, SQUARES] = squares
 
 
 @njit(**DRIVER)
@@ -330,7 +330,7 @@ def optimizer_phase(kinds, part, model, space, step, opt, track):
     lo, hi = share(part.index, part.count, params.shape[0], _FLAT_ALIGN)
     total = 0.0
     for u in range(part.count):
-        total += space.sums.squares[u]
+        total += space.sums[u, SQUARES]
     clip_to_norm(opt.grads[lo:hi], math.sqrt(total), opt.clip_norm)
     step_flat(kinds, opt, params, lo, hi, step)
     if track is not None:
