@@ -20,7 +20,7 @@ from numba import njit
 from .config import DRIVER, INTERNAL, JIT
 from .elementwise import activate
 from .gemm import _leading
-from .layout import A, Z, layer_block, layer_input, n_layers, weight
+from .layout import ACT, N_IN, N_OUT, UNIT_OFF, A, Z, layer_block, layer_input, weight
 from .loops import _once, meet, slab_outputs
 from .numba_ext import onednn_u8s8s32
 from .parallel import inference_rows, inference_slabs, run_team, share
@@ -34,7 +34,7 @@ _IEEE = dict(INTERNAL, fastmath=False)
 @njit(**INTERNAL)
 def _units(buffer, table, l):
     """Layer l's entries of a per-unit buffer."""
-    return buffer[table.unit_off[l]:table.unit_off[l] + table.n_out[l]]
+    return buffer[table[l, UNIT_OFF]:table[l, UNIT_OFF] + table[l, N_OUT]]
 
 
 @njit(**INTERNAL)
@@ -80,7 +80,7 @@ def quantized_block(kinds, q, space, scratch, a_prev, l, rows):
     n = a_prev.shape[0]
     if r1 <= r0:
         return
-    n_in, n_out = table.n_in[l], table.n_out[l]
+    n_in, n_out = table[l, N_IN], table[l, N_OUT]
     # Rows r0 to r1 of every layer at the same place, r0 widest-layer rows in: the slabs of
     # a chunk run their layers without meeting, and must never share a scratch row. Each a
     # C-contiguous block: 2-D column blocks kept the loops below from vectorising.
@@ -91,7 +91,7 @@ def quantized_block(kinds, q, space, scratch, a_prev, l, rows):
                    n_in, acc, _leading(acc), _units(q.offsets, table, l))
     z = layer_block(space, n, l, Z)[r0:r1]
     dequantize(acc, _units(q.multipliers, table, l), _units(q.biases, table, l), z)
-    activate(kinds, table.act[l], z, layer_block(space, n, l, A)[r0:r1])
+    activate(kinds, table[l, ACT], z, layer_block(space, n, l, A)[r0:r1])
 
 
 @_once
@@ -104,7 +104,7 @@ def infer(kinds):
         out when it has rows; when data.Y has rows, each slab's weighted loss sum and
         correct count into its sums."""
         X = data.X
-        top = n_layers(q.table) - 1
+        top = q.table.shape[0] - 1
         k = 0
         for first in range(0, X.shape[0], space.capacity):
             n = min(space.capacity, X.shape[0] - first)
@@ -128,8 +128,8 @@ def run(model, q, data, out):
     capacity = min(n, inference_rows())
     slabs = inference_slabs(capacity)
     space = model.space(capacity, slabs)
-    scratch = Scratch(np.empty(capacity * int(q.table.n_in.max()), np.uint8),
-                      np.empty(capacity * int(q.table.n_out.max()), np.int32))
+    scratch = Scratch(np.empty(capacity * int(q.table[:, N_IN].max()), np.uint8),
+                      np.empty(capacity * int(q.table[:, N_OUT].max()), np.int32))
     run_team(infer(model.kinds), slabs, (q, space, scratch, read_only(data), out))
     return model.inference_tallies(space, data)
 

@@ -4,16 +4,26 @@ Parameters: for each layer l, W[l] (n_out x n_in, row-major) then b[l] (n_out), 
 in one 1-D array. Workspace (per batch capacity B): the gathered batch inputs x (B x n_0),
 targets y (B x n_L) and sample weights w (B), then four (B x units) blocks holding, for every
 non-input layer, z, a, delta and "fed" (a after dropout, what the next layer reads when the
-layer has dropout). Kernels read both through the layer table built here (a records.Layers)
-and address the workspace through a records.Space.
+layer has dropout). Kernels read both through the layer table built here and address the
+workspace through a records.Space.
+
+The layer table is one int64 array, a row per non-input layer, whose columns are named
+below, rather than a record of one array per column: every compiled helper that takes it (or
+a workspace, which holds it) gets a record flattened into scalar arguments, and six arrays
+made nielsen's training step 7% slower and a first run's compiling longer than this one
+array (bench/perf_log.md).
 """
 
 import numpy as np
 from numba import njit
 
 from .config import DRIVER, INTERNAL
-from .records import Layers
 
+# The layer table's columns: the layer's inputs (the previous layer's width), its units,
+# where W[l] (n_out x n_in, row-major) and b[l] start in the flat parameters, where its units
+# start among all non-input units (the workspace blocks, per-unit buffers), its activation's
+# code, and the network's loss code (the same on every row).
+N_IN, N_OUT, W_OFF, B_OFF, UNIT_OFF, ACT, LOSS_CODE = range(7)
 # The per-layer workspace blocks. NumPy integers rather than Python ints: Numba compiles a
 # function once per distinct literal int argument, so passing Z, A, DELTA and FED as
 # literals compiled layer_block once per block (4 times) in a first fit.
@@ -21,14 +31,16 @@ Z, A, DELTA, FED = (np.int64(k) for k in range(4))
 
 
 def layer_table(sizes, activation_codes, loss_code):
-    """The records.Layers of a network of these sizes, activations and loss."""
-    n_in = np.array(sizes[:-1], dtype=np.int64)
-    n_out = np.array(sizes[1:], dtype=np.int64)
-    per_layer = n_in * n_out + n_out
-    w_off = np.concatenate([[0], np.cumsum(per_layer)[:-1]]).astype(np.int64)
-    unit_off = np.concatenate([[0], np.cumsum(n_out)[:-1]]).astype(np.int64)
-    return Layers(n_in, n_out, w_off, w_off + n_in * n_out, unit_off,
-                  np.array(activation_codes, dtype=np.int64), int(loss_code))
+    """The (L, 7) int64 layer table of a network of these sizes, activations and loss."""
+    table = np.zeros((len(sizes) - 1, 7), dtype=np.int64)
+    offset = 0
+    units = 0
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        table[l] = (n_in, n_out, offset, offset + n_in * n_out, units, activation_codes[l],
+                    loss_code)
+        offset += n_in * n_out + n_out
+        units += n_out
+    return table
 
 
 def n_params(sizes):
@@ -44,16 +56,10 @@ def workspace_size(sizes, capacity):
 def parameter_views(params, table):
     """Lists of reshaped views (W[l], b[l]) into the flat ``params`` buffer."""
     weights, biases = [], []
-    for n_in, n_out, w_off, b_off in zip(table.n_in, table.n_out, table.w_off, table.b_off):
+    for n_in, n_out, w_off, b_off in table[:, :UNIT_OFF]:
         weights.append(params[w_off:w_off + n_out * n_in].reshape(n_out, n_in))
         biases.append(params[b_off:b_off + n_out])
     return weights, biases
-
-
-@njit(**DRIVER)  # inlined: a function of its own was one more compile in a first fit
-def n_layers(table):
-    """The number of non-input layers of a layer table."""
-    return table.n_out.shape[0]
 
 
 # Views, inside kernels: they cost no allocation. ----------------------------------------
@@ -68,25 +74,25 @@ def _block(buf, start, rows, cols):
 @njit(**INTERNAL)
 def weight(params, table, l):
     """View of W[l], shape (n_out, n_in), in params or any buffer laid out like it."""
-    return _block(params, table.w_off[l], table.n_out[l], table.n_in[l])
+    return _block(params, table[l, W_OFF], table[l, N_OUT], table[l, N_IN])
 
 
 @njit(**INTERNAL)
 def weight_range(table, l, u0, u1):
     """[start, stop) of rows u0 to u1 of W[l] in params (one contiguous range)."""
-    return table.w_off[l] + u0 * table.n_in[l], table.w_off[l] + u1 * table.n_in[l]
+    return table[l, W_OFF] + u0 * table[l, N_IN], table[l, W_OFF] + u1 * table[l, N_IN]
 
 
 @njit(**INTERNAL)
 def bias(params, table, l):
     """View of b[l], shape (n_out,)."""
-    return params[table.b_off[l]:table.b_off[l] + table.n_out[l]]
+    return params[table[l, B_OFF]:table[l, B_OFF] + table[l, N_OUT]]
 
 
 @njit(**INTERNAL)
 def batch_x(space, n):
     """View of the gathered inputs of an n-row batch, shape (n, n_0)."""
-    width = space.table.n_in[0]
+    width = space.table[0, N_IN]
     return space.ws[:n * width].reshape((n, width))
 
 
@@ -94,22 +100,22 @@ def batch_x(space, n):
 def batch_y(space, n):
     """View of the gathered targets, shape (n, n_L)."""
     table = space.table
-    return _block(space.ws, space.capacity * table.n_in[0], n, table.n_out[-1])
+    return _block(space.ws, space.capacity * table[0, N_IN], n, table[-1, N_OUT])
 
 
 @njit(**INTERNAL)
 def batch_w(space, n):
     """View of the gathered sample weights, shape (n,)."""
     table = space.table
-    start = space.capacity * (table.n_in[0] + table.n_out[-1])
+    start = space.capacity * (table[0, N_IN] + table[-1, N_OUT])
     return space.ws[start:start + n]
 
 
 def block_start(table, capacity, l, which):
     """Offset in the workspace of block ``which`` (Z, A, DELTA or FED) of layer l."""
-    units = table.unit_off[-1] + table.n_out[-1]
-    return capacity * (table.n_in[0] + table.n_out[-1] + 1 + which * units
-                       + table.unit_off[l])
+    units = table[-1, UNIT_OFF] + table[-1, N_OUT]
+    return capacity * (table[0, N_IN] + table[-1, N_OUT] + 1 + which * units
+                       + table[l, UNIT_OFF])
 
 
 _block_start = njit(**DRIVER)(block_start)  # the same formula inside kernels
@@ -120,7 +126,7 @@ def layer_block(space, n, l, which):
     """View of block ``which`` (Z, A, DELTA or FED) of layer l for an n-row batch, shape
     (n, n_out)."""
     return _block(space.ws, _block_start(space.table, space.capacity, l, which), n,
-                  space.table.n_out[l])
+                  space.table[l, N_OUT])
 
 
 @njit(**INTERNAL)

@@ -16,7 +16,7 @@ from numba import njit
 
 from .config import DRIVER, JIT
 from .elementwise import non_finite_rows
-from .layout import A, Z, layer_block, n_layers
+from .layout import N_OUT, A, Z, layer_block
 from .parallel import barrier, share
 from .raw_inputs import fill_slab
 from .records import CORRECT, LOSS, NON_FINITE, Block, Inputs, Part, Slab, Step
@@ -62,7 +62,7 @@ def train_chunk(kinds):
         meeting at a barrier after every phase. Each part adds its weighted loss sum and
         correct count, part 0 the weight sum, to space's sums; losses are measured on each
         batch before its update."""
-        top = n_layers(model.table) - 1
+        top = model.table.shape[0] - 1
         k = 0  # barriers met
         b = 0  # batches trained
         for first in range(batches.start, batches.stop, batches.size):
@@ -101,7 +101,7 @@ def slab_outputs(kinds, model, space, slab, data, out):
     outputs into out when it has rows; when data.Y has rows, their weighted loss sum and
     correct count added to the slab's sums."""
     lo, hi, first = slab.lo, slab.hi, slab.first
-    a = layer_block(space, slab.n, n_layers(model.table) - 1, A)
+    a = layer_block(space, slab.n, model.table.shape[0] - 1, A)
     if out.shape[0] > 0:
         for i in range(lo, hi):
             for j in range(a.shape[1]):
@@ -134,7 +134,7 @@ def infer(kinds):
         """
         table = model.table
         X = data.X
-        top = n_layers(table) - 1
+        top = table.shape[0] - 1
         all_rows = row_numbers(X)
         k = 0
         for first in range(0, X.shape[0], space.capacity):
@@ -146,7 +146,7 @@ def infer(kinds):
                 fill_slab(X, first, lo, hi, x)
                 for l in range(top + 1):
                     layer_forward(kinds, model, space, inputs, l,
-                                  Block(n, lo, hi, 0, table.n_out[l]), None, 0)
+                                  Block(n, lo, hi, 0, table[l, N_OUT]), None, 0)
                 space.sums[s, NON_FINITE] += non_finite_rows(
                     layer_block(space, n, _FIRST_LAYER, Z)[lo:hi])
                 slab_outputs(kinds, model, space, Slab(s, first, n, lo, hi), data, out)

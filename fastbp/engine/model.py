@@ -8,7 +8,8 @@ import numpy as np
 
 from . import backends, config, int8, loops
 from .codes import OPTIMIZERS, general_kinds, kinds, with_optimizer
-from .layout import A, DELTA, block_start, layer_table, n_params, parameter_views, workspace_size
+from .layout import (N_OUT, A, DELTA, block_start, layer_table, n_params, parameter_views,
+                     workspace_size)
 from .parallel import inference_rows, inference_slabs, run_team
 from .records import (CORRECT, LOSS, NON_FINITE, PART_SUMS, Data, Parameters, Quantized, RawX,
                       Space, Tallies, read_only)
@@ -136,7 +137,7 @@ class Model:
         gradient's workspace."""
         n = space.capacity  # a gradient's workspace holds exactly its batch
         start = block_start(space.table, n, l, which)
-        width = space.table.n_out[l]
+        width = space.table[l, N_OUT]
         return space.ws[start:start + n * width].reshape(n, width).copy()
 
     # int8 inference (int8.py) ----------------------------------------------------------------

@@ -18,23 +18,11 @@ import numpy as np
 # The network ---------------------------------------------------------------------------------
 
 
-class Layers(NamedTuple):
-    """The layer table (layout.layer_table): one entry per non-input layer l in each int64
-    array (L,)."""
-    n_in: np.ndarray      # the layer's inputs (the previous layer's width)
-    n_out: np.ndarray     # its units
-    w_off: np.ndarray     # where W[l] (n_out x n_in, row-major) starts in the flat parameters
-    b_off: np.ndarray     # where b[l] (n_out) starts there
-    unit_off: np.ndarray  # where its units start among all non-input units (workspace blocks)
-    act: np.ndarray       # its activation's code (codes.py)
-    loss: int             # the network's loss code (codes.py)
-
-
 class Parameters(NamedTuple):
     """A network's flat parameters (1-D, every W[l] and b[l] at the table's offsets) and its
-    Layers."""
+    layer table (layout.py)."""
     params: np.ndarray
-    table: Layers
+    table: np.ndarray
 
 
 # Work space and tallies ----------------------------------------------------------------------
@@ -56,7 +44,7 @@ class Space(NamedTuple):
     """A workspace (layout.py): the flat buffer ws laid out by the layer table for batches of up
     to capacity rows, and the parts' sums (parts, PART_SUMS)."""
     ws: np.ndarray
-    table: Layers
+    table: np.ndarray
     capacity: int
     sums: np.ndarray
 
@@ -278,10 +266,10 @@ class Snapshot(NamedTuple):
 
 class Quantized(NamedTuple):
     """A quantized network for the kernels. Per layer l: the int8 weights at W[l]'s offsets
-    of a buffer laid out like the parameters, and, at its units' offsets (Layers.unit_off) of
-    per-unit buffers: the bias b[l], the multiplier m[l] and the offset -zp[l] * (row sums of
+    of a buffer laid out like the parameters, and, at its units' offsets (layout.UNIT_OFF)
+    of per-unit buffers: the bias b[l], the multiplier m[l] and the offset -zp[l] * (row sums of
     Wq[l]). Per layer: the input's scale and zero point. top: the largest input code."""
-    table: Layers
+    table: np.ndarray
     weights: np.ndarray
     biases: np.ndarray
     multipliers: np.ndarray

@@ -43,8 +43,8 @@ from numba import njit
 from .config import DRIVER, INTERNAL
 from .elementwise import activate, apply_dropout, output_error, scale_by_derivative
 from .gemm import error_back
-from .layout import (A, DELTA, FED, Z, batch_w, batch_x, batch_y, bias, layer_block,
-                     layer_input, n_layers, weight, weight_range)
+from .layout import (ACT, B_OFF, LOSS_CODE, N_IN, N_OUT, A, DELTA, FED, Z, batch_w, batch_x,
+                     batch_y, bias, layer_block, layer_input, weight, weight_range)
 from .numba_ext import as_vector
 from .parallel import share
 from .records import CORRECT, LOSS, SQUARES, WEIGHT, Block, Inputs, SparseRows
@@ -91,7 +91,7 @@ def forward_block(kinds, model, space, a_prev, l, block, noise, step_number):
     a = layer_block(space, block.n, l, A)[block.r0:block.r1, block.u0:block.u1]
     input_affine(a_prev, block.r0, block.r1, weight(params, table, l)[block.u0:block.u1],
                  bias(params, table, l)[block.u0:block.u1], z)
-    activate(kinds, table.act[l], z, a)
+    activate(kinds, table[l, ACT], z, a)
     if noise is not None and noise.rates[l] > 0:
         apply_dropout(a, layer_block(space, block.n, l, FED)[block.r0:block.r1,
                                                              block.u0:block.u1],
@@ -117,13 +117,13 @@ def output_block(kinds, model, space, block, y, w):
     their forward pass, with their targets y and sample weights w; returns (weighted loss
     sum, correct count). Writes those rows of the output layer's delta."""
     table = model.table
-    top = n_layers(table) - 1
-    m = table.n_out[top]
+    top = table.shape[0] - 1
+    m = table[top, N_OUT]
     r0, r1 = block.r0, block.r1
     # Blocks typed 'A' like the hidden layers' column blocks: output_error's callees compile
     # once for both (C-typed rows compiled them twice, ~1 s more in a first fit, and ran no
     # faster).
-    return output_error(kinds, table.loss, table.act[top],
+    return output_error(kinds, table[0, LOSS_CODE], table[top, ACT],
                         layer_block(space, block.n, top, Z)[r0:r1, 0:m],
                         layer_block(space, block.n, top, A)[r0:r1, 0:m], y, w,
                         layer_block(space, block.n, top, DELTA)[r0:r1, 0:m])
@@ -138,7 +138,7 @@ def error_back_block(kinds, model, space, n, l, units, noise, step_number):
     u0, u1 = units
     delta_prev = layer_block(space, n, l - 1, DELTA)[0:n, u0:u1]
     error_back(layer_block(space, n, l, DELTA), weight(params, table, l)[:, u0:u1], delta_prev)
-    scale_by_derivative(kinds, table.act[l - 1], layer_block(space, n, l - 1, Z)[0:n, u0:u1],
+    scale_by_derivative(kinds, table[l - 1, ACT], layer_block(space, n, l - 1, Z)[0:n, u0:u1],
                         layer_block(space, n, l - 1, A)[0:n, u0:u1], delta_prev)
     if noise is not None and noise.rates[l - 1] > 0:
         apply_dropout(delta_prev, delta_prev, noise, step_number, l - 1, 0, u0)
@@ -198,7 +198,7 @@ def step_units(kinds, opt, params, table, l, units, step):
     u0, u1 = units
     w0, w1 = weight_range(table, l, u0, u1)
     step_flat(kinds, opt, params, w0, w1, step)
-    step_flat(kinds, opt, params, table.b_off[l] + u0, table.b_off[l] + u1, step)
+    step_flat(kinds, opt, params, table[l, B_OFF] + u0, table[l, B_OFF] + u1, step)
 
 
 @njit(**DRIVER)
@@ -231,13 +231,13 @@ def forward_phase(kinds, part, model, space, step, l, noise, track):
     table = model.table
     t = part.index
     n = step.rows.shape[0]
-    top = n_layers(table) - 1
+    top = table.shape[0] - 1
     if l < top:
         r0, r1 = 0, n
-        u0, u1 = share(t, part.count, table.n_out[l])
+        u0, u1 = share(t, part.count, table[l, N_OUT])
     else:
         r0, r1 = share(t, part.count, n)
-        u0, u1 = 0, table.n_out[l]
+        u0, u1 = 0, table[l, N_OUT]
     block = Block(n, r0, r1, u0, u1)
     layer_forward(kinds, model, space, inputs_of(step, space), l, block, noise, step.number)
     if l == top:
@@ -257,12 +257,12 @@ def backward_phase(kinds, part, model, space, step, l, noise, track):
     table = model.table
     t = part.index
     n = step.rows.shape[0]
-    units = share(t, part.count, table.n_in[l])
+    units = share(t, part.count, table[l, N_IN])
     error_back_block(kinds, model, space, n, l, units, noise, step.number)
     if track is not None:
         u0, u1 = units
         tally_errors(track, t, l - 1, layer_block(space, n, l - 1, DELTA)[0:n, u0:u1])
-        mark_live_units(kinds, track, t, table.act[l - 1], l - 1, u0,
+        mark_live_units(kinds, track, t, table[l - 1, ACT], l - 1, u0,
                         layer_block(space, n, l - 1, Z)[0:n, u0:u1],
                         layer_block(space, n, l - 1, A)[0:n, u0:u1])
 
@@ -291,8 +291,8 @@ def gradient_phase(kinds, part, model, space, step, opt, noise, track):
     weigh = False  # whether the record weighs this step
     if track is not None:
         weigh = weighs_step(track, step.number)
-    for l in range(n_layers(table)):
-        lo, hi = share(t, part.count, table.n_out[l])
+    for l in range(table.shape[0]):
+        lo, hi = share(t, part.count, table[l, N_OUT])
         W, b = weight(target, table, l)[lo:hi], bias(target, table, l)[lo:hi]
         if track is not None:  # (nested ifs: Numba prunes `x is None` tests only)
             if weigh:

@@ -14,7 +14,7 @@ from numba import njit
 from .codes import SIGMOID
 from .config import DRIVER, INTERNAL
 from .elementwise import scale_by_derivative
-from .layout import n_layers, weight_range
+from .layout import N_OUT, weight_range
 from .numba_ext import as_vector
 from .update import sum_of_squares
 
@@ -132,8 +132,8 @@ def tally_gradient(track, t, grads, table, l, lo, hi):
 def tally_flat_updates(track, t, params, table, lo, hi):
     """After the clipped step updated [lo, hi) of the flat buffers: part t adds the squared
     change of the weights among them to each layer's record."""
-    for l in range(n_layers(table)):
-        w0, w1 = weight_range(table, l, 0, table.n_out[l])
+    for l in range(table.shape[0]):
+        w0, w1 = weight_range(table, l, 0, table[l, N_OUT])
         a, b = max(lo, w0), min(hi, w1)
         if a < b:
             track.sums[t, l, UPDATES] += update_squares(params, track.before, a, b)
