@@ -186,7 +186,7 @@ class _ShardTrainer(Trainer):
 
 def _exchange_buffer(size):
     """A float64 buffer for size values, the Tallies fields and a flag (exchange)."""
-    return np.zeros(size + len(Tallies.FIELDS) + 1)
+    return np.zeros(size + len(Tallies._fields) + 1)
 
 
 class DataParallelTrainer(_ShardTrainer):

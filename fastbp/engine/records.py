@@ -10,7 +10,6 @@ Scalars in a record are part of its value, not of its type: a record of new numb
 the same compiled kernel.
 """
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -49,13 +48,12 @@ class Space(NamedTuple):
     sums: np.ndarray
 
 
-@dataclass(frozen=True)
-class Tallies:
+class Tallies(NamedTuple):
     """What a run of batches (or a forward pass) adds up, the same fields wherever it travels
     (training calls, evaluation, the sums exchanged between MPI ranks): the weighted loss sum
     sum(w_i * loss_i), the count of correct predictions, the weight sum sum(w_i), the rows,
     and the rows whose first-layer pre-activation was not finite (inference only; 0 when not
-    counted)."""
+    counted). ``a + b`` adds them field by field (not a tuple's concatenation)."""
 
     loss: float = 0.0
     correct: float = 0.0
@@ -63,14 +61,12 @@ class Tallies:
     rows: float = 0.0
     non_finite: float = 0.0
 
-    FIELDS = ("loss", "correct", "weight", "rows", "non_finite")
-
     def __add__(self, other):
-        return Tallies(*(getattr(self, f) + getattr(other, f) for f in self.FIELDS))
+        return Tallies(*(mine + theirs for mine, theirs in zip(self, other)))
 
     def to_array(self):
-        """The fields as a float64 vector, in FIELDS order (MPI's exchange)."""
-        return np.array([getattr(self, f) for f in self.FIELDS], dtype=np.float64)
+        """The fields as a float64 vector, in field order (MPI's exchange)."""
+        return np.array(self, dtype=np.float64)
 
     @classmethod
     def from_array(cls, values):
