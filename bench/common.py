@@ -1,7 +1,9 @@
 """Shared setup of the asv suites: the data subset and a network warmed past its JIT."""
 
 import functools
+import platform
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -56,3 +58,21 @@ def peak_growth_bytes(call):
     before = status("VmRSS")
     call()
     return status("VmHWM") - before
+
+
+def cpu_description():
+    """The CPU's model name, its generation as LLVM names it (what Numba compiles for) and
+    the vector and low-precision units it has."""
+    import llvmlite.binding as llvm
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    units = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
+                         "amx_bf16", "amx_int8") if f in flags]
+    return f"{model} ({llvm.get_host_cpu_name()}; {' '.join(units) or 'no AVX2'})"

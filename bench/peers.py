@@ -28,7 +28,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing bench/
 
-from bench.common import timed  # noqa: E402
+from bench.common import cpu_description, timed  # noqa: E402
 from bench.configs import CONFIGS  # noqa: E402
 from bench.data import fashion_mnist_or_synthetic, one_hot, synthetic  # noqa: E402
 if not os.environ.get("BENCH_THREADS"):  # for the workers, before peer_models reads it
@@ -158,23 +158,9 @@ def available_peers(names):
 
 
 def machine_description():
-    """The CPU's model name, its generation as LLVM names it (what Numba compiles for) and
-    the vector and low-precision units it has, the cores and Python."""
-    import llvmlite.binding as llvm
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    units = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
-                         "amx_bf16", "amx_int8") if f in flags]
-    return (f"{model} ({llvm.get_host_cpu_name()}; {' '.join(units) or 'no AVX2'}), "
-            f"{os.cpu_count()} cores ({THREADS} threads per library), Python "
-            f"{platform.python_version()}")
+    """The CPU (bench.common.cpu_description), the cores and Python."""
+    return (f"{cpu_description()}, {os.cpu_count()} cores ({THREADS} threads per library), "
+            f"Python {platform.python_version()}")
 
 
 def commit():

@@ -14,12 +14,14 @@ OPENBLAS_L2_SIZE are unset for the measured processes (fair BLAS, bench/README.m
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(HERE))  # the checkout root: bench
+
+from bench.common import cpu_description  # noqa: E402
 
 _JOB = r"""
 import json, sys, time
@@ -77,7 +79,7 @@ def main():
                 train, infer = run(checkout, config)
                 old = best.get((config, name), (0.0, 0.0))
                 best[(config, name)] = (max(old[0], train), max(old[1], infer))
-    print(f"{platform.processor() or platform.machine()}; best of {args.rounds} rounds; "
+    print(f"{cpu_description()}, {os.cpu_count()} cores; best of {args.rounds} rounds; "
           f"before: {checkouts['before']}, after: {checkouts['after']}")
     print("| config | training before | after | after / before | inference before | after "
           "| after / before |")

@@ -14,12 +14,15 @@ should compile nothing. Prints the median of the rounds, per step.
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout root: bench
+
+from bench.common import cpu_description  # noqa: E402
 
 _JOB = r"""
 import json, time
@@ -69,7 +72,7 @@ def main():
                 tempfile.TemporaryDirectory() as fastbp_cache:
             cold.append(run_job(args.checkout, numba_cache, fastbp_cache))
             warm.append(run_job(args.checkout, numba_cache, fastbp_cache))
-    print(f"{platform.processor() or platform.machine()}, {args.checkout}, "
+    print(f"{cpu_description()}, {os.cpu_count()} cores; {args.checkout}, "
           f"median of {args.rounds} rounds")
     print("| step | cold s | cold compiles | warm s | warm compiles |")
     print("|---|---|---|---|---|")
