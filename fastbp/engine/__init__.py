@@ -28,7 +28,7 @@ invalidate_stale_cache()  # before any kernel loads code cached by an older vers
 from .model import Model, squared_weights  # noqa: E402
 from .parallel import share_cores  # noqa: E402
 from .records import CSR, Data, Hyper, RawX, Tallies  # noqa: E402
-from .session import Session, flop_per_sample  # noqa: E402
+from .session import Session  # noqa: E402
 
-__all__ = ["CSR", "Data", "Hyper", "Model", "RawX", "Session", "Tallies", "flop_per_sample",
-           "share_cores", "squared_weights"]
+__all__ = ["CSR", "Data", "Hyper", "Model", "RawX", "Session", "Tallies", "share_cores",
+           "squared_weights"]

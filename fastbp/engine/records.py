@@ -135,12 +135,6 @@ class Batches(NamedTuple):
     stop: int
     size: int
 
-    @classmethod
-    def whole(cls, data):
-        """Every row of data as one batch, in order."""
-        n = data.X.shape[0]
-        return cls(data, np.arange(n), 0, n, n)
-
 
 # Threads and their shares --------------------------------------------------------------------
 
@@ -168,6 +162,13 @@ class Block(NamedTuple):
     r1: int
     u0: int
     u1: int
+
+
+class LayerRows(NamedTuple):
+    """Rows u0 to u1 of W[l] (u1 - u0, n_in) and the same entries of b[l], of the parameters
+    or of a buffer laid out like them (the mean gradient)."""
+    W: np.ndarray
+    b: np.ndarray
 
 
 class Slab(NamedTuple):

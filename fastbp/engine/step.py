@@ -47,7 +47,7 @@ from .layout import (ACT, B_OFF, LOSS_CODE, N_IN, N_OUT, A, DELTA, FED, Z, batch
                      batch_y, bias, layer_block, layer_input, weight, weight_range)
 from .numba_ext import as_vector
 from .parallel import share
-from .records import CORRECT, LOSS, SQUARES, WEIGHT, Block, Inputs, SparseRows
+from .records import CORRECT, LOSS, SQUARES, WEIGHT, Block, Inputs, LayerRows, SparseRows
 from .sparse import copy_rows, input_affine, input_outer_update, is_csr
 from .tracking import (GRADIENTS, keep_weights, mark_live_units, tally_change, tally_errors,
                        tally_flat_updates, tally_gradient, weighs_step)
@@ -160,18 +160,15 @@ def gradient_block(alpha, delta, a_prev, beta, W, b):
 
 
 @njit(**DRIVER)
-def layer_gradient(inputs, space, l, noise, alpha, beta, target, units):
-    """gradient_block of units = (u0, u1) of layer l, reading the input layer_forward gave it,
-    into rows u0 to u1 of W[l] and those entries of b[l] in target: the parameters, or a buffer
-    laid out like them (the mean gradient)."""
-    u0, u1 = units
-    table = space.table
-    delta = layer_block(space, inputs.x.shape[0], l, DELTA)[:, u0:u1]
-    W, b = weight(target, table, l)[u0:u1], bias(target, table, l)[u0:u1]
+def layer_gradient(inputs, space, l, noise, alpha, beta, delta, rows):
+    """gradient_block of a column block delta of layer l's delta into rows (a
+    records.LayerRows: the matching rows of W[l] and entries of b[l]), reading the input
+    layer_forward gave layer l."""
     if is_csr(inputs.X) and l == 0:
-        gradient_block(alpha, delta, SparseRows(inputs.X, inputs.rows), beta, W, b)
+        gradient_block(alpha, delta, SparseRows(inputs.X, inputs.rows), beta, rows.W, rows.b)
     else:
-        gradient_block(alpha, delta, layer_input(inputs.x, space, l, noise), beta, W, b)
+        gradient_block(alpha, delta, layer_input(inputs.x, space, l, noise), beta, rows.W,
+                       rows.b)
 
 
 @njit(**INTERNAL)
@@ -299,8 +296,8 @@ def gradient_phase(kinds, part, model, space, step, opt, noise, track):
                 keep_weights(track, params, table, l, lo, hi)
         if opt is None and decay != 0:  # W -= lr * decay * W, then the product adds in
             scale(W.reshape(-1), 1.0 - step.lr * decay)
-        layer_gradient(inputs, space, l, noise, alpha, 1.0 if opt is None else 0.0, target,
-                       (lo, hi))
+        layer_gradient(inputs, space, l, noise, alpha, 1.0 if opt is None else 0.0,
+                       layer_block(space, n, l, DELTA)[0:n, lo:hi], LayerRows(W, b))
         if opt is not None and decay != 0:  # grads of W += decay * W
             add_scaled(W.reshape(-1), weight(params, table, l)[lo:hi].reshape(-1), decay)
         if track is not None:
