@@ -3,7 +3,7 @@ with which every module checks its own scalar parameters.
 
 Inputs are converted once to a C-contiguous array of the network's dtype (a copy only when the
 dtype or layout differs), so the kernels never see other dtypes or layouts. Scalar parameters
-are checked against tables of rules kept beside what they constrain (plan.FIT_RULES,
+are checked against tables of rules kept beside what they constrain (plan.FIT_SETTINGS,
 optimizers.RULES, schedules.RULES, callbacks.RULES), so every such message reads "<name> must
 <...>, got <value>". File formats (datasets.py, persist.py) report their own read errors,
 naming the file.
