@@ -128,9 +128,9 @@ _STARTUP = ("import numpy as np, fastbp; "
 
 
 def startup_seconds():
-    """Cold (empty Numba cache) and warm wall seconds of import + first fit, in subprocesses."""
+    """Cold (empty fastbp cache: kernels and product table) and warm wall seconds of import + first fit, in subprocesses."""
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        env = dict(os.environ, FASTBP_CACHE_DIR=cache)
         times = [timed(lambda: subprocess.run([sys.executable, "-c", _STARTUP], env=env,
                                                check=True)) for _ in range(3)]
     return {"cold_s": times[0], "warm_s": min(times[1:])}
@@ -276,7 +276,7 @@ def markdown(rows, ceilings, startup, meta, notes):
         lines.append(f"| {c} | " + " | ".join(
             f"{row[p]['peak_rss_mb']:.0f} ({row[p]['training_rss_mb']:.0f})" for p in peers) + " |")
     lines += ["", "fastbp start-up (import + first fit of 784-128-10, fresh process): " + (
-        f"cold (empty Numba cache) {startup['cold_s']:.1f} s, warm {startup['warm_s']:.1f} s."
+        f"cold (empty fastbp cache: kernels and product table) {startup['cold_s']:.1f} s, warm {startup['warm_s']:.1f} s."
         if startup else "not measured (--smoke)."), ""]
     lines += [f"Note: {n}." for n in notes]
     return "\n".join(lines)

@@ -29,7 +29,7 @@ _COUNT_COMPILES = ("from numba.core import event\n"
 def _start_seconds(cache_dir):
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", _START], check=True,
-                   env=dict(os.environ, NUMBA_CACHE_DIR=cache_dir))
+                   env=dict(os.environ, FASTBP_CACHE_DIR=cache_dir))
     return time.perf_counter() - started
 
 
@@ -39,7 +39,7 @@ class StartUp:
     repeat = 1
 
     def track_cold_start_seconds(self):
-        """Fresh process, empty Numba cache: import + compile + first fit."""
+        """Fresh process, empty fastbp cache (kernels and product table): import + compile + first fit."""
         with tempfile.TemporaryDirectory() as cache:
             return _start_seconds(cache)
 
@@ -58,7 +58,7 @@ class StartUp:
         with tempfile.TemporaryDirectory() as cache:
             done = subprocess.run([sys.executable, "-c", _COUNT_COMPILES], check=True,
                                   capture_output=True, text=True,
-                                  env=dict(os.environ, NUMBA_CACHE_DIR=cache))
+                                  env=dict(os.environ, FASTBP_CACHE_DIR=cache))
         return int(done.stdout.split()[-1])
 
     track_cold_start_compiled_functions.unit = "functions"

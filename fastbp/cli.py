@@ -5,6 +5,7 @@ ahead.
     fastbp evaluate model.npz test.csv           # loss and accuracy, or R^2 and MSE
     fastbp predict model.npz new.csv --output predictions.csv [--proba]
     fastbp info model.npz                        # spec, parameter count, how it was trained
+    fastbp info --cache                          # where compiled kernels are cached, its size
     python -m fastbp                             # demo: scikit-learn's digits (no download)
     python -m fastbp --dataset fashion-mnist --hidden 256 128 --epochs 20
     fastbp warmup --activation relu --optimizer sgd adam   # fill the kernel cache
@@ -100,8 +101,10 @@ def _parser():
     predict.add_argument("--output", metavar="OUT.csv", help="default: standard output")
     predict.add_argument("--proba", action="store_true", help="also each class's probability")
     predict.set_defaults(run=run_predict)
-    info = commands.add_parser("info", help="describe a saved model")
-    info.add_argument("model", metavar="MODEL.npz")
+    info = commands.add_parser("info", help="describe a saved model, or the kernel cache")
+    info.add_argument("model", metavar="MODEL.npz", nargs="?")
+    info.add_argument("--cache", action="store_true",
+                      help="where compiled kernels are cached and how big the cache is")
     info.set_defaults(run=run_info)
     return parser
 
@@ -266,6 +269,13 @@ def run_predict(args):
 
 
 def run_info(args):
+    if args.cache:
+        from .engine import cache
+        print("\n".join(cache.describe()))
+        if args.model is None:
+            return 0
+    if args.model is None:
+        raise UsageError("name a saved model (MODEL.npz), or --cache")
     net = load(args.model)
     meta = net.metadata
     print(f"{args.model}: {net}")

@@ -117,3 +117,33 @@ def test_libraries_agree_on_a_fit(digits):
         backends.choice[:] = saved
     np.testing.assert_allclose(params[0], params[1], rtol=1e-3, atol=1e-4)
     assert not np.array_equal(params[0], params[1])  # the two libraries really both ran
+
+
+_NETWORK_TABLE_SCRIPT = textwrap.dedent("""
+    import fastbp
+    from fastbp.engine import backends
+    fastbp.Network([64, 20, 10])
+    print(backends._table_file())
+""")
+
+
+@pytest.mark.skipif(backends.onednn is None, reason="oneDNN is not installed")
+def test_a_network_measures_its_own_classes_and_later_ones_add_theirs(tmp_path):
+    """A first network measures only the classes its products can fall in; the file keeps
+    them, and a later process adds the rest without measuring the first ones again."""
+    env = dict(os.environ, FASTBP_CACHE_DIR=str(tmp_path), FASTBP_GEMM="auto")
+    done = subprocess.run([sys.executable, "-c", _NETWORK_TABLE_SCRIPT], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    path = done.stdout.split()[0]
+    saved = json.loads(open(path).read())
+    mine = {label for label, _, _ in backends.network_classes([64, 20, 10])}
+    assert set(saved["choice"]) == mine and 0 < len(mine) < backends.N_CLASSES
+    # (rows, units, n_in) for units in every bucket up to n_out's: parts take any share.
+    assert "NT m=784 n=10 k=64" in mine and "NT m=10 n=32 k=64" in mine
+    assert "NT m=10 n=64 k=64" not in mine
+    saved["choice"] = {label: "onednn" for label in mine}  # what the next process must keep
+    open(path, "w").write(json.dumps(saved))
+    _, table = _table_run(tmp_path)
+    assert {label for label, i, _ in backends.classes() if table[i] == "1"} >= mine
+    assert len(json.loads(open(path).read())["choice"]) == backends.N_CLASSES

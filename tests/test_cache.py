@@ -1,4 +1,5 @@
-"""Cached kernels compiled from other sources are dropped wherever Numba keeps them."""
+"""fastbp's kernels are cached in one per-user folder, never in the sources, and kernels
+cached from other sources are never loaded."""
 
 import os
 import shutil
@@ -9,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import fastbp.engine.cache as cache
-import fastbp.engine.numba_ext as numba_ext
 
 # A kernel (the inference loop, engine/loops.py) calling a helper whose constant lives in
 # another file (the leaky ReLU slope): Numba checks a cached kernel against its own file only.
@@ -19,75 +19,70 @@ _PROBE = ("import numpy as np, fastbp\n"
           "print(fastbp.__file__, net.forward(np.array([[-2.0]]))[0, 0])")
 
 
-def _probe(copies):
-    """Run _PROBE in a new process for each (src, cache_dir) at once; their outputs."""
-    children = []
-    for src, cache_dir in copies:
-        env = dict(os.environ, PYTHONPATH=str(src))
-        env.pop("NUMBA_CACHE_DIR", None)
-        env["FASTBP_SPECIALISE"] = "1"  # the probe's own small kernels: 4 compiles of them
-        if cache_dir is not None:
-            env["NUMBA_CACHE_DIR"] = str(cache_dir)
-        children.append(subprocess.Popen([sys.executable, "-c", _PROBE], env=env, cwd=src,
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         text=True))
-    values = []
-    for (src, _), child in zip(copies, children):
-        out, err = child.communicate(timeout=300)
-        assert child.returncode == 0, err
-        where, value = out.split()
-        assert Path(where).is_relative_to(src)  # the copy ran, not the installed package
-        values.append(float(value))
-    return values
+def _probe(src, cache_dir):
+    """Run _PROBE with the package copied to src and FASTBP_CACHE_DIR=cache_dir; its output."""
+    env = dict(os.environ, PYTHONPATH=str(src), FASTBP_CACHE_DIR=str(cache_dir),
+               FASTBP_SPECIALISE="1")  # the probe's own small kernels
+    done = subprocess.run([sys.executable, "-c", _PROBE], env=env, cwd=src,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    where, value = done.stdout.split()
+    assert Path(where).is_relative_to(src)  # the copy ran, not the installed package
+    return float(value)
 
 
 def _cache_files(root):
     return {p: p.stat().st_mtime_ns for p in root.rglob("*.nb[ic]")}
 
 
-def test_an_edited_helper_reaches_cached_kernels_in_other_folders(tmp_path):
-    """Copies of the package run in new processes, a helper's file is edited, and the next
-    process must run the new code: with the cache in the package's __pycache__ folder, and
-    under NUMBA_CACHE_DIR (both at once, one per core). Unchanged sources keep their cached
-    kernels."""
-    copies = [(tmp_path / "in-tree", None), (tmp_path / "env", tmp_path / "numba-cache")]
-    for src, _ in copies:
-        shutil.copytree(cache._PACKAGE, src / "fastbp",
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    roots = [cache_dir or src for src, cache_dir in copies]
-    assert _probe(copies) == [pytest.approx(-0.02, rel=1e-12)] * 2
-    cached = [_cache_files(root) for root in roots]
-    for files in cached:  # the inference loop was cached
-        assert any(p.name.startswith("loops.infer.") for p in files)
-    assert _probe(copies) == [pytest.approx(-0.02, rel=1e-12)] * 2
-    assert [_cache_files(root) for root in roots] == cached  # loaded, not compiled again
+def test_an_edited_helper_reaches_cached_kernels_and_sources_stay_clean(tmp_path):
+    """A copy of the package runs in new processes: its kernels are cached under
+    FASTBP_CACHE_DIR, none inside the copy; a second process loads them; after a helper's
+    file is edited, the next process runs the new code."""
+    src, cache_dir = tmp_path / "src", tmp_path / "cache"
+    shutil.copytree(cache.PACKAGE, src / "fastbp", ignore=shutil.ignore_patterns("__pycache__"))
+    assert _probe(src, cache_dir) == pytest.approx(-0.02, rel=1e-12)
+    cached = _cache_files(cache_dir)
+    assert any(p.name.startswith("loops.infer.") for p in cached)
+    assert all(p.parent.parent.parent == cache_dir / "kernels" for p in cached)
+    assert not _cache_files(src)  # nothing written into the sources
+    assert _probe(src, cache_dir) == pytest.approx(-0.02, rel=1e-12)
+    assert _cache_files(cache_dir) == cached  # loaded, not compiled again
 
-    for src, _ in copies:
-        [helper] = [p for p in (src / "fastbp").rglob("*.py")
-                    if "LEAKY_SLOPE = 0.01" in p.read_text()]
-        helper.write_text(helper.read_text().replace("LEAKY_SLOPE = 0.01", "LEAKY_SLOPE = 0.5"))
-    assert _probe(copies) == [pytest.approx(-1.0, rel=1e-12)] * 2
+    [helper] = [p for p in (src / "fastbp").rglob("*.py")
+                if "LEAKY_SLOPE = 0.01" in p.read_text()]
+    helper.write_text(helper.read_text().replace("LEAKY_SLOPE = 0.01", "LEAKY_SLOPE = 0.5"))
+    assert _probe(src, cache_dir) == pytest.approx(-1.0, rel=1e-12)
+    versions = sorted(p.name for p in (cache_dir / "kernels").iterdir())
+    assert len(versions) == 2  # the edited sources' kernels in a folder of their own
 
 
-def test_read_only_install_checks_numba_user_wide_folder(tmp_path, monkeypatch):
-    """When a __pycache__ cannot be written, Numba caches in its user-wide folder: that is
-    the one checked then."""
-    monkeypatch.setattr(numba_ext.config, "CACHE_DIR", "")
-    monkeypatch.setattr(numba_ext, "user_wide_cache_root", lambda: tmp_path)
-    refresh = cache._refresh
+def test_an_unwritable_cache_folder_falls_back_to_a_temporary_one(tmp_path, monkeypatch):
+    """FASTBP_CACHE_DIR that cannot be created (under a file) gives the system's temporary
+    folder, not an error and not the sources."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setattr(cache, "CACHE_DIR", str(blocker / "cache"))
+    monkeypatch.setattr(cache.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    root = cache._root()
+    assert root.parent == tmp_path / "tmp" and root.name.startswith("fastbp-")
+    assert root.is_dir()
 
-    def read_only_package(directory, digest):
-        if directory.name == "__pycache__":
-            raise PermissionError(f"{directory} is read-only")
-        refresh(directory, digest)
 
-    monkeypatch.setattr(cache, "_refresh", read_only_package)
-    user_wide = cache.cache_candidates(cache._PACKAGE)[1]
-    assert tmp_path in user_wide.parents
-    user_wide.mkdir(parents=True)
-    (user_wide / "fastbp-sources.sha256").write_text("sources of another version")
-    stale = user_wide / "stale.train-1.py311.nbi"
-    stale.write_bytes(b"")
-    cache.invalidate_stale_cache()
-    assert not stale.exists()
-    assert (user_wide / "fastbp-sources.sha256").read_text() == cache.sources_digest()
+def test_describe_and_clear(tmp_path, monkeypatch):
+    """describe names the folder and sizes each version's kernels; clear empties it."""
+    monkeypatch.setattr(cache, "ROOT", tmp_path)
+    monkeypatch.setattr(cache, "KERNELS", tmp_path / "kernels")
+    kernel = tmp_path / "kernels" / cache.SOURCES / "fastbp.engine" / "loops.train-1.py311.nbi"
+    kernel.parent.mkdir(parents=True)
+    kernel.write_bytes(b"x" * 2048)
+    (tmp_path / "gemm-choice-cpu.json").write_text("{}")
+    lines = cache.describe()
+    assert lines[0].startswith(f"cache folder: {tmp_path}")
+    assert any(f"kernels/{cache.SOURCES}: 1 files" in line and "this version" in line
+               for line in lines)
+    assert lines[-1].startswith("total: 2 files")
+    assert cache.clear() == 2048 + 2
+    assert not (tmp_path / "kernels").exists()
+    assert not list(tmp_path.glob("gemm-choice-*"))
+    assert cache.describe()[1] == "  kernels: none compiled yet"

@@ -205,7 +205,7 @@ def test_warmup_compiles_what_a_later_fit_runs(tmp_path):
     network of that configuration (other sizes, batch sizes) compiles nothing. Both with the
     kernels users get by default, compiled for the network's own activations (the suite's
     FASTBP_SPECIALISE=0 would compile every activation into an empty cache)."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), FASTBP_SPECIALISE="1")
+    env = dict(os.environ, FASTBP_CACHE_DIR=str(tmp_path), FASTBP_SPECIALISE="1")
     done = subprocess.run([sys.executable, "-m", "fastbp", "warmup", "--activation", "relu+tanh",
                            "--optimizer", "sgd", "adam", "--dtype", "float64"],
                           capture_output=True, text=True, env=env)

@@ -4,7 +4,7 @@
     config.py       compilation flags and every tuning constant, with its reason
     numba_ext.py    every use of Numba's internals (intrinsics, library symbols, cache paths)
     backends.py     the matrix-product libraries and which serves each shape class
-    cache.py        drops cached kernels compiled from other sources
+    cache.py        the per-user cache folder: compiled kernels, the measured product table
     records.py      the named records that cross a kernel's boundary, each field documented
     layout.py       where each layer lives in the flat parameter and workspace buffers
     scalar.py       scalar math written to vectorise (exp, expm1, log1p, sigmoid, softplus)
@@ -21,9 +21,9 @@
 The names below are all the layers above import from the engine (with codes and config).
 """
 
-from .cache import invalidate_stale_cache
+from .numba_ext import use_kernel_cache
 
-invalidate_stale_cache()  # before any kernel loads code cached by an older version
+use_kernel_cache()  # before any kernel is defined
 
 from .model import Model, squared_weights  # noqa: E402
 from .parallel import share_cores  # noqa: E402

@@ -14,8 +14,8 @@ one thread with a summation order fixed by its shape: the same bits for any thre
 Compiled kernels call the libraries by fixed symbol names (numba_ext.py), bound here before
 any kernel is linked; the choice table is an int8 array at a fixed address, read by the
 kernels at every call, so cached kernels follow a table measured after they were compiled.
-The table is measured once per CPU and library versions, at the first Model, and kept in a
-file (``choose``).
+Each row is measured once per CPU and library versions, when the first network whose products
+can fall in it is built, and kept in a file (``choose``).
 """
 
 import contextlib
@@ -30,9 +30,9 @@ from pathlib import Path
 import llvmlite.binding as llvm
 import numpy as np
 import scipy_openblas32
-from numba.misc.appdirs import AppDirs
 
-from .config import (CACHE_DIR, GEMM_BUCKETS, GEMM_MARGIN, GEMM_REPRESENTATIVE, GEMM_SETTING,
+from .cache import ROOT
+from .config import (GEMM_BUCKETS, GEMM_MARGIN, GEMM_REPRESENTATIVE, GEMM_SETTING,
                      GEMM_SETTINGS)
 
 OPENBLAS, ONEDNN = 0, 1
@@ -191,30 +191,48 @@ def classes():
                     yield label, shape_class(pattern, m, n, k), (pattern, m, n, k)
 
 
-def measure():
-    """The choice table measured now: for each shape class, the time of one product at its
-    representative shape (config.GEMM_REPRESENTATIVE) with each library; oneDNN where it is
-    faster by more than config.GEMM_MARGIN. Takes about a second; one thread."""
-    table = np.zeros(N_CLASSES, dtype=np.int8)
+def network_classes(sizes):
+    """The classes (as ``classes`` gives them) that the products of a network with these
+    layer sizes can fall in, for any number of rows and parts: per layer the forward product
+    (rows, units, n_in), the error sent back (rows, units of n_in, n_out) and the weight
+    update (units, n_in, rows), where the parts of a step (step.py) take any share of a
+    layer's units."""
+    def at_most(size):  # a size in each bucket up to size's
+        return {min(rep, size) for rep in GEMM_REPRESENTATIVE}
+
+    wanted = set()
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        for rows in GEMM_REPRESENTATIVE:  # one size in each bucket
+            wanted.update(shape_class(0, rows, units, n_in) for units in at_most(n_out))
+            wanted.update(shape_class(1, rows, units, n_out) for units in at_most(n_in))
+            wanted.update(shape_class(2, units, n_in, rows) for units in at_most(n_out))
+    return [c for c in classes() if c[1] in wanted]
+
+
+def measure(which):
+    """{label: library} measured now for the classes which (as ``classes`` gives them): the
+    time of one product at the class's representative shape (config.GEMM_REPRESENTATIVE)
+    with each library; oneDNN where it is faster by more than config.GEMM_MARGIN. One
+    thread; about 1.6 ms a class."""
     if onednn is None:
-        return table
+        return {label: OPENBLAS for label, _, _ in which}
+    chosen = {}
     rng = np.random.default_rng(0)
     with one_thread():
-        for _, index, (pattern, m, n, k) in classes():
+        for label, _, (pattern, m, n, k) in which:
             product = operands(pattern, m, n, k, rng)
             calls = max(1, int(2e5 / (m * n * k)))
             times = [seconds(library, *product, calls, rounds=3)
                      for library in (OPENBLAS, ONEDNN)]
-            if times[ONEDNN] * (1 + GEMM_MARGIN) < times[OPENBLAS]:
-                table[index] = ONEDNN
-    return table
+            chosen[label] = ONEDNN if times[ONEDNN] * (1 + GEMM_MARGIN) < times[OPENBLAS] \
+                else OPENBLAS
+    return chosen
 
 
 def _table_file():
     """Where this CPU's table is kept: a name from the CPU and the library versions."""
     cpu = f"{llvm.get_host_cpu_name()}-{_versions()}".replace(" ", "_").replace("/", "_")
-    root = CACHE_DIR or AppDirs("fastbp", appauthor=False).user_cache_dir
-    return Path(root) / f"gemm-choice-{cpu}.json"
+    return ROOT / f"gemm-choice-{cpu}.json"
 
 
 def _versions():
@@ -225,49 +243,71 @@ def _versions():
     return f"openblas{blas}-onednn{'.'.join(map(str, onednn.dnnl_version().contents))}"
 
 
+def _settings():
+    return json.loads(json.dumps({"buckets": GEMM_BUCKETS, "representative": GEMM_REPRESENTATIVE,
+                                  "margin": GEMM_MARGIN}))
+
+
+def _read_table(path):
+    """{label: library} of the classes measured in the file at path (empty when there is
+    none, or it is unreadable or measured with other settings)."""
+    try:
+        saved = json.loads(path.read_text())
+        if saved["settings"] != _settings():
+            return {}
+        return {label: NAMES.index(name) for label, name in saved["choice"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _write_table(path, known):
+    """Add known to the file at path (atomically: processes measuring at once each keep what
+    the others wrote before them); a read-only home keeps it in this process only."""
+    try:
+        merged = {**_read_table(path), **known}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps({"settings": _settings(), "choice": {
+            label: NAMES[merged[label]] for label, _, _ in classes() if label in merged}},
+            indent=1))
+        os.replace(temporary, path)
+    except OSError:
+        pass
+
+
 _lock = threading.Lock()
-_chosen = False
+_known = None  # {label: library} of the classes this process has read or measured
+_filled = np.zeros(N_CLASSES, dtype=bool)  # rows of choice set: each is set once per process
 
 
-def choose():
-    """Fill the choice table, once per process: read from this CPU's file, or measured and
-    written there (atomically: processes starting together agree on one file); or set by
-    FASTBP_GEMM."""
-    global _chosen
+def choose(sizes=None):
+    """Fill the rows of the choice table that the products of a network with layer sizes
+    ``sizes`` can use (None: every row), those not filled before in this process: read from this CPU's file, or measured now and added
+    there; or all set by FASTBP_GEMM. A first network measures its own classes only
+    (784-128-10: 120 of the 648, 0.2 s instead of 1 s)."""
+    global _known
     with _lock:
-        if _chosen:
-            return
         if GEMM_SETTING not in GEMM_SETTINGS:
             raise ValueError(f"FASTBP_GEMM={GEMM_SETTING!r}: use 'auto', 'openblas' or "
                              f"'onednn'")
         if GEMM_SETTING == "onednn" and onednn is None:
             raise RuntimeError("FASTBP_GEMM=onednn, but oneDNN could not be loaded: pip "
                                "install onednn-cpu-gomp (it needs the system's libgomp.so.1)")
-        _chosen = True
         if GEMM_SETTING != "auto":
             choice[:] = ONEDNN if GEMM_SETTING == "onednn" else OPENBLAS
             return
         path = _table_file()
-        settings = {"buckets": GEMM_BUCKETS, "representative": GEMM_REPRESENTATIVE,
-                    "margin": GEMM_MARGIN}
-        try:
-            saved = json.loads(path.read_text())
-            if saved["settings"] != json.loads(json.dumps(settings)):
-                raise ValueError("measured with other settings")
-            table = np.array([NAMES.index(saved["choice"][label]) for label, _, _ in classes()],
-                             dtype=np.int8)
-        except (OSError, ValueError, KeyError, TypeError):  # none, unreadable or outdated
-            table = measure()
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                temporary = path.with_suffix(f".{os.getpid()}.tmp")
-                choice_by_label = {label: NAMES[table[i]] for label, i, _ in classes()}
-                temporary.write_text(json.dumps({"settings": settings,
-                                                 "choice": choice_by_label}, indent=1))
-                os.replace(temporary, path)
-            except OSError:
-                pass  # a read-only home: measured again by the next process
-        choice[:] = table
+        if _known is None:
+            _known = _read_table(path)
+        wanted = [c for c in (classes() if sizes is None else network_classes(sizes))
+                  if not _filled[c[1]]]
+        missing = [c for c in wanted if c[0] not in _known]
+        if missing:
+            _known.update(measure(missing))
+            _write_table(path, _known)
+        for label, index, _ in wanted:
+            choice[index] = _known[label]
+            _filled[index] = True
 
 
 def describe():

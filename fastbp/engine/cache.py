@@ -1,51 +1,88 @@
-"""Keep Numba's on-disk cache consistent with the kernel sources.
+"""Where fastbp keeps what it computes once per machine: one folder per user.
 
-Numba re-validates a cached function only against its own file; a kernel that calls into a
-changed helper in another file would keep running the old code. So we stamp each cache
-folder holding fastbp's kernels with a hash of every source file in the package and drop
-the cached kernels there when it changes. For each source folder that is where Numba puts
-them: under NUMBA_CACHE_DIR when it is set, else the folder's __pycache__, else (a
-read-only install) Numba's user-wide cache folder.
+    <root>/kernels/<sources>/   Numba's disk cache of every fastbp kernel
+    <root>/gemm-choice-*.json   the measured choice of matrix-product library (backends.py)
+
+<root> is FASTBP_CACHE_DIR when set, else the platform's cache folder for fastbp (on Linux
+~/.cache/fastbp); never a source checkout. <sources> is a hash of every source file of the
+package: Numba re-validates a cached function only against its own file, so a kernel that
+calls a helper changed in another file would keep running the old code; with one folder per
+version of the sources no kernel cached from other sources is ever loaded. When <root>
+cannot be written, a folder under the system's temporary folder takes its place.
 """
 
 import hashlib
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
-from .numba_ext import cache_candidates
+from numba.misc.appdirs import AppDirs
 
-_PACKAGE = Path(__file__).resolve().parent.parent  # all of fastbp: kernels call across it
-_STAMP_NAME = "fastbp-sources.sha256"
+from .config import CACHE_DIR
+
+PACKAGE = Path(__file__).resolve().parent.parent  # all of fastbp: kernels call across it
 
 
 def sources_digest():
     """SHA-256 over the package's Python sources, in a fixed order."""
     digest = hashlib.sha256()
-    for path in sorted(_PACKAGE.rglob("*.py")):
-        digest.update(path.relative_to(_PACKAGE).as_posix().encode())
+    for path in sorted(PACKAGE.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
-def _refresh(directory, digest):
-    """Drop the cached kernels in directory unless its stamp says they come from these
-    sources, then stamp it; OSError if it cannot be written."""
-    stamp = directory / _STAMP_NAME
-    if stamp.exists() and stamp.read_text() == digest:
-        return
-    for pattern in ("*.nbi", "*.nbc"):
-        for cached in directory.glob(pattern):
-            cached.unlink()
-    directory.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(digest)
+def _writable(folder):
+    """folder, created if need be, when this process can write there; else None."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+        return folder
+    except OSError:
+        return None
 
 
-def invalidate_stale_cache():
-    """Delete the package's Numba cache files wherever they were written from other sources."""
-    digest = sources_digest()
-    for folder in sorted({path.parent for path in _PACKAGE.rglob("*.py")}):
-        for directory in cache_candidates(folder):
-            try:
-                _refresh(directory, digest)
-                break  # the first writable candidate is the one Numba uses
-            except OSError:
-                continue
+def _root():
+    preferred = Path(CACHE_DIR or AppDirs("fastbp", appauthor=False).user_cache_dir)
+    user = os.getuid() if hasattr(os, "getuid") else 0
+    fallback = Path(tempfile.gettempdir()) / f"fastbp-{user}"
+    return _writable(preferred) or _writable(fallback) or preferred
+
+
+ROOT = _root()
+KERNELS = ROOT / "kernels"
+SOURCES = sources_digest()[:16]
+KERNEL_DIR = KERNELS / SOURCES  # this version's kernels (numba_ext.KernelLocator)
+
+
+def size(folder):
+    """(files, bytes) under folder."""
+    files = [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def describe():
+    """Lines saying where the cache is and how big each part of it is."""
+    lines = [f"cache folder: {ROOT} (FASTBP_CACHE_DIR overrides)"]
+    versions = sorted(KERNELS.iterdir()) if KERNELS.exists() else []
+    for folder in versions:
+        files, total = size(folder)
+        mark = " (this version of fastbp)" if folder.name == SOURCES else ""
+        lines.append(f"  kernels/{folder.name}: {files} files, {total / 2**20:.1f} MiB{mark}")
+    if not versions:
+        lines.append("  kernels: none compiled yet")
+    for table in sorted(ROOT.glob("gemm-choice-*.json")):
+        lines.append(f"  {table.name}: the measured matrix-product table")
+    files, total = size(ROOT)
+    lines.append(f"total: {files} files, {total / 2**20:.1f} MiB")
+    return lines
+
+
+def clear():
+    """Delete every cached kernel and measured table; returns the bytes freed."""
+    _, total = size(ROOT)
+    shutil.rmtree(KERNELS, ignore_errors=True)
+    for table in ROOT.glob("gemm-choice-*.json"):
+        table.unlink(missing_ok=True)
+    return total

@@ -38,7 +38,7 @@ class Model:
         self.kinds = kinds(activation_codes, [loss_code]) if self._specialised \
             else general_kinds()
         self.kernel_model = Parameters(self.params, self.table)
-        backends.choose()  # which library serves each product (once per process)
+        backends.choose(self.sizes)  # which library serves each of its products
 
     def step_kinds(self, optimizer_code):
         """The kinds of a kernel that also runs the step of the optimizer of optimizer_code

@@ -1,7 +1,7 @@
 """Every use of Numba's internals, so that a Numba upgrade has one file to check.
 
 LLVM-level intrinsics (bit casts, views without copies, atomics), the matrix-product and libc
-symbols kernels call by name, and Numba's rule for where it caches a source folder's kernels.
+symbols kernels call by name, and the cache locator that puts fastbp's kernels in its cache folder.
 Symbols are resolved by name rather than through ctypes function objects: kernels that
 hold a ctypes pointer are not cacheable ("dynamic globals").
 """
@@ -10,13 +10,13 @@ from pathlib import Path
 
 from llvmlite import ir
 from numba import types
-from numba.core import caching, cgutils, config
+from numba.core import caching, cgutils
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
-from numba.misc.appdirs import AppDirs
 from numba.np.arrayobj import make_array, populate_array
 
 # Binds the library symbols below on import, before any kernel links.
+from .cache import KERNEL_DIR, PACKAGE
 from .backends import (N_CLASSES, SYMBOL_CHOICE, SYMBOL_DGEMM, SYMBOL_ONEDNN, SYMBOL_SGEMM,
                        SYMBOL_U8S8)
 
@@ -240,20 +240,26 @@ def sched_yield(typingctx):
 # The disk cache ---------------------------------------------------------------------------
 
 
-def user_wide_cache_root():
-    """Numba's user-wide cache folder, used when a package's __pycache__ is not writable."""
-    return Path(AppDirs(appname="numba", appauthor=False).user_cache_dir)
+class KernelLocator(caching.UserWideCacheLocator):
+    """Numba's cache locator for fastbp's own kernels: every source folder of the package
+    caches under cache.KERNEL_DIR, in a sub-folder named by its path in the package (not on
+    disk), so the cache never lands in a checkout and a copy of it stays valid wherever the
+    same sources are installed (Numba stamps each entry with its file's content hash)."""
+
+    def __init__(self, py_func, py_file):
+        super().__init__(py_func, py_file)
+        folder = Path(py_file).resolve().parent.relative_to(PACKAGE)
+        self._cache_path = str(KERNEL_DIR / ".".join(("fastbp",) + folder.parts))
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if not Path(py_file).resolve().is_relative_to(PACKAGE):
+            return None  # not fastbp's: Numba's own locators decide
+        return super().from_function(py_func, py_file)
 
 
-def cache_candidates(folder):
-    """The folders Numba may cache the kernels of a source folder in, in its order of
-    preference (it takes the first it can write to)."""
-    # Numba's own rule for the sub-folder under a cache root is a private helper: with a
-    # Numba that lacks it, only the in-tree folder is checked.
-    subpath = getattr(getattr(caching, "_CacheLocator", None), "get_suitable_cache_subpath", None)
-    if subpath is None:
-        return [folder / "__pycache__"]
-    sub = subpath(str(folder / "__init__.py"))
-    if config.CACHE_DIR:
-        return [Path(config.CACHE_DIR) / sub]
-    return [folder / "__pycache__", user_wide_cache_root() / sub]
+def use_kernel_cache():
+    """Cache fastbp's kernels under cache.KERNEL_DIR: called before any kernel is defined
+    (Numba picks a function's cache folder when it is decorated)."""
+    if KernelLocator not in caching.CacheImpl._locator_classes:
+        caching.CacheImpl._locator_classes.insert(0, KernelLocator)
