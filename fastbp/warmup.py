@@ -1,20 +1,27 @@
-"""Compile ahead: fill Numba's disk cache for given network configurations, so that the
-first fit of a container, a cluster worker or a CI job starts training at once.
+"""Compile ahead: fill the kernel cache, so that the first fit of a container, a cluster
+worker, a CI job or a fresh install starts training at once.
 
-    python -m fastbp warmup --activation relu tanh --loss cross_entropy --optimizer sgd adam
+    fastbp warmup                   # the defaults: Network, fastbp train, the estimators
+    fastbp warmup --activation relu tanh --loss cross_entropy --optimizer sgd adam
+    fastbp warmup --clear           # empty the cache (fastbp info --cache shows it)
 
 Kernels are compiled per set of activation and loss codes, optimizer and dtype (never per
-layer width or batch size), so a warm-up on a tiny network covers every size. Set
-NUMBA_CACHE_DIR to a shared or image-baked folder to carry the cache to other machines of
-the same CPU kind.
+layer width or batch size), so a warm-up on a tiny network covers every size. The cache
+folder is per user (FASTBP_CACHE_DIR moves it: point it at a shared or image-baked folder to
+carry the cache to other machines of the same CPU kind).
 """
 
 import argparse
 import itertools
+import os
 import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 import numpy as np
 
+from .engine import cache
 from .engine.codes import HIDDEN_ACTIVATIONS, LOSSES
 from .network import Network
 
@@ -74,24 +81,163 @@ def warm_up(activations=("relu",), outputs=None, losses=("cross_entropy",),
     return report
 
 
+
+
+# What the defaults compile: each entry point as a user first calls it, on tiny data, so that
+# it compiles exactly the kernels (activations, loss, optimizer, dtype, input types) that the
+# same call on real data compiles.
+
+def _network_defaults():
+    """Network's defaults: ReLU, softmax and cross-entropy, fit's plain SGD, float32."""
+    X, y = _tiny(np.float32), np.arange(8) % 3
+    net = Network([4, 3, 3], seed=0)
+    net.fit(X, y, epochs=1, batch_size=4)
+    net.evaluate(X, y)
+    net.predict(X)
+
+
+def _cli_train(task):
+    """``fastbp train`` with its defaults (ReLU, Adam, float32, standardised float64 features)
+    on a tiny CSV, then ``fastbp evaluate`` and ``fastbp predict`` of the saved model."""
+    import contextlib
+    import io
+    import tempfile
+
+    from .cli import main
+    with tempfile.TemporaryDirectory() as folder:
+        data, model = os.path.join(folder, "data.csv"), os.path.join(folder, "model.npz")
+        X = _tiny(np.float64)
+        y = np.arange(8) % 3 if task == "classes" else X.sum(axis=1)
+        np.savetxt(data, np.column_stack([X, y]), delimiter=",", header="a,b,c,d,y",
+                   comments="", fmt="%.6g" if task == "numbers" else ["%.6g"] * 4 + ["%d"])
+        with contextlib.redirect_stdout(io.StringIO()):
+            for argv in (["train", data, "--epochs", "1", "--quiet", "--save", model],
+                         ["evaluate", model, data], ["predict", model, data]):
+                if main(argv) != 0:
+                    raise RuntimeError(f"fastbp {' '.join(argv)} failed")
+
+
+def _estimator(kind, activation="relu", classes=3):
+    """A scikit-learn estimator's defaults (Adam, L2 alpha, X's dtype: float64 here) through
+    fit, predict, predict_proba and score."""
+    from .sklearn import FastbpClassifier, FastbpRegressor
+    X = _tiny(np.float64)
+    if kind == "classifier":
+        model = FastbpClassifier((3,), activation=activation, max_iter=1, random_state=0)
+        y = np.arange(8) % classes
+        model.fit(X, y).predict_proba(X)
+    else:
+        model = FastbpRegressor(hidden_layer_sizes=(3,), activation=activation, max_iter=1,
+                                random_state=0)
+        y = X.sum(axis=1)
+        model.fit(X, y)
+    model.predict(X)
+    model.score(X, y)
+
+
+def _tiny(dtype):
+    return np.random.default_rng(0).normal(size=(8, 4)).astype(dtype)
+
+
+DEFAULTS = {
+    "Network(...).fit, evaluate, predict (relu, softmax, sgd, float32)": (_network_defaults,),
+    "fastbp train/evaluate/predict, classes (relu, softmax, adam, float32)": (_cli_train,
+                                                                            "classes"),
+    "fastbp train/evaluate/predict, numbers (relu, identity, adam, float32)": (_cli_train,
+                                                                             "numbers"),
+    "FastbpClassifier, 3 classes (relu, softmax, adam, float64)": (_estimator, "classifier"),
+    "FastbpClassifier, 2 classes (relu, sigmoid, adam, float64)": (_estimator, "classifier",
+                                                                   "relu", 2),
+    "FastbpRegressor (relu, identity, adam, float64)": (_estimator, "regressor"),
+    "FastbpClassifier, 3 classes (tanh, softmax, adam, float64)": (_estimator, "classifier",
+                                                                   "tanh"),
+    "FastbpClassifier, 2 classes (tanh, sigmoid, adam, float64)": (_estimator, "classifier",
+                                                                   "tanh", 2),
+}
+
+
+def _run(name, job):
+    """Run one job (in a worker process); (name, seconds, functions compiled)."""
+    from numba.core import event
+
+    compiled = []
+
+    class Count(event.Listener):
+        def on_start(self, ev):
+            pass
+
+        def on_end(self, ev):
+            compiled.append(ev)
+
+    started = time.perf_counter()
+    with event.install_listener("numba:compile", Count()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one epoch of tiny data does not converge
+        job[0](*job[1:])
+    return name, time.perf_counter() - started, len(compiled)
+
+
+def warm_defaults(jobs=None, include_estimators=True):
+    """Compile (or load from the cache) what the defaults of Network, ``fastbp train`` and
+    the scikit-learn estimators compile (DEFAULTS), in ``jobs`` processes at once (default:
+    the cores this process may use; compiling holds one lock per process).
+
+    Returns
+    -------
+    list of (str, float, int)
+        Per entry of DEFAULTS: its name, the seconds it took and how many functions it
+        compiled (0: all loaded from the cache).
+    """
+    chosen = {name: job for name, job in DEFAULTS.items()
+              if include_estimators or job[0] is not _estimator}
+    if jobs is None:
+        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if jobs <= 1:
+        return [_run(name, job) for name, job in chosen.items()]
+    with ProcessPoolExecutor(min(jobs, len(chosen)), mp_context=get_context("spawn")) as pool:
+        return list(pool.map(_run, chosen, chosen.values()))
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="fastbp warmup", description=__doc__.splitlines()[0])
-    parser.add_argument("--activation", nargs="+", default=["relu"],
+    parser = argparse.ArgumentParser(prog="fastbp warmup", description=__doc__.splitlines()[0],
+                                     epilog="Without --activation, --loss, --optimizer, "
+                                     "--dtype or --output: the defaults (" + "; ".join(DEFAULTS)
+                                     + ").")
+    parser.add_argument("--activation", nargs="+",
                         help="hidden activations; join a network's several with '+', e.g. "
                              "relu+tanh (choices: " + ", ".join(HIDDEN_ACTIVATIONS) + ")")
     parser.add_argument("--output", nargs="+", help="output activations (default: the loss's)")
-    parser.add_argument("--loss", nargs="+", default=["cross_entropy"], choices=LOSSES)
-    parser.add_argument("--optimizer", nargs="+", default=["sgd"], choices=list(OPTIMIZERS))
-    parser.add_argument("--dtype", nargs="+", default=["float32"],
-                        choices=["float32", "float64"])
+    parser.add_argument("--loss", nargs="+", choices=LOSSES)
+    parser.add_argument("--optimizer", nargs="+", choices=list(OPTIMIZERS))
+    parser.add_argument("--dtype", nargs="+", choices=["float32", "float64"])
     parser.add_argument("--dropout", action="store_true", help="also the dropout variant")
+    parser.add_argument("--jobs", type=int, help="processes compiling the defaults at once "
+                        "(default: the cores this process may use)")
+    parser.add_argument("--clear", action="store_true",
+                        help="empty the cache folder (kernels and measured tables) and stop")
     args = parser.parse_args(argv)
-    activations = [tuple(a.split("+")) for a in args.activation]
-    for name in {n for group in activations for n in group} - set(HIDDEN_ACTIVATIONS):
-        parser.error(f"unknown hidden activation {name!r}")
+    if args.clear:
+        freed = cache.clear()
+        print(f"emptied {cache.ROOT}: {freed / 2**20:.1f} MiB freed")
+        return 0
     started = time.perf_counter()
-    for line in warm_up(activations, args.output, args.loss, args.optimizer, args.dtype,
-                        args.dropout):
-        print(line)
+    print(f"kernel cache: {cache.KERNEL_DIR}")
+    if not any((args.activation, args.output, args.loss, args.optimizer, args.dtype)):
+        try:
+            import sklearn  # noqa: F401  (the estimators need it)
+            estimators = True
+        except ImportError:
+            estimators = False
+            print("scikit-learn is not installed: its estimators' kernels are left out")
+        for name, seconds, compiled in warm_defaults(args.jobs, estimators):
+            print(f"{name}: {seconds:.1f} s, "
+                  + (f"{compiled} functions compiled" if compiled else "loaded from the cache"))
+    else:
+        activations = [tuple(a.split("+")) for a in args.activation or ["relu"]]
+        for name in {n for group in activations for n in group} - set(HIDDEN_ACTIVATIONS):
+            parser.error(f"unknown hidden activation {name!r}")
+        for line in warm_up(activations, args.output, args.loss or ["cross_entropy"],
+                            args.optimizer or ["sgd"], args.dtype or ["float32"],
+                            args.dropout):
+            print(line)
     print(f"compiled or loaded in {time.perf_counter() - started:.1f} s")
     return 0

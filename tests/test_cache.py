@@ -86,3 +86,27 @@ def test_describe_and_clear(tmp_path, monkeypatch):
     assert not (tmp_path / "kernels").exists()
     assert not list(tmp_path.glob("gemm-choice-*"))
     assert cache.describe()[1] == "  kernels: none compiled yet"
+
+
+def test_seed_copies_the_install_time_kernels_once(tmp_path, monkeypatch):
+    """Kernels compiled when the wheel was built (fastbp/_seed) are copied into the cache
+    folder at the first import of that version, with the product table; a version that has
+    run here before keeps its own."""
+    seed = tmp_path / "seed"
+    built = seed / "kernels" / cache.SOURCES / "fastbp.engine" / "loops.train-1.py311.nbi"
+    built.parent.mkdir(parents=True)
+    built.write_bytes(b"compiled at install")
+    (seed / "gemm-choice-cpu.json").write_text("{}")
+    root = tmp_path / "cache"
+    monkeypatch.setattr(cache, "SEED", seed)
+    monkeypatch.setattr(cache, "ROOT", root)
+    monkeypatch.setattr(cache, "KERNELS", root / "kernels")
+    monkeypatch.setattr(cache, "KERNEL_DIR", root / "kernels" / cache.SOURCES)
+    cache.seed()
+    copied = root / "kernels" / cache.SOURCES / "fastbp.engine" / "loops.train-1.py311.nbi"
+    assert copied.read_bytes() == b"compiled at install"
+    assert (root / "gemm-choice-cpu.json").exists()
+    assert [p.name for p in (root / "kernels").iterdir()] == [cache.SOURCES]  # no staging
+    copied.write_bytes(b"compiled here since")
+    cache.seed()
+    assert copied.read_bytes() == b"compiled here since"

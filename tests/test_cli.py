@@ -215,3 +215,62 @@ def test_warmup_compiles_what_a_later_fit_runs(tmp_path):
                            text=True, env=env)
     assert later.returncode == 0, later.stderr
     assert later.stdout.strip() == "[]"
+
+
+def test_info_cache_and_warmup_clear(tmp_path):
+    """fastbp info --cache names the cache folder and its kernels; warmup --clear empties
+    it."""
+    env = dict(os.environ, FASTBP_CACHE_DIR=str(tmp_path), FASTBP_SPECIALISE="1")
+    fit = "import numpy as np, fastbp; fastbp.Network([2, 2]).fit(np.eye(2), [0, 1])"
+    subprocess.run([sys.executable, "-c", fit], env=env, check=True, timeout=300)
+    info = subprocess.run([sys.executable, "-m", "fastbp", "info", "--cache"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert info.returncode == 0, info.stderr
+    assert info.stdout.startswith(f"cache folder: {tmp_path}")
+    assert "(this version of fastbp)" in info.stdout
+    assert list((tmp_path / "kernels").rglob("*.nbi"))
+    cleared = subprocess.run([sys.executable, "-m", "fastbp", "warmup", "--clear"], env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert cleared.returncode == 0, cleared.stderr
+    assert "MiB freed" in cleared.stdout
+    assert not list(tmp_path.rglob("*.nbi")) and not list(tmp_path.glob("gemm-choice-*"))
+    bad = subprocess.run([sys.executable, "-m", "fastbp", "info"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "name a saved model (MODEL.npz), or --cache" in bad.stderr
+
+
+_REAL_USE = """
+from numba.core import event
+compiled = []
+class Count(event.Listener):
+    def on_start(self, ev): pass
+    def on_end(self, ev): compiled.append(ev)
+event.register("numba:compile", Count())
+from sklearn.datasets import load_breast_cancer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from fastbp.sklearn import FastbpClassifier
+X, y = load_breast_cancer(return_X_y=True)
+model = make_pipeline(StandardScaler(), FastbpClassifier((32,), max_iter=3, random_state=0))
+model.fit(X, y).score(X, y)
+print(len(compiled))
+"""
+
+
+@pytest.mark.specialised
+def test_warmup_defaults_cover_an_estimators_first_real_fit(tmp_path):
+    """The warm-up of the estimators' defaults (a tiny binary problem) compiles what a first
+    real fit of them compiles (a pipeline on breast_cancer, other sizes): a later process
+    compiles nothing."""
+    pytest.importorskip("sklearn")
+    env = dict(os.environ, FASTBP_CACHE_DIR=str(tmp_path), FASTBP_SPECIALISE="1")
+    name = "FastbpClassifier, 2 classes (relu, sigmoid, adam, float64)"
+    warm = subprocess.run([sys.executable, "-c", "from fastbp import warmup; "
+                           f"print(warmup._run({name!r}, warmup.DEFAULTS[{name!r}]))"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert warm.returncode == 0, warm.stderr
+    assert int(warm.stdout.split(",")[-1].strip(" )\n")) > 0  # it compiled them
+    later = subprocess.run([sys.executable, "-c", _REAL_USE], env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert later.returncode == 0, later.stderr
+    assert later.stdout.split()[-1] == "0"

@@ -9,6 +9,12 @@ package: Numba re-validates a cached function only against its own file, so a ke
 calls a helper changed in another file would keep running the old code; with one folder per
 version of the sources no kernel cached from other sources is ever loaded. When <root>
 cannot be written, a folder under the system's temporary folder takes its place.
+
+A wheel built by ``pip install .`` carries the default kernels compiled for the building
+machine and its measured product table (fastbp/_seed, made by fastbp/_build_backend.py):
+the first import of that version copies them into the cache folder (``seed``). Numba only
+loads an entry compiled by its own version for this CPU, so a seed from elsewhere is
+ignored and kernels are compiled as usual.
 """
 
 import hashlib
@@ -54,6 +60,28 @@ ROOT = _root()
 KERNELS = ROOT / "kernels"
 SOURCES = sources_digest()[:16]
 KERNEL_DIR = KERNELS / SOURCES  # this version's kernels (numba_ext.KernelLocator)
+SEED = PACKAGE / "_seed"  # what the wheel's build compiled (_build_backend.py), if anything
+
+
+def seed():
+    """Copy the kernels and tables compiled when this version was built into the cache
+    folder, unless this version has run here before; never raises (a failed copy only
+    means compiling as usual)."""
+    source = SEED / "kernels" / SOURCES
+    if KERNEL_DIR.exists() or not source.is_dir():
+        return
+    staging = KERNELS / f".{SOURCES}.{os.getpid()}"  # complete before it takes the name
+    try:
+        shutil.copytree(source, staging)
+        staging.rename(KERNEL_DIR)  # fails when another process got there first: fine
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+    for table in SEED.glob("gemm-choice-*.json"):
+        if not (ROOT / table.name).exists():
+            try:
+                shutil.copyfile(table, ROOT / table.name)
+            except OSError:
+                pass
 
 
 def size(folder):
@@ -65,7 +93,7 @@ def size(folder):
 def describe():
     """Lines saying where the cache is and how big each part of it is."""
     lines = [f"cache folder: {ROOT} (FASTBP_CACHE_DIR overrides)"]
-    versions = sorted(KERNELS.iterdir()) if KERNELS.exists() else []
+    versions = sorted(p for p in KERNELS.glob("[!.]*")) if KERNELS.exists() else []
     for folder in versions:
         files, total = size(folder)
         mark = " (this version of fastbp)" if folder.name == SOURCES else ""

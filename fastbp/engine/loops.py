@@ -17,6 +17,7 @@ from numba import njit
 from .config import DRIVER, JIT
 from .elementwise import non_finite_rows
 from .layout import N_OUT, A, Z, layer_block
+from .numba_ext import as_mutable
 from .parallel import barrier, share
 from .raw_inputs import fill_slab
 from .records import CORRECT, LOSS, NON_FINITE, Block, Inputs, Part, Slab, Step
@@ -108,8 +109,8 @@ def slab_outputs(kinds, model, space, slab, data, out):
                 out[first + i, j] = a[i, j]
     if data.Y.shape[0] > 0:
         loss, correct = output_block(kinds, model, space, Block(slab.n, lo, hi, 0, 0),
-                                     data.Y[first + lo:first + hi],
-                                     data.weights[first + lo:first + hi])
+                                     as_mutable(data.Y[first + lo:first + hi]),
+                                     as_mutable(data.weights[first + lo:first + hi]))
         space.sums[slab.index, LOSS] += loss
         space.sums[slab.index, CORRECT] += correct
 

@@ -16,7 +16,7 @@ from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
 # Binds the library symbols below on import, before any kernel links.
-from .cache import KERNEL_DIR, PACKAGE
+from .cache import KERNEL_DIR, PACKAGE, seed
 from .backends import (N_CLASSES, SYMBOL_CHOICE, SYMBOL_DGEMM, SYMBOL_ONEDNN, SYMBOL_SGEMM,
                        SYMBOL_U8S8)
 
@@ -63,6 +63,18 @@ def any_layout(typingctx, array):
         return impl_ret_borrowed(context, builder, signature.return_type, args[0])
 
     return array.copy(layout="A")(array), codegen
+
+
+@intrinsic
+def as_mutable(typingctx, array):
+    """The same array (no copy), typed as writable: inference passes rows of the read-only
+    X and Y (records.read_only) through it, so the layer and loss kernels it calls are the
+    ones training compiled for its workspace's writable blocks instead of a second copy of
+    each (0.6 s of a first evaluate). Only for arrays the callee never writes."""
+    def codegen(context, builder, signature, args):
+        return impl_ret_borrowed(context, builder, signature.return_type, args[0])
+
+    return array.copy(readonly=False)(array), codegen
 
 
 def kinds_value(kinds):
@@ -259,7 +271,9 @@ class KernelLocator(caching.UserWideCacheLocator):
 
 
 def use_kernel_cache():
-    """Cache fastbp's kernels under cache.KERNEL_DIR: called before any kernel is defined
-    (Numba picks a function's cache folder when it is decorated)."""
+    """Cache fastbp's kernels under cache.KERNEL_DIR (seeded with those compiled when the
+    installed wheel was built): called before any kernel is defined (Numba picks a
+    function's cache folder when it is decorated)."""
+    seed()
     if KernelLocator not in caching.CacheImpl._locator_classes:
         caching.CacheImpl._locator_classes.insert(0, KernelLocator)
