@@ -8,7 +8,8 @@ beside scikit-learn's.
 Each round starts a fresh process with an empty fastbp cache (FASTBP_CACHE_DIR: kernels and
 the measured product table; for an older checkout also NUMBA_CACHE_DIR) and times
 ``import fastbp``, ``Network([784, 128, 10])``, a first ``fit`` of one epoch on 4,000 rows,
-``evaluate`` and ``predict``, counting the functions Numba compiles in each step
+``evaluate`` and ``predict`` (with --job digits: ``Network([64, 64, 10])`` and 10 epochs on
+scikit-learn's digits), counting the functions Numba compiles in each step
 (numba.core.event). A second process then repeats the job on the cache the first filled: it
 should compile nothing. With --python, the interpreter of an environment where fastbp was
 installed by ``pip install .`` runs the jobs outside any checkout: its first run is the one
@@ -48,11 +49,9 @@ def timed(name, fn):
     return value
 import numpy as np
 fastbp = timed("import fastbp", lambda: __import__("fastbp"))
-rng = np.random.default_rng(0)
-X = rng.random((4000, 784), dtype=np.float32)
-y = rng.integers(0, 10, 4000)
-net = timed("Network(...)", lambda: fastbp.Network([784, 128, 10], seed=0))
-timed("first fit", lambda: net.fit(X, y, epochs=1, batch_size=32, lr=0.1))
+{data}
+net = timed("Network(...)", lambda: fastbp.Network([X.shape[1], {hidden}, 10], seed=0))
+timed("first fit", lambda: net.fit(X, y, epochs={epochs}, batch_size=32, lr=0.1))
 timed("evaluate", lambda: net.evaluate(X[:1000], y[:1000]))
 timed("predict", lambda: net.predict(X[:1000]))
 steps["in-process total"] = (time.perf_counter() - _started, len(compiled))
@@ -64,17 +63,32 @@ import json, time, warnings
 started = time.perf_counter()
 import numpy as np
 from sklearn.neural_network import MLPClassifier
-rng = np.random.default_rng(0)
-X = rng.random((4000, 784), dtype=np.float32)
-y = rng.integers(0, 10, 4000)
-warnings.simplefilter("ignore")  # one epoch does not converge
-model = MLPClassifier((128,), max_iter=1, batch_size=32, random_state=0).fit(X, y)
+{data}
+warnings.simplefilter("ignore")  # a few epochs do not converge
+model = MLPClassifier(({hidden},), max_iter={epochs}, batch_size=32, random_state=0).fit(X, y)
 model.score(X[:1000], y[:1000]); model.predict(X[:1000])
 print(json.dumps({"in-process total": time.perf_counter() - started}))
 """
 
+# The jobs: how X and y are made, the hidden layer's width, the epochs.
+JOBS = {
+    "784-128-10": dict(data="rng = np.random.default_rng(0); "
+                            "X = rng.random((4000, 784), dtype=np.float32); "
+                            "y = rng.integers(0, 10, 4000)", hidden=128, epochs=1),
+    "digits": dict(data="from sklearn.datasets import load_digits; "
+                        "X, y = load_digits(return_X_y=True); X = (X / 16).astype(np.float32)",
+                   hidden=64, epochs=10),
+}
 
-def run_job(python, checkout, cache, job=_JOB):
+
+def _filled(script, job):
+    """script with job's {data}, {hidden} and {epochs} written in."""
+    for name, value in job.items():
+        script = script.replace("{" + name + "}", str(value))
+    return script
+
+
+def run_job(python, checkout, cache, job):
     """{step: (seconds, compiled functions)} of one fresh process of job, plus its whole
     wall time; checkout None: the fastbp installed for python, run from outside any
     checkout."""
@@ -99,17 +113,19 @@ def main():
     parser.add_argument("--python", help="run an installed fastbp with this interpreter "
                         "instead of a checkout")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--job", choices=JOBS, default="784-128-10")
     args = parser.parse_args()
     python = args.python or sys.executable
     checkout = None if args.python else args.checkout
+    job, sklearn_job = (_filled(script, JOBS[args.job]) for script in (_JOB, _SKLEARN))
     cold, warm, sklearn = [], [], []
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory() as cache:
-            cold.append(run_job(python, checkout, cache))
-            warm.append(run_job(python, checkout, cache))
-        sklearn.append(run_job(python, None, tempfile.gettempdir(), _SKLEARN))
+            cold.append(run_job(python, checkout, cache, job))
+            warm.append(run_job(python, checkout, cache, job))
+        sklearn.append(run_job(python, None, tempfile.gettempdir(), sklearn_job))
     print(f"{cpu_description()}, {os.cpu_count()} cores; "
-          f"{args.python or args.checkout}, median of {args.rounds} rounds")
+          f"{args.python or args.checkout}, job {args.job}, median of {args.rounds} rounds")
     print("| step | cold s | cold compiles | warm s | warm compiles |")
     print("|---|---|---|---|---|")
     for step in cold[0]:

@@ -14,6 +14,7 @@
     parallel.py     parts onto threads, the barrier, who owns the cores
     step.py         ONE training step, as phases over (part, parts)
     loops.py        compiled loops: a chunk of training, inference, one gradient
+    compile_helper.py  a helper process compiling inference while a cold fit compiles training
     int8.py         int8 inference
     model.py        the object the Python layers above talk to: a network's parameters
     session.py      one fit's work with the kernels (workspace, optimizer, dropout, record)

@@ -36,6 +36,10 @@ GEMM_SETTINGS = ("auto", "openblas", "onednn")
 # the user's cache folder).
 CACHE_DIR = os.environ.get("FASTBP_CACHE_DIR") or None
 
+# FASTBP_COMPILE_HELPER=0: no helper process compiling the inference loop while a first fit
+# compiles its training loop (compile_helper.py).
+COMPILE_HELPER = os.environ.get("FASTBP_COMPILE_HELPER", "1") != "0"
+
 # FASTBP_CORES: the number of cores the parts and slabs are cut for (parallel.usable_cores),
 # instead of the cores this process may use; checked at its first use. The same value gives
 # the same bits on machines with different core counts.

@@ -13,6 +13,7 @@ from .layout import (N_OUT, A, DELTA, block_start, layer_table, n_params, parame
 from .parallel import inference_rows, inference_slabs, run_team
 from .records import (CORRECT, LOSS, NON_FINITE, PART_SUMS, Data, Parameters, Quantized, RawX,
                       Space, Tallies, read_only)
+from .compile_helper import wait_for_helper
 from .session import Session
 
 
@@ -69,6 +70,7 @@ class Model:
         first-layer pre-activations are not finite)."""
         capacity = min(data.X.shape[0], inference_rows())
         space = self.space(capacity, inference_slabs(capacity))
+        wait_for_helper(self.kinds)
         run_team(loops.infer(self.kinds), space.sums.shape[0],
                  (self.kernel_model, space, read_only(data), out))
         return self.inference_tallies(space, data)

@@ -11,6 +11,7 @@ elsewhere, snapshot and restore, and the layer record of the epoch.
 import numpy as np
 
 from . import config, loops
+from .compile_helper import inference_alongside
 from .parallel import run_team, training_parts
 from .records import (CORRECT, CSR, LOSS, WEIGHT, Batches, Hyper, Noise, Opt, RawX, Rates,
                       Snapshot, Tallies, Track, read_only)
@@ -159,8 +160,9 @@ class Session:
         sums = self.space.sums
         sums[:] = 0
         kernel = loops.train_chunk(self.model.step_kinds(optimizer_code))
-        run_team(kernel, self.parts, (self.model.kernel_model, self.space, batches, rates,
-                                      opt, self._noise, self._track))
+        with inference_alongside(kernel, self.model, self.data):
+            run_team(kernel, self.parts, (self.model.kernel_model, self.space, batches, rates,
+                                          opt, self._noise, self._track))
         return Tallies(_in_part_order(sums[:, LOSS]), _in_part_order(sums[:, CORRECT]),
                        _in_part_order(sums[:, WEIGHT]), batches.stop - batches.start)
 
