@@ -22,6 +22,7 @@ from multiprocessing import get_context
 import numpy as np
 
 from .engine import cache
+from .engine import config as engine_config
 from .engine.codes import HIDDEN_ACTIVATIONS, LOSSES
 from .network import Network
 
@@ -131,7 +132,8 @@ def _cli_train(task):
         np.savetxt(data, np.column_stack([X, y]), delimiter=",", header="a,b,c,d,y",
                    comments="", fmt="%.6g" if task == "numbers" else ["%.6g"] * 4 + ["%d"])
         done = subprocess.run([sys.executable, "-c", _COMMANDS, data, model],
-                              capture_output=True, text=True, timeout=1800)
+                              capture_output=True, text=True, timeout=1800,
+                              env=dict(os.environ, FASTBP_COMPILE_HELPER="0"))
         if done.returncode != 0:
             raise RuntimeError(f"fastbp train/evaluate/predict failed:\n{done.stderr}")
         return int(done.stdout.split()[-1])
@@ -177,7 +179,9 @@ DEFAULTS = {
 
 
 def _run(name, job):
-    """Run one job (in a worker process); (name, seconds, functions compiled)."""
+    """Run one job (in a worker process); (name, seconds, functions compiled), without the
+    engine's compile helper (the jobs run in parallel already, and each counts what it
+    compiled)."""
     from numba.core import event
 
     compiled = []
@@ -190,9 +194,13 @@ def _run(name, job):
             compiled.append(ev)
 
     started = time.perf_counter()
-    with event.install_listener("numba:compile", Count()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # one epoch of tiny data does not converge
-        elsewhere = job[0](*job[1:])  # what a job run in a process of its own compiled
+    helper, engine_config.COMPILE_HELPER = engine_config.COMPILE_HELPER, False
+    try:
+        with event.install_listener("numba:compile", Count()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # one epoch of tiny data does not converge
+            elsewhere = job[0](*job[1:])  # what a job run in a process of its own compiled
+    finally:
+        engine_config.COMPILE_HELPER = helper
     return name, time.perf_counter() - started, len(compiled) + (elsewhere or 0)
 
 

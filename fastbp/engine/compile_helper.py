@@ -30,8 +30,8 @@ import numpy as np
 from numba import typeof
 from numba.core import event
 
-from . import loops
-from .config import COMPILE_HELPER, OMP_THREADS
+from . import config, loops
+from .config import OMP_THREADS
 from .parallel import available_cores
 from .records import Team, read_only
 
@@ -51,7 +51,7 @@ def inference_signature(model, data):
 
 
 def _core_to_spare():
-    return COMPILE_HELPER and OMP_THREADS > 1 and available_cores() > 1
+    return config.COMPILE_HELPER and OMP_THREADS > 1 and available_cores() > 1
 
 
 @contextlib.contextmanager
