@@ -7,8 +7,8 @@ compile starts (Numba's "numba:compile" event, sent on a cache miss only), a hel
 compiles the inference loop (loops.infer) for the same kinds and for the argument types the
 fit's rows give, into the same kernel cache. The first evaluate or predict then loads it
 from there, after waiting for a helper still at work rather than compiling the same loop
-again. On a 2-core machine a cold fit + evaluate + predict of 784-128-10 went from 8.3 to
-about 6 s (bench/perf_log.md).
+again. On a 2-core machine a cold fit + evaluate + predict of 784-128-10 went from 8.5 to
+5.8 s (bench/perf_log.md).
 
 A helper starts only where a core is free for it (two or more cores, OMP_NUM_THREADS not 1,
 as in Dask's workers) and at most once per kinds per process; FASTBP_COMPILE_HELPER=0 turns

@@ -8,12 +8,12 @@ import numpy as np
 
 from . import backends, config, int8, loops
 from .codes import OPTIMIZERS, general_kinds, kinds, with_optimizer
+from .compile_helper import wait_for_helper
 from .layout import (N_OUT, A, DELTA, block_start, layer_table, n_params, parameter_views,
                      workspace_size)
 from .parallel import inference_rows, inference_slabs, run_team
 from .records import (CORRECT, LOSS, NON_FINITE, PART_SUMS, Data, Parameters, Quantized, RawX,
                       Space, Tallies, read_only)
-from .compile_helper import wait_for_helper
 from .session import Session
 
 
