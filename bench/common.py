@@ -1,7 +1,9 @@
 """Shared setup of the asv suites: the data subset and a network warmed past its JIT."""
 
 import functools
+import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -11,6 +13,38 @@ from bench.configs import CONFIGS
 from bench.data import fashion_mnist_or_synthetic, one_hot
 
 TRAIN_SAMPLES = 10000  # a fixed subset, big enough for stable epoch times
+
+# Set on some machines for old OpenBLAS builds, they make a current OpenBLAS run older, slower
+# kernels (NumPy's on a Zen 5: 239 GFLOP/s with OPENBLAS_CORETYPE=Haswell, 454 without): a
+# benchmark unsets them for its own processes, so that every peer (and the ceiling) runs the
+# kernels its BLAS picks for this CPU. Tests and CI leave them alone.
+UNFAIR_BLAS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def fair_env(env=None):
+    """env (default: this process's environment) without UNFAIR_BLAS."""
+    return {k: v for k, v in (os.environ if env is None else env).items()
+            if k not in UNFAIR_BLAS}
+
+
+def run_with_fair_blas():
+    """Start this command again without UNFAIR_BLAS when either is set (BLAS libraries read
+    them when loaded): a benchmark's first call; the processes it starts inherit the fair
+    environment."""
+    if any(name in os.environ for name in UNFAIR_BLAS):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], fair_env())
+
+
+def blas_kernels():
+    """One line per BLAS library loaded in this process: its name, version and the kernels it
+    runs on this CPU (threadpoolctl's "architecture")."""
+    from threadpoolctl import threadpool_info
+    return [f"{info.get('internal_api')} {info.get('version')} "
+            f"({info.get('architecture', 'kernels not reported')}, "
+            f"{os.path.basename(info.get('filepath', ''))})"
+            for info in threadpool_info() if info.get("user_api") == "blas"]
 
 
 @functools.lru_cache(maxsize=None)

@@ -20,6 +20,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -28,7 +29,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing bench/
 
-from bench.common import cpu_description, timed  # noqa: E402
+from bench.common import (blas_kernels, cpu_description, fair_env,  # noqa: E402
+                          run_with_fair_blas, timed)
 from bench.configs import CONFIGS  # noqa: E402
 from bench.data import fashion_mnist_or_synthetic, one_hot, synthetic  # noqa: E402
 if not os.environ.get("BENCH_THREADS"):  # for the workers, before peer_models reads it
@@ -37,6 +39,10 @@ if not os.environ.get("BENCH_THREADS"):  # for the workers, before peer_models r
 from bench.peer_models import PEERS, REQUIRES, THREADS  # noqa: E402
 
 MARK_BEGIN, MARK_END = "<!-- peers:begin -->", "<!-- peers:end -->"
+# The project README's speed summary, rewritten by a full run too.
+SUMMARY_BEGIN, SUMMARY_END = "<!-- speed:begin -->", "<!-- speed:end -->"
+PEER_NAMES = {"numpy": "NumPy", "torch": "PyTorch", "jax": "JAX", "sklearn": "scikit-learn",
+              "onnxruntime": "ONNX Runtime", "onnxruntime-int8": "ONNX Runtime int8"}
 
 
 # Workers (run in subprocesses) -------------------------------------------------------------
@@ -93,11 +99,13 @@ def train_worker(peer, config, data_dir, epochs):
 
 
 def gemm_worker(size=2048, repeats=7, warm_up_s=3.0):
-    """Best float32 GEMM rate through NumPy, FLOP/s, after warm_up_s of products (on these
-    machines the rate climbs from ~170 to ~280 GFLOP/s over the first couple of seconds),
-    and the best u8 x s8 -> s32 rate, OP/s, of the oneDNN fastbp's int8 products use, on
-    every core, with the inputs' most significant bit clear (7-bit, as fastbp's are on
-    CPUs without VNNI; the rate does not depend on the values)."""
+    """The ceilings of each precision, on every core: the best float32 GEMM rate, FLOP/s,
+    of NumPy's OpenBLAS (after warm_up_s of products: on these machines its rate climbs from
+    ~170 to ~280 GFLOP/s over the first couple of seconds) and of oneDNN's sgemm, each
+    library's rate, and the best u8 x s8 -> s32 rate, OP/s, of the oneDNN fastbp's int8
+    products use, with the inputs' most significant bit clear (7-bit, as fastbp's are on
+    CPUs without VNNI; the rate does not depend on the values); and the kernels each BLAS
+    runs (bench.common.blas_kernels)."""
     import ctypes
 
     from fastbp.engine import backends
@@ -107,18 +115,25 @@ def gemm_worker(size=2048, repeats=7, warm_up_s=3.0):
     started = time.perf_counter()
     while time.perf_counter() - started < warm_up_s:
         A @ B
-    best = min(timed(lambda: A @ B) for _ in range(repeats))
-    result = {"gemm_flops": 2 * size ** 3 / best, "int8_ops": None}
+    rates = {"numpy": 2 * size ** 3 / min(timed(lambda: A @ B) for _ in range(repeats))}
+    result = {"int8_ops": None, "blas": blas_kernels()}
     if backends.onednn is not None:
+        ctypes.CDLL("libgomp.so.1").omp_set_num_threads(THREADS)
+        C = np.empty((size, size), np.float32)
+        args = (b"N", b"N", size, size, size, 1.0, A.ctypes.data, size, B.ctypes.data, size,
+                0.0, C.ctypes.data, size)
+        rates["onednn"] = 2 * size ** 3 / min(timed(lambda: backends.onednn.dnnl_sgemm(*args))
+                                              for _ in range(repeats))
         codes = rng.integers(0, 128, (size, size), dtype=np.uint8)
         weights = rng.integers(-127, 128, (size, size), dtype=np.int8)
         out, offsets = np.zeros((size, size), np.int32), np.zeros(size, np.int32)
         args = (b"N", b"T", b"R", size, size, size, 1.0, codes.ctypes.data, size, 0,
                 weights.ctypes.data, size, 0, 0.0, out.ctypes.data, size, offsets.ctypes.data)
-        ctypes.CDLL("libgomp.so.1").omp_set_num_threads(THREADS)
         best = min(timed(lambda: backends.onednn.dnnl_gemm_u8s8s32(*args))
                    for _ in range(repeats))
         result["int8_ops"] = 2 * size ** 3 / best
+    result["gemm_rates"] = rates
+    result["gemm_flops"] = max(rates.values())
     return result
 
 
@@ -130,7 +145,7 @@ _STARTUP = ("import numpy as np, fastbp; "
 def startup_seconds():
     """Cold (empty fastbp cache: kernels and product table) and warm wall seconds of import + first fit, in subprocesses."""
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, FASTBP_CACHE_DIR=cache)
+        env = dict(fair_env(), FASTBP_CACHE_DIR=cache)
         times = [timed(lambda: subprocess.run([sys.executable, "-c", _STARTUP], env=env,
                                                check=True)) for _ in range(3)]
     return {"cold_s": times[0], "warm_s": min(times[1:])}
@@ -140,7 +155,7 @@ def startup_seconds():
 
 def _run_worker(args):
     done = subprocess.run([sys.executable, __file__, "--worker", *args], capture_output=True,
-                          text=True)
+                          text=True, env=fair_env())
     if done.returncode != 0:
         raise RuntimeError(f"worker {args} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -185,7 +200,10 @@ def measure(config_names, peer_names, rounds, epochs, samples, n_test, smoke):
     # --smoke: one short GEMM run (the machinery, not a ceiling worth quoting).
     gemms = [_run_worker(["gemm", "0.2" if smoke else "3.0"]) for _ in range(1 if smoke else 2)]
     ceilings = {"float32": max(g["gemm_flops"] for g in gemms),
-                "int8": max(g["int8_ops"] or 0 for g in gemms) or None}
+                "int8": max(g["int8_ops"] or 0 for g in gemms) or None,
+                "float32_by_library": {lib: max(g["gemm_rates"].get(lib, 0) for g in gemms)
+                                       for lib in gemms[0]["gemm_rates"]},
+                "blas": gemms[0]["blas"]}
     return results, ceilings, source
 
 
@@ -226,10 +244,14 @@ def markdown(rows, ceilings, startup, meta, notes):
              f"{meta['source']} ({meta['samples']} training samples), float32, best epoch of "
              f"{meta['epochs']} after a warm-up epoch, {meta['rounds']} interleaved rounds.",
              f"Command: `{meta['command']}`", "",
-             f"GEMM ceilings: {ceilings['float32'] / 1e9:.0f} GFLOP/s (2048x2048 float32 "
-             f"through NumPy)" + (f", {ceilings['int8'] / 1e9:.0f} GOP/s (2048x2048 u8 x s8 -> "
-                                  f"s32 through oneDNN, {THREADS} threads)." if ceilings["int8"]
-                                  else "."),
+             f"GEMM ceilings: {ceilings['float32'] / 1e9:.0f} GFLOP/s (2048x2048 float32, "
+             f"the best of " + ", ".join(f"{lib} {rate / 1e9:.0f}" for lib, rate in
+                                         ceilings["float32_by_library"].items())
+             + ")" + (f", {ceilings['int8'] / 1e9:.0f} GOP/s (2048x2048 u8 x s8 -> "
+                      f"s32 through oneDNN, {THREADS} threads)." if ceilings["int8"] else "."),
+             "Every process ran with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (fair BLAS); "
+             "the BLAS libraries loaded and the kernels they ran: "
+             + "; ".join(ceilings["blas"]) + ".",
              "", "Training samples/s (ratio = fastbp / peer):", "",
              "| config | " + " | ".join(trainers) + " | fastbp / best peer | fraction of ceiling |",
              "|---" * (len(trainers) + 3) + "|"]
@@ -282,6 +304,41 @@ def markdown(rows, ceilings, startup, meta, notes):
     return "\n".join(lines)
 
 
+def summary(rows, meta):
+    """The project README's speed section: training against the best peer, inference against
+    ONNX Runtime (float32 and int8), from a full run's rows."""
+    trainers = [p for p, v in next(iter(rows.values())).items()
+                if p not in ("fastbp", "_ceiling") and v["samples_per_s"] is not None]
+    lines = ["Training samples/s on Fashion-MNIST, float32, plain SGD, side by side in one run "
+             "with the best of " + ", ".join(PEER_NAMES[p] for p in trainers)
+             + f" ({meta['machine']}, {meta['date']}; `python bench/peers.py`; every library "
+             "with its BLAS's own kernels for this CPU):", "",
+             "| config | network, batch | fastbp | best peer | ratio |", "|---|---|---|---|---|"]
+
+    def k(value):
+        return f"{value / 1e3:.1f}k" if value < 1e5 else f"{value / 1e3:.0f}k"
+
+    for c, row in rows.items():
+        cfg = CONFIGS[c]
+        ours, theirs, best = _ratio(rows, c, "samples_per_s")
+        peer = max(theirs, key=theirs.get)
+        network = "-".join(map(str, cfg.sizes)) + f" {cfg.hidden}/{cfg.loss}"
+        lines.append(f"| {c} | {network}, {cfg.batch_size} | {k(ours)} | {k(best)} "
+                     f"({PEER_NAMES[peer]}) | {ours / best:.2f}x |")
+    inference = []
+    for ours, theirs in (("fastbp", "onnxruntime"), ("fastbp-int8", "onnxruntime-int8")):
+        if all(ours in row and theirs in row for row in rows.values()):
+            ratios = [row[ours]["inference_per_s"] / row[theirs]["inference_per_s"]
+                      for row in rows.values()]
+            inference.append(f"{ours} / {PEER_NAMES[theirs]} " + " / ".join(
+                f"{r:.2f}x" for r in ratios))
+    if inference:
+        lines += ["", "Inference over the 10,000 test images (" + ", ".join(rows)
+                  + "): " + "; ".join(inference) + "."]
+    return "\n".join(textwrap.fill(line, 96) if not line.startswith("|") else line
+                     for line in lines)
+
+
 def chart(rows, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -303,10 +360,12 @@ def chart(rows, path):
     fig.savefig(path, dpi=110)
 
 
-def write_readme(path, text):
+def write_readme(path, text, begin=MARK_BEGIN, end=MARK_END):
+    """Put text between the markers begin and end of the markdown file at path (appended,
+    with them, when it has none)."""
     readme = Path(path).read_text()
-    block = f"{MARK_BEGIN}\n{text}\n{MARK_END}"
-    pattern = re.compile(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), re.S)
+    block = f"{begin}\n{text}\n{end}"
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
     Path(path).write_text(pattern.sub(lambda _: block, readme) if pattern.search(readme)
                           else readme + "\n" + block + "\n")
 
@@ -347,6 +406,8 @@ def main(argv=None):
     print(text)
     if args.readme:
         write_readme(args.readme, text)
+    if not args.smoke and set(args.configs) == set(CONFIGS):
+        write_readme(HERE.parent / "README.md", summary(rows, meta), SUMMARY_BEGIN, SUMMARY_END)
     if args.chart:
         chart(rows, args.chart)
     if args.smoke:  # each peer computes the same function: accuracies must not diverge
@@ -363,4 +424,5 @@ if __name__ == "__main__":
             kind, sys.argv[3], sys.argv[4], int(sys.argv[5]))
         print(json.dumps(result))
     else:
+        run_with_fair_blas()
         sys.exit(main())

@@ -30,7 +30,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing bench/
 
-from bench.common import targets, timed  # noqa: E402
+from bench.common import run_with_fair_blas, targets, timed  # noqa: E402
 from bench.configs import CONFIGS  # noqa: E402
 from bench.data import fashion_mnist_or_synthetic  # noqa: E402
 
@@ -132,6 +132,7 @@ def main():
 
 
 if __name__ == "__main__":
+    run_with_fair_blas()
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         worker()
     else:

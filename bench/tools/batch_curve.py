@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout root
 
-from bench.common import timed  # noqa: E402
+from bench.common import run_with_fair_blas, timed  # noqa: E402
 from bench.configs import CONFIGS  # noqa: E402
 from bench.data import fashion_mnist_or_synthetic, one_hot  # noqa: E402
 
@@ -61,4 +61,5 @@ def main():
 
 
 if __name__ == "__main__":
+    run_with_fair_blas()
     main()

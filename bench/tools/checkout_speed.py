@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(HERE))  # the checkout root: bench
 
-from bench.common import cpu_description  # noqa: E402
+from bench.common import cpu_description, fair_env, run_with_fair_blas  # noqa: E402
 
 _JOB = r"""
 import json, sys, time
@@ -52,9 +52,7 @@ print(json.dumps([max(train), max(infer)]))
 
 def run(checkout, config):
     """(training samples/s, inference samples/s) of one fresh process of checkout."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    env["PYTHONPATH"] = str(checkout)
+    env = dict(fair_env(), PYTHONPATH=str(checkout))
     done = subprocess.run([sys.executable, "-c", _JOB.format(bench=str(HERE), config=config)],
                           cwd=checkout, env=env, check=True, capture_output=True, text=True,
                           timeout=900)
@@ -91,4 +89,5 @@ def main():
 
 
 if __name__ == "__main__":
+    run_with_fair_blas()
     main()

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout root: bench
 
-from bench.common import cpu_description  # noqa: E402
+from bench.common import cpu_description, run_with_fair_blas  # noqa: E402
 
 _JOB = r"""
 import json, time
@@ -141,4 +141,5 @@ def main():
 
 
 if __name__ == "__main__":
+    run_with_fair_blas()
     main()

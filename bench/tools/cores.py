@@ -23,6 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[0] = str(ROOT)  # the checkout, not this folder (whose profile.py shadows Python's)
 
+from bench.common import run_with_fair_blas  # noqa: E402
 from bench.configs import CONFIGS  # noqa: E402
 from bench.data import fashion_mnist_or_synthetic  # noqa: E402
 from fastbp.engine.parallel import usable_cores  # noqa: E402
@@ -95,4 +96,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    run_with_fair_blas()
     sys.exit(main())

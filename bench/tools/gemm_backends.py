@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path[0] = str(Path(__file__).resolve().parents[2])  # the checkout root (see profile.py)
 
+from bench.common import run_with_fair_blas  # noqa: E402
 from bench.configs import CONFIGS  # noqa: E402
 from fastbp.engine import backends  # noqa: E402
 from fastbp.engine.parallel import training_parts  # noqa: E402
@@ -102,4 +103,5 @@ def main():
 
 
 if __name__ == "__main__":
+    run_with_fair_blas()
     main()

@@ -17,6 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout root
 
+from bench.common import run_with_fair_blas  # noqa: E402
 from bench.configs import CONFIGS  # noqa: E402
 from bench.data import fashion_mnist_or_synthetic, one_hot  # noqa: E402
 
@@ -58,4 +59,5 @@ def main():
 
 
 if __name__ == "__main__":
+    run_with_fair_blas()
     main()

@@ -23,6 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import run_with_fair_blas  # noqa: E402
 from bench.data import fashion_mnist_or_synthetic  # noqa: E402
 
 FEATURES = 784
@@ -130,4 +131,5 @@ def main():
 
 
 if __name__ == "__main__":
+    run_with_fair_blas()
     main()

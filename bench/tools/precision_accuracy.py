@@ -19,6 +19,7 @@ import numpy as np
 sys.path[0] = str(Path(__file__).resolve().parents[2])  # the checkout, not this folder
 
 import fastbp  # noqa: E402
+from bench.common import run_with_fair_blas  # noqa: E402
 from bench.configs import CONFIGS  # noqa: E402
 from fastbp.engine import backends  # noqa: E402
 
@@ -69,4 +70,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    run_with_fair_blas()
     sys.exit(main())

@@ -18,7 +18,7 @@ from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout root
 
-from bench.common import timed  # noqa: E402
+from bench.common import run_with_fair_blas, timed  # noqa: E402
 from bench.configs import CONFIGS  # noqa: E402
 from bench.data import synthetic  # noqa: E402
 from fastbp.engine.backends import one_thread  # noqa: E402
@@ -106,4 +106,5 @@ def main():
 
 
 if __name__ == "__main__":
+    run_with_fair_blas()
     main()

@@ -124,4 +124,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout root: bench
+    from bench.common import run_with_fair_blas
+    run_with_fair_blas()
     main()

@@ -16,8 +16,10 @@ scikit-learn's TfidfVectorizer turns the text into X and the topic is the label.
 """
 
 import argparse
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -102,4 +104,7 @@ def main():
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout root: bench
+    from bench.common import run_with_fair_blas
+    run_with_fair_blas()
     main()

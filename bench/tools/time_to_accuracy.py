@@ -32,6 +32,8 @@ import numpy as np
 # library's (PyTorch imports it).
 sys.path[0] = str(Path(__file__).resolve().parents[2])
 
+from bench.common import run_with_fair_blas  # noqa: E402
+
 SIZES, LR, BATCH, EPOCHS = (784, 256, 10), 2e-3, 128, 15
 
 
@@ -231,6 +233,7 @@ def main():
 
 
 if __name__ == "__main__":
+    run_with_fair_blas()
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         print(json.dumps(worker(sys.argv[2], float(sys.argv[3]))))
     else:
