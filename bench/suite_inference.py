@@ -15,3 +15,19 @@ class Forward:
 
     def time_forward(self, config, dtype):
         self.net.forward(self.X_test)
+
+
+class ForwardOneRow:
+    """Latency of serving one row (float32): forward and predict of a single test image."""
+    params = list(CONFIGS)
+    param_names = ["config"]
+
+    def setup(self, config):
+        _, self.net = warm_network(config)
+        self.row = data()[2][:1].copy()
+
+    def time_forward_one_row(self, config):
+        self.net.forward(self.row)
+
+    def time_predict_one_row(self, config):
+        self.net.predict(self.row)
