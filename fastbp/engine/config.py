@@ -156,6 +156,10 @@ PARTS_BY_FLOP = ((PARTS_MIN_FLOP, 2), (1e7, 4), (1e9, 8), (2e10, 16))
 # count: the per-slab loss sums are added in slab order.
 SLAB_ROWS = 512
 MIN_SLAB_ROWS = 64
+# Inference on at most this many rows (one slab, as above) runs on the calling thread in a
+# workspace kept per thread (model.Model.infer): a thread team, a fresh workspace and the
+# general tallies cost more than the forward pass of one row of 784-128-10 (bench/perf_log.md).
+FEW_ROWS = MIN_SLAB_ROWS
 
 # The spin barrier between phases spins this many rounds (~1 us), then yields the core each
 # round, so that more runnable threads than cores slow down instead of starving each other.

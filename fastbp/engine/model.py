@@ -4,6 +4,8 @@ a gradient, input ranges), and the training Session of each fit (session.py). Ar
 validated (validation.py).
 """
 
+import threading
+
 import numpy as np
 
 from . import backends, config, int8, loops
@@ -13,7 +15,7 @@ from .layout import (N_OUT, A, DELTA, block_start, layer_table, n_params, parame
                      workspace_size)
 from .parallel import inference_rows, inference_slabs, run_team
 from .records import (CORRECT, LOSS, NON_FINITE, PART_SUMS, Data, Parameters, Quantized, RawX,
-                      Space, Tallies, read_only)
+                      Space, Tallies, Team, read_only)
 from .session import Session
 
 
@@ -40,6 +42,23 @@ class Model:
             else general_kinds()
         self.kernel_model = Parameters(self.params, self.table)
         backends.choose(self.sizes)  # which library serves each of its products
+        self._few = threading.local()  # per thread: the workspace of inference on few rows
+        # The targets and weights of inference without targets: none, read-only (as the
+        # kernels take them), made once.
+        self._no_Y = np.empty((0, self.sizes[-1]), dtype)
+        self._no_weights = np.empty(0, dtype)
+        for empty in (self._no_Y, self._no_weights):
+            empty.flags.writeable = False
+
+    def __getstate__(self):
+        """A copy or pickle leaves out the per-thread workspaces (made again when used)."""
+        state = self.__dict__.copy()
+        del state["_few"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._few = threading.local()
 
     def step_kinds(self, optimizer_code):
         """The kinds of a kernel that also runs the step of the optimizer of optimizer_code
@@ -68,12 +87,31 @@ class Model:
         """Forward pass over data (a records.Data; loops.infer): outputs into out when it has
         rows; returns the Tallies (loss and correct count when data.Y has rows, the rows whose
         first-layer pre-activations are not finite)."""
+        if data.X.shape[0] <= config.FEW_ROWS:
+            return self._infer_few(data, out)
         capacity = min(data.X.shape[0], inference_rows())
         space = self.space(capacity, inference_slabs(capacity))
         wait_for_helper(self.kinds)
         run_team(loops.infer(self.kinds), space.sums.shape[0],
                  (self.kernel_model, space, read_only(data), out))
         return self.inference_tallies(space, data)
+
+    def _infer_few(self, data, out):
+        """infer for at most config.FEW_ROWS rows, which the general path runs as one slab on
+        the calling thread too: the same kernel call, without a thread team, in a workspace
+        kept per thread (two threads may serve one network at once)."""
+        few = self._few
+        if not hasattr(few, "space"):
+            few.space = self.space(config.FEW_ROWS, 1)
+            few.team = Team(0, 1, 1, 1, np.zeros(2, np.int64))
+        sums = few.space.sums
+        sums[:] = 0
+        wait_for_helper(self.kinds)
+        with backends.one_thread():
+            loops.infer(self.kinds)(few.team, self.kernel_model, few.space, read_only(data), out)
+        weight = data.weights.sum(dtype=np.float64) if data.Y.shape[0] else 0.0
+        return Tallies(sums[0, LOSS], int(sums[0, CORRECT]), weight, data.X.shape[0],
+                       int(sums[0, NON_FINITE]))
 
     @staticmethod
     def inference_tallies(space, data):
@@ -85,12 +123,15 @@ class Model:
 
     def loss_tallies(self, data):
         """The Tallies of the forward pass over data, keeping no outputs."""
-        return self.infer(data, np.empty((0, self.sizes[-1]), self.params.dtype))
+        return self.infer(data, self._no_outputs())
+
+    def _no_outputs(self):
+        """An output array of no rows (a forward pass that keeps none)."""
+        return np.empty((0, self.sizes[-1]), self.params.dtype)
 
     def no_targets(self, X):
         """Data of X alone: no targets, no weights (inference of outputs only)."""
-        return Data(X, np.empty((0, self.sizes[-1]), self.params.dtype),
-                    np.empty(0, self.params.dtype))
+        return Data(X, self._no_Y, self._no_weights)
 
     def outputs(self, rows):
         """The network's outputs for rows (an X alone, or a records.Data whose loss is
@@ -117,7 +158,7 @@ class Model:
             space = self.space(x.shape[0], 1)  # holds every row's activations afterwards
             data = self.no_targets(x)  # the types infer passes: no second compile of the loop
             run_team(loops.infer(self.kinds), 1,
-                     (self.kernel_model, space, read_only(data), data.Y))
+                     (self.kernel_model, space, read_only(data), self._no_outputs()))
             for l in range(1, layers):
                 a = self.block(space, l - 1, A)
                 lows[l], highs[l] = min(lows[l], a.min()), max(highs[l], a.max())

@@ -284,6 +284,9 @@ class Scratch(NamedTuple):
 
 
 def _read_only(array):
+    """array itself when read-only already, else a read-only view of it."""
+    if not array.flags.writeable:
+        return array
     view = array.view()
     view.flags.writeable = False
     return view
