@@ -52,6 +52,19 @@ def test_few_rows_give_the_general_paths_bits(name, rows, kind, monkeypatch):
     assert few[2:] == general[2:]
 
 
+@pytest.mark.parametrize("rows", [1, 7, config.FEW_ROWS])
+def test_few_rows_of_int8_inference_give_the_general_paths_bits(rows, monkeypatch):
+    rng = np.random.default_rng(rows)
+    net = fastbp.Network([12, 9, 4], seed=3)
+    X, y = rng.random((rows, 12)), rng.integers(0, 4, rows)
+    q = net.quantize(rng.random((200, 12)))
+    few = q.forward(X), q.evaluate(X, y)
+    monkeypatch.setattr(config, "FEW_ROWS", 0)
+    general = q.forward(X), q.evaluate(X, y)
+    np.testing.assert_array_equal(few[0], general[0])
+    assert few[1] == general[1]
+
+
 def test_threads_serving_one_network_get_their_own_rows():
     rng = np.random.default_rng(0)
     net = fastbp.Network([12, 16, 4], seed=0)

@@ -17,6 +17,8 @@ Activations and the loss are float inference's own (step.py).
 import numpy as np
 from numba import njit
 
+from . import config
+from .backends import one_thread
 from .config import DRIVER, INTERNAL, JIT
 from .elementwise import activate
 from .gemm import _leading
@@ -123,13 +125,26 @@ def infer(kinds):
 def run(model, q, data, out):
     """int8 inference over data = Data(X, Y, weights) (float32, checked) for the float32
     engine Model of the network's shape (its kinds and workspace layout) and the Quantized
-    q: outputs into out when it has rows; returns the Tallies of the forward pass."""
+    q: outputs into out when it has rows; returns the Tallies of the forward pass. At most
+    config.FEW_ROWS rows run on the calling thread in its workspace (Model.few_rows), as
+    Model.infer runs them."""
     n = data.X.shape[0]
+    if n <= config.FEW_ROWS:
+        few = model.few_rows()
+        if not hasattr(few, "scratch"):
+            few.scratch = _scratch(q, config.FEW_ROWS)
+        with one_thread():
+            infer(model.kinds)(few.team, q, few.space, few.scratch, read_only(data), out)
+        return model.few_tallies(few.space, data)
     capacity = min(n, inference_rows())
     slabs = inference_slabs(capacity)
     space = model.space(capacity, slabs)
-    scratch = Scratch(np.empty(capacity * int(q.table[:, N_IN].max()), np.uint8),
-                      np.empty(capacity * int(q.table[:, N_OUT].max()), np.int32))
-    run_team(infer(model.kinds), slabs, (q, space, scratch, read_only(data), out))
+    run_team(infer(model.kinds), slabs,
+             (q, space, _scratch(q, capacity), read_only(data), out))
     return model.inference_tallies(space, data)
 
+
+def _scratch(q, rows):
+    """The records.Scratch of the int8 layers of q for up to rows rows."""
+    return Scratch(np.empty(rows * int(q.table[:, N_IN].max()), np.uint8),
+                   np.empty(rows * int(q.table[:, N_OUT].max()), np.int32))

@@ -98,17 +98,30 @@ class Model:
 
     def _infer_few(self, data, out):
         """infer for at most config.FEW_ROWS rows, which the general path runs as one slab on
-        the calling thread too: the same kernel call, without a thread team, in a workspace
-        kept per thread (two threads may serve one network at once)."""
+        the calling thread too: the same kernel call, without a thread team, in this
+        thread's workspace (few_rows)."""
+        few = self.few_rows()
+        wait_for_helper(self.kinds)
+        with backends.one_thread():
+            loops.infer(self.kinds)(few.team, self.kernel_model, few.space, read_only(data), out)
+        return self.few_tallies(few.space, data)
+
+    def few_rows(self):
+        """This thread's workspace for inference on at most config.FEW_ROWS rows, kept per
+        thread (two threads may serve one network at once): a namespace holding space (one
+        slab, its sums zeroed here) and team (a team of one); int8.run adds its scratch."""
         few = self._few
         if not hasattr(few, "space"):
             few.space = self.space(config.FEW_ROWS, 1)
             few.team = Team(0, 1, 1, 1, np.zeros(2, np.int64))
-        sums = few.space.sums
-        sums[:] = 0
-        wait_for_helper(self.kinds)
-        with backends.one_thread():
-            loops.infer(self.kinds)(few.team, self.kernel_model, few.space, read_only(data), out)
+        few.space.sums[:] = 0
+        return few
+
+    @staticmethod
+    def few_tallies(space, data):
+        """inference_tallies for a workspace of one slab: its sums as they are (the general
+        sums over one slab add nothing to them)."""
+        sums = space.sums
         weight = data.weights.sum(dtype=np.float64) if data.Y.shape[0] else 0.0
         return Tallies(sums[0, LOSS], int(sums[0, CORRECT]), weight, data.X.shape[0],
                        int(sums[0, NON_FINITE]))
