@@ -150,6 +150,10 @@ def check_X(X, n_features, dtype, finite=True, accept_sparse=True, input_map=Non
     without it. A SciPy sparse X becomes an engine CSR (values of dtype, times the scale;
     int32 columns) unless accept_sparse is False.
     """
+    if _ready(X, n_features, dtype, input_map):
+        if finite:
+            check_finite_X(X)
+        return X
     if is_sparse(X):
         if not accept_sparse:
             raise TypeError("this model takes dense X only; pass X.toarray()")
@@ -167,6 +171,15 @@ def check_X(X, n_features, dtype, finite=True, accept_sparse=True, input_map=Non
     if finite:
         check_finite_X(X)
     return X
+
+
+def _ready(X, n_features, dtype, input_map):
+    """Whether X is what check_X returns for it unchanged: a C-contiguous NumPy array (no
+    subclass) of dtype and shape (n >= 1, n_features), for a network without an input map
+    to apply. The common case, decided in well under a microsecond (a served row)."""
+    return (type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2
+            and X.flags.c_contiguous and X.shape[0] > 0 and X.shape[1] == n_features
+            and (input_map is None or not (input_map[0].size or input_map[1].size)))
 
 
 # Dtypes of X read as they are, converted a batch at a time: those of data stored compactly

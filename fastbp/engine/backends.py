@@ -18,7 +18,6 @@ Each row is measured once per CPU and library versions, when the first network w
 can fall in it is built, and kept in a file (``choose``).
 """
 
-import contextlib
 import ctypes
 import json
 import os
@@ -122,19 +121,22 @@ if onednn is None:
 llvm.add_symbol(SYMBOL_CHOICE, choice.ctypes.data)
 
 
-@contextlib.contextmanager
-def one_thread():
-    """On the calling thread, oneDNN runs on one thread until the block ends (OpenMP's thread
-    count is a per-thread setting; the caller's own is put back)."""
-    if _openmp is None:
-        yield
-        return
-    before = _openmp.omp_get_max_threads()
-    _openmp.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        _openmp.omp_set_num_threads(before)
+class one_thread:
+    """``with one_thread():`` on the calling thread, oneDNN runs on one thread until the block
+    ends (OpenMP's thread count is a per-thread setting; the caller's own is put back). A
+    class rather than a generator: it wraps every served row (0.7 us instead of 1.4)."""
+
+    __slots__ = ("_before",)
+
+    def __enter__(self):
+        if _openmp is not None:
+            self._before = _openmp.omp_get_max_threads()
+            if self._before != 1:
+                _openmp.omp_set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if _openmp is not None and self._before != 1:
+            _openmp.omp_set_num_threads(self._before)
 
 
 def has_vnni():
@@ -282,9 +284,10 @@ _filled = np.zeros(N_CLASSES, dtype=bool)  # rows of choice set: each is set onc
 
 def choose(sizes=None):
     """Fill the rows of the choice table that the products of a network with layer sizes
-    ``sizes`` can use (None: every row), those not filled before in this process: read from this CPU's file, or measured now and added
-    there; or all set by FASTBP_GEMM. A first network measures its own classes only
-    (784-128-10: 120 of the 648, 0.2 s instead of 1 s)."""
+    ``sizes`` can use (None: every row), those not filled before in this process: read from
+    this CPU's file, or measured now and added there; or all set by FASTBP_GEMM. A first
+    network measures its own classes only (784-128-10: 120 of the 648, 0.2 s instead of
+    1 s)."""
     global _known
     with _lock:
         if GEMM_SETTING not in GEMM_SETTINGS:
