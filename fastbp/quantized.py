@@ -150,7 +150,7 @@ class QuantizedNetwork:
         X = check_X(X, self.sizes[0], np.float32, accept_sparse=False)
         Y = check_targets(y, self._loss_code, self.sizes[-1], X.shape[0], np.float32)
         weights = check_weights(sample_weight, None, Y, self._loss_code, np.float32)
-        tallies = self._run(Data(X, Y, weights), np.empty((0, self.sizes[-1]), np.float32))
+        tallies = self._run(Data(X, Y, weights), self._model.no_outputs())
         return epoch_logs(self._loss_code, self.sizes[-1], tallies)
 
     # Files -------------------------------------------------------------------------------

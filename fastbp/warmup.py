@@ -82,8 +82,6 @@ def warm_up(activations=("relu",), outputs=None, losses=("cross_entropy",),
     return report
 
 
-
-
 # What the defaults compile: each entry point as a user first calls it, on tiny data, so that
 # it compiles exactly the kernels (activations, loss, optimizer, dtype, input types) that the
 # same call on real data compiles.

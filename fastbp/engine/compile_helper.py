@@ -45,9 +45,8 @@ def inference_signature(model, data):
     """The argument types of model's inference loop over rows like data's (records.Data):
     those Model.infer passes for an evaluate or a predict of such rows."""
     team = Team(0, 1, 1, 1, np.zeros(2, np.int64))
-    out = np.empty((0, model.sizes[-1]), model.params.dtype)
     return tuple(typeof(arg) for arg in (team, model.kernel_model, model.space(1, 1),
-                                         read_only(data), out))
+                                         read_only(data), model.no_outputs()))
 
 
 def _core_to_spare():

@@ -135,7 +135,7 @@ def run(model, q, data, out):
             few.scratch = _scratch(q, config.FEW_ROWS)
         with one_thread():
             infer(model.kinds)(few.team, q, few.space, few.scratch, read_only(data), out)
-        return model.few_tallies(few.space, data)
+        return model.inference_tallies(few.space, data)
     capacity = min(n, inference_rows())
     slabs = inference_slabs(capacity)
     space = model.space(capacity, slabs)

@@ -104,7 +104,7 @@ class Model:
         wait_for_helper(self.kinds)
         with backends.one_thread():
             loops.infer(self.kinds)(few.team, self.kernel_model, few.space, read_only(data), out)
-        return self.few_tallies(few.space, data)
+        return self.inference_tallies(few.space, data)
 
     def few_rows(self):
         """This thread's workspace for inference on at most config.FEW_ROWS rows, kept per
@@ -118,27 +118,18 @@ class Model:
         return few
 
     @staticmethod
-    def few_tallies(space, data):
-        """inference_tallies for a workspace of one slab: its sums as they are (the general
-        sums over one slab add nothing to them)."""
-        sums = space.sums
-        weight = data.weights.sum(dtype=np.float64) if data.Y.shape[0] else 0.0
-        return Tallies(sums[0, LOSS], int(sums[0, CORRECT]), weight, data.X.shape[0],
-                       int(sums[0, NON_FINITE]))
-
-    @staticmethod
     def inference_tallies(space, data):
         """The Tallies of a forward pass over data from the slabs' sums in space."""
         sums = space.sums
         weight = data.weights.sum(dtype=np.float64) if data.Y.shape[0] else 0.0
-        return Tallies(sums[:, LOSS].sum(), int(sums[:, CORRECT].sum()), weight,
-                       data.X.shape[0], int(sums[:, NON_FINITE].sum()))
+        return Tallies(_slab_total(sums, LOSS), int(_slab_total(sums, CORRECT)), weight,
+                       data.X.shape[0], int(_slab_total(sums, NON_FINITE)))
 
     def loss_tallies(self, data):
         """The Tallies of the forward pass over data, keeping no outputs."""
-        return self.infer(data, self._no_outputs())
+        return self.infer(data, self.no_outputs())
 
-    def _no_outputs(self):
+    def no_outputs(self):
         """An output array of no rows (a forward pass that keeps none)."""
         return np.empty((0, self.sizes[-1]), self.params.dtype)
 
@@ -171,7 +162,7 @@ class Model:
             space = self.space(x.shape[0], 1)  # holds every row's activations afterwards
             data = self.no_targets(x)  # the types infer passes: no second compile of the loop
             run_team(loops.infer(self.kinds), 1,
-                     (self.kernel_model, space, read_only(data), self._no_outputs()))
+                     (self.kernel_model, space, read_only(data), self.no_outputs()))
             for l in range(1, layers):
                 a = self.block(space, l - 1, A)
                 lows[l], highs[l] = min(lows[l], a.min()), max(highs[l], a.max())
@@ -235,6 +226,12 @@ class Model:
         """sum ||W||^2 over every layer's weights (not the biases), in float64: the L2
         penalty's sum (inf for huge weights)."""
         return squared_weights(self.views()[0])
+
+
+def _slab_total(sums, column):
+    """The slabs' sums of one column (records.LOSS, ...) added in slab order; one slab's as it
+    is (what the sum gives, without NumPy's reduction: a served row's)."""
+    return sums[0, column] if sums.shape[0] == 1 else sums[:, column].sum()
 
 
 def squared_weights(weights):
