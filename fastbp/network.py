@@ -282,7 +282,9 @@ class Network:
         X : array_like, shape (n, sizes[0])
             Calibration rows, finite: a few hundred to a few thousand rows like the data
             the model will see (a sample of the training set, say). Inputs outside the
-            range they span are clipped to it.
+            range they span are clipped to it. A uint8 X (raw pixels) gives the first
+            layer uint8's whole range, 0 to 255: with 8-bit codes its pixels are then the
+            codes themselves, and the model reads uint8 rows without quantizing them.
         activation_bits : {7, 8}, optional
             Bits of each layer's uint8 input codes. Default: 8 on CPUs with an int8
             dot-product instruction (AVX512_VNNI, AVX_VNNI), else 7, the most such CPUs
@@ -295,8 +297,11 @@ class Network:
         """
         from .quantized import QuantizedNetwork, input_bits
         bits = input_bits(activation_bits)
+        pixels = getattr(X, "dtype", None) == np.uint8
         X = check_X(X, self.sizes[0], self.dtype, accept_sparse=False)
         lows, highs = self._model.input_ranges(X, self._input_map)
+        if pixels:
+            lows[0], highs[0] = 0, 255
         # the int8 model reads raw inputs: the input map goes into its first layer
         weights, biases = self._folded_parameters()
         return QuantizedNetwork.from_ranges(self._spec(), weights, biases, lows, highs, bits,

@@ -121,6 +121,13 @@ class QuantizedNetwork:
 
     # Inference ---------------------------------------------------------------------------
 
+    def _X(self, X):
+        """X as the int8 pass reads it: a uint8 array as uint8 (C-contiguous), anything else
+        as checked float32 (NaN and inf have no code)."""
+        if isinstance(X, np.ndarray) and X.dtype == np.uint8:
+            return check_X(X, self.sizes[0], np.uint8, finite=False, accept_sparse=False)
+        return check_X(X, self.sizes[0], np.float32, accept_sparse=False)
+
     def _run(self, data, out):
         """The int8 forward pass over data (records.Data); returns its Tallies."""
         return self._model.infer_int8(self._kernel_q, data, out)
@@ -131,12 +138,16 @@ class QuantizedNetwork:
         Parameters
         ----------
         X : array_like, shape (n, sizes[0]), finite
+            A uint8 array (raw pixels, for a network with an ``input_scale``) is read as
+            it is: its bytes are quantized directly, with no float copy, or, when the
+            network was calibrated on uint8 rows with 8-bit codes, are the codes already.
+            The results are those of ``X.astype(np.float32)``, bit for bit.
 
         Returns
         -------
         ndarray, shape (n, sizes[-1]), float32
         """
-        X = check_X(X, self.sizes[0], np.float32, accept_sparse=False)  # NaN: no code
+        X = self._X(X)
         out = np.empty((X.shape[0], self.sizes[-1]), np.float32)
         self._run(self._model.no_targets(X), out)
         return out
@@ -147,7 +158,7 @@ class QuantizedNetwork:
 
     def evaluate(self, X, y, sample_weight=None):
         """As :meth:`fastbp.Network.evaluate`, from :meth:`forward`'s outputs."""
-        X = check_X(X, self.sizes[0], np.float32, accept_sparse=False)
+        X = self._X(X)
         Y = check_targets(y, self._loss_code, self.sizes[-1], X.shape[0], np.float32)
         weights = check_weights(sample_weight, None, Y, self._loss_code, np.float32)
         tallies = self._run(Data(X, Y, weights), self._model.no_outputs())

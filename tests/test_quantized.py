@@ -208,3 +208,56 @@ def test_eight_bit_inputs_only_where_the_cpu_multiplies_them_exactly():
         with pytest.raises(ValueError, match="activation_bits=8 needs a CPU with AVX512_VNNI"):
             net.quantize(X, activation_bits=8)
         assert net.quantize(X, activation_bits=7).activation_bits == 7
+
+
+def _pixel_network(seed=0):
+    """A relu network over raw uint8 pixels (input_scale=1/255) and 3000 rows of them: more
+    than one inference chunk."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (3000, 49), dtype=np.uint8)
+    net = fastbp.Network([49, 32, 4], activation="relu", output="softmax", seed=seed,
+                         input_scale=1 / 255)
+    net.fit(pixels[:600], rng.integers(0, 4, 600), epochs=2, lr=0.05)
+    return net, pixels
+
+
+def test_uint8_rows_give_the_float_rows_bits():
+    """Raw uint8 rows are quantized straight from their bytes: the same codes, and so the
+    same outputs and logs, as the same rows converted to float32, in one chunk or several,
+    and on the few-row path. Calibrated on uint8, the first layer spans 0 to 255."""
+    net, pixels = _pixel_network()
+    q = net.quantize(pixels[:500])
+    top = 2 ** q.activation_bits - 1
+    assert q.input_scales[0] == np.float32(255 / top) and q.input_zero_points[0] == 0
+    floats = pixels.astype(np.float32)
+    for rows in (slice(0, 3000), slice(5, 6), slice(0, 40)):
+        np.testing.assert_array_equal(q.forward(pixels[rows]), q.forward(floats[rows]))
+    y = q.predict(floats)
+    assert q.evaluate(pixels, y) == q.evaluate(floats, y)
+    np.testing.assert_allclose(q.forward(floats), _reference_forward(q, floats), atol=1e-6)
+
+
+def test_uint8_rows_are_the_codes_with_eight_bits(monkeypatch):
+    """With 8-bit codes, a network calibrated on uint8 rows codes its first layer's input
+    with scale 1 and zero point 0: the pixels are the codes, passed to the product as they
+    are (no copy, checked by memory), with the bits of the general path. Run on any CPU by
+    letting 8 bits through (without VNNI the product may saturate, the same way on both
+    paths)."""
+    from numba import njit
+
+    from fastbp.engine.int8 import layer_codes
+    monkeypatch.setattr(backends, "has_vnni", lambda: True)
+    net, pixels = _pixel_network(seed=1)
+    q = net.quantize(pixels[:500], activation_bits=8)
+    assert q.input_scales[0] == 1 and q.input_zero_points[0] == 0
+    np.testing.assert_array_equal(q.forward(pixels), q.forward(pixels.astype(np.float32)))
+
+    @njit
+    def codes_of(a, kernel_q, l, scratch):
+        return layer_codes(a, kernel_q, l, scratch)
+
+    scratch = np.empty_like(pixels[:8])
+    assert np.shares_memory(codes_of(pixels[:8], q._kernel_q, 0, scratch), pixels)
+    floats = pixels[:8].astype(np.float32)
+    np.testing.assert_array_equal(codes_of(floats, q._kernel_q, 0, scratch), pixels[:8])
+    assert not np.shares_memory(codes_of(floats, q._kernel_q, 0, scratch), floats)

@@ -1,7 +1,10 @@
 """Serving speed: rows/s at batch 1, 32, 1,000 and 10,000, and the latency of one row (p50,
 p99), of fastbp's forward pass (float32, and int8 from Network.quantize) against ONNX
 Runtime (the same network exported by Network.to_onnx, in float32 and after ONNX Runtime's
-dynamic int8 quantization) and PyTorch (Network.to_torch).
+dynamic int8 quantization) and PyTorch (Network.to_torch). The "pixels" systems serve the
+same network made to read raw pixels (input_scale=1/255): fastbp's int8 model fed the uint8
+images as they are, ONNX Runtime's int8 model fed them converted to float32 beforehand (the
+conversion not timed).
 
     python bench/tools/serving.py                          # the four standard configurations
     python bench/tools/serving.py --configs small --rounds 5
@@ -33,7 +36,11 @@ from bench.common import cpu_description, fair_env, run_with_fair_blas  # noqa: 
 from bench.configs import CONFIGS  # noqa: E402
 
 BATCHES = (1, 32, 1000, 10000)
-SYSTEMS = ("fastbp", "fastbp-int8", "onnxruntime", "onnxruntime-int8", "torch")
+SYSTEMS = ("fastbp", "fastbp-int8", "onnxruntime", "onnxruntime-int8", "torch",
+           "fastbp-int8-pixels", "onnxruntime-int8-pixels")
+# Each system's rows/s against its peer's in the summary.
+PEERS = (("fastbp", "onnxruntime"), ("fastbp-int8", "onnxruntime-int8"),
+         ("fastbp-int8-pixels", "onnxruntime-int8-pixels"))
 LATENCY_CALLS = 3000
 
 
@@ -48,8 +55,26 @@ def _network(config):
     return net, X, np.ascontiguousarray(X_test)
 
 
+def _pixels(X):
+    """Pixels in [0, 1] as the uint8 values they were (Fashion-MNIST's are k / 255)."""
+    return np.rint(X * 255).astype(np.uint8)
+
+
+def _pixel_network(net):
+    """net made to read raw pixels: the same parameters, input_scale=1/255."""
+    import fastbp
+    twin = fastbp.Network(net.sizes, activation=net.activations[:-1],
+                          output=net.activations[-1], loss=net.loss_name,
+                          input_scale=1 / 255)
+    twin.params = net.params
+    return twin
+
+
 def _forward(system, net, X_calibration, threads):
-    """The system's forward pass on net, as a function of a float32 batch."""
+    """The system's forward pass on net, as a function of a batch of its rows (_rows)."""
+    if system.endswith("-pixels"):
+        net, X_calibration = _pixel_network(net), _pixels(X_calibration)
+        system = system[:-len("-pixels")]
     if system == "fastbp":
         return net.forward
     if system == "fastbp-int8":
@@ -87,6 +112,9 @@ def worker(system, config):
     """{batch: rows/s} and the one-row latencies' (p50, p99) in microseconds of one system."""
     from bench.peer_models import THREADS
     net, X_train, X_test = _network(config)
+    if system.endswith("-pixels"):  # fastbp reads the bytes; ONNX Runtime, float32 pixels
+        X_test = _pixels(X_test)
+        X_test = X_test if system.startswith("fastbp") else X_test.astype(np.float32)
     forward = _forward(system, net, X_train, THREADS)
     one_row = _forward(system, net, X_train, 1) if system.startswith("onnxruntime") \
         else forward
@@ -154,9 +182,9 @@ def main():
             print(f"| {c} | {s} | " + " | ".join(f"{rate:,.0f}" for rate in rates)
                   + f" | {latency[s]['p50']:.1f} | {latency[s]['p99']:.1f} | {ratio} |")
     print()
-    print("Rows/s ratios, fastbp / ONNX Runtime (float32) and fastbp-int8 / ONNX Runtime int8:")
+    print("Rows/s ratios, each fastbp system / its ONNX Runtime peer:")
     for c in args.configs:
-        for ours, theirs in (("fastbp", "onnxruntime"), ("fastbp-int8", "onnxruntime-int8")):
+        for ours, theirs in PEERS:
             if (c, ours) in runs and (c, theirs) in runs:
                 ratios = [max(run["rates"][b] for run in runs[c, ours])
                           / max(run["rates"][b] for run in runs[c, theirs]) for b in BATCHES]

@@ -8,21 +8,25 @@ quantized networks (fastbp/quantized.py). For each layer l, on a block of rows:
 
 Wq[l] holds the int8 weights of layer l (per-output-unit scales sw[l]); s[l] and zp[l] are
 the scale and zero point of layer l's input, from calibration; top is the largest input
-code (127 without VNNI: backends.has_vnni). The division, the rounding and the dequantizing
+code (127 without VNNI: backends.has_vnni). Raw uint8 rows (pixels) are read as they are:
+quantized straight from the bytes (no float copy of them), or, where their codes would be
+the pixels themselves (s[0] = 1, zp[0] = 0, top = 255), not quantized at all; either way
+the codes, and so every result, are the float32 rows' bit for bit. The division, the rounding and the dequantizing
 multiply-add are computed as ONNX Runtime computes QuantizeLinear, Cast, Mul and Add (no
 reciprocal, no fused multiply-add), so an exported model reproduces the integer products.
 Activations and the loss are float inference's own (step.py).
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from . import config
 from .backends import one_thread
 from .config import DRIVER, INTERNAL, JIT
 from .elementwise import activate
 from .gemm import _leading
-from .layout import ACT, N_IN, N_OUT, UNIT_OFF, A, Z, layer_block, layer_input, weight
+from .layout import ACT, N_IN, N_OUT, UNIT_OFF, A, Z, layer_block, weight
 from .loops import _once, meet, slab_outputs
 from .numba_ext import onednn_u8s8s32
 from .parallel import inference_rows, inference_slabs, run_team, share
@@ -49,14 +53,14 @@ def _rows(buffer, capacity, r0, r1, width):
 
 @njit(**_IEEE)
 def quantize(a, scale, zero_point, top, q):
-    """q = clip(round_half_even(a / scale) + zero_point, 0, top) elementwise, for float32 a
-    and uint8 q of the same shape (rows of each contiguous)."""
+    """q = clip(round_half_even(a / scale) + zero_point, 0, top) elementwise, for float32 or
+    uint8 a (exact in float32) and uint8 q of the same shape (rows of each contiguous)."""
     low, high = np.float32(-zero_point), np.float32(top - zero_point)
     shift = np.float32(zero_point)
     for i in range(a.shape[0]):
         row, codes = a[i], q[i]  # rows as vectors, and selects, not min/max: 1.6x faster
         for j in range(row.shape[0]):
-            v = row[j] / scale
+            v = np.float32(row[j]) / scale  # a uint8 widened in the loop: no copy
             v = v if v > low else low  # clipped before rounding, as ONNX Runtime does
             v = v if v < high else high
             codes[j] = np.uint8(np.int32(np.rint(v) + shift))
@@ -70,6 +74,28 @@ def dequantize(acc, multipliers, biases, z):
         products, out = acc[i], z[i]
         for j in range(products.shape[0]):
             out[j] = np.float32(products[j]) * multipliers[j] + biases[j]
+
+
+def layer_codes(a, q, l, codes):
+    """Layer l's input codes for the rows a: quantized into codes, which is returned, or a
+    itself where its uint8 values are the codes (module doc). Compiled code only."""
+    raise TypeError("layer_codes runs inside compiled kernels only")
+
+
+@overload(layer_codes, inline="always", jit_options=INTERNAL)
+def _layer_codes(a, q, l, codes):
+    if a.dtype != types.uint8:
+        def impl(a, q, l, codes):
+            quantize(a, q.scales[l], q.zero_points[l], q.top, codes)
+            return codes
+        return impl
+
+    def impl_pixels(a, q, l, codes):
+        if q.scales[l] == 1 and q.zero_points[l] == 0 and q.top == 255:
+            return a
+        quantize(a, q.scales[l], q.zero_points[l], q.top, codes)
+        return codes
+    return impl_pixels
 
 
 @njit(**DRIVER)
@@ -86,9 +112,8 @@ def quantized_block(kinds, q, space, scratch, a_prev, l, rows):
     # Rows r0 to r1 of every layer at the same place, r0 widest-layer rows in: the slabs of
     # a chunk run their layers without meeting, and must never share a scratch row. Each a
     # C-contiguous block: 2-D column blocks kept the loops below from vectorising.
-    codes = _rows(scratch.codes, space.capacity, r0, r1, n_in)
+    codes = layer_codes(a_prev[r0:r1], q, l, _rows(scratch.codes, space.capacity, r0, r1, n_in))
     acc = _rows(scratch.acc, space.capacity, r0, r1, n_out)
-    quantize(a_prev[r0:r1], q.scales[l], q.zero_points[l], q.top, codes)
     onednn_u8s8s32(r1 - r0, n_out, n_in, codes, _leading(codes), weight(q.weights, table, l),
                    n_in, acc, _leading(acc), _units(q.offsets, table, l))
     z = layer_block(space, n, l, Z)[r0:r1]
@@ -113,9 +138,11 @@ def infer(kinds):
             x = X[first:first + n]
             for s in range(team.first, team.end):
                 lo, hi = share(s, team.parts, n)
-                for l in range(top + 1):
-                    quantized_block(kinds, q, space, scratch, layer_input(x, space, l, None),
-                                    l, (lo, hi))
+                # the first layer apart: its input may be uint8 rows, the others' float32
+                quantized_block(kinds, q, space, scratch, x, 0, (lo, hi))
+                for l in range(1, top + 1):
+                    quantized_block(kinds, q, space, scratch,
+                                    layer_block(space, n, l - 1, A), l, (lo, hi))
                 slab_outputs(kinds, q, space, Slab(s, first, n, lo, hi), data, out)
             k = meet(team, k)
 
