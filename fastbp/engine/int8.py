@@ -8,13 +8,15 @@ quantized networks (fastbp/quantized.py). For each layer l, on a block of rows:
 
 Wq[l] holds the int8 weights of layer l (per-output-unit scales sw[l]); s[l] and zp[l] are
 the scale and zero point of layer l's input, from calibration; top is the largest input
-code (127 without VNNI: backends.has_vnni). Raw uint8 rows (pixels) are read as they are:
-quantized straight from the bytes (no float copy of them), or, where their codes would be
-the pixels themselves (s[0] = 1, zp[0] = 0, top = 255), not quantized at all; either way
-the codes, and so every result, are the float32 rows' bit for bit. The division, the rounding and the dequantizing
-multiply-add are computed as ONNX Runtime computes QuantizeLinear, Cast, Mul and Add (no
-reciprocal, no fused multiply-add), so an exported model reproduces the integer products.
-Activations and the loss are float inference's own (step.py).
+code (127 without VNNI: backends.has_vnni). The division, the rounding and the
+dequantizing multiply-add are computed as ONNX Runtime computes QuantizeLinear, Cast, Mul
+and Add (no reciprocal, no fused multiply-add), so an exported model reproduces the integer
+products. Activations and the loss are float inference's own (step.py).
+
+Raw uint8 rows (pixels) are read as they are: quantized straight from the bytes (no float
+copy of them), or, where their codes would be the pixels themselves (s[0] = 1, zp[0] = 0,
+top = 255), not quantized at all; either way the codes, and so every result, are those of
+the rows converted to float32, bit for bit.
 """
 
 import numpy as np
