@@ -17,7 +17,8 @@ from . import persist
 from .engine import Data, Model, backends
 from .engine.codes import LOSSES
 from .training import epoch_logs, predictions
-from .validation import check_activations, check_targets, check_weights, check_X
+from .validation import (check_activations, check_finite_X, check_targets, check_weights,
+                         check_X)
 
 WEIGHT_CODES = 127  # int8 weights in [-127, 127]: symmetric, so -W quantizes to -Wq
 
@@ -122,15 +123,19 @@ class QuantizedNetwork:
     # Inference ---------------------------------------------------------------------------
 
     def _X(self, X):
-        """X as the int8 pass reads it: a uint8 array as uint8 (C-contiguous), anything else
-        as checked float32 (NaN and inf have no code)."""
-        if isinstance(X, np.ndarray) and X.dtype == np.uint8:
-            return check_X(X, self.sizes[0], np.uint8, finite=False, accept_sparse=False)
-        return check_X(X, self.sizes[0], np.float32, accept_sparse=False)
+        """X as the int8 pass reads it: a uint8 array as uint8, anything else as float32
+        (C-contiguous, checked but for NaN and inf: _run checks those)."""
+        dtype = np.uint8 if isinstance(X, np.ndarray) and X.dtype == np.uint8 else np.float32
+        return check_X(X, self.sizes[0], dtype, finite=False, accept_sparse=False)
 
     def _run(self, data, out):
-        """The int8 forward pass over data (records.Data); returns its Tallies."""
-        return self._model.infer_int8(self._kernel_q, data, out)
+        """The int8 forward pass over data (records.Data); returns its Tallies. NaN and inf
+        have no code: the pass counts the rows of X holding one, and only then is X read
+        for where (a full scan up front would cost a quarter of the pass)."""
+        tallies = self._model.infer_int8(self._kernel_q, data, out)
+        if tallies.non_finite:
+            check_finite_X(data.X)
+        return tallies
 
     def forward(self, X):
         """Output activations for each sample, float32, from int8 products.

@@ -189,6 +189,14 @@ def test_bad_input_is_refused_with_a_reason():
     q = net.quantize(X)
     with pytest.raises(ValueError, match="X contains NaN or inf"):
         q.forward(bad)
+    # NaN and inf have no code: the pass counts their rows, on every path (one row, a later
+    # chunk of many), and the error then says where
+    with pytest.raises(ValueError, match=r"first at row 0, column 2"):
+        q.forward(bad[3:4])
+    many = np.tile(X, (10, 1))
+    many[-2, 5] = -np.inf
+    with pytest.raises(ValueError, match=rf"first at row {len(many) - 2}, column 5"):
+        q.evaluate(many, np.zeros(len(many), int))
     with pytest.raises(ValueError, match="X has 7 features per sample but the network "
                                          "expects 8"):
         q.forward(X[:, :7])

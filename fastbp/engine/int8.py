@@ -26,13 +26,13 @@ from numba.extending import overload
 from . import config
 from .backends import one_thread
 from .config import DRIVER, INTERNAL, JIT
-from .elementwise import activate
+from .elementwise import activate, non_finite_rows
 from .gemm import _leading
 from .layout import ACT, N_IN, N_OUT, UNIT_OFF, A, Z, layer_block, weight
 from .loops import _once, meet, slab_outputs
 from .numba_ext import onednn_u8s8s32
 from .parallel import inference_rows, inference_slabs, run_team, share
-from .records import Scratch, Slab, read_only
+from .records import NON_FINITE, Scratch, Slab, read_only
 
 # IEEE arithmetic, as ONNX Runtime's operators do it: without fastmath, LLVM neither turns
 # x / s into x * (1 / s) nor fuses the dequantizing multiply and add.
@@ -100,6 +100,19 @@ def _layer_codes(a, q, l, codes):
     return impl_pixels
 
 
+def input_non_finite_rows(x):
+    """How many rows of the input rows x hold a NaN or an infinity (none in integer rows).
+    Compiled code only."""
+    raise TypeError("input_non_finite_rows runs inside compiled kernels only")
+
+
+@overload(input_non_finite_rows, inline="always", jit_options=INTERNAL)
+def _input_non_finite_rows(x):
+    if isinstance(x.dtype, types.Integer):
+        return lambda x: 0
+    return lambda x: non_finite_rows(x)
+
+
 @njit(**DRIVER)
 def quantized_block(kinds, q, space, scratch, a_prev, l, rows):
     """Forward pass of rows (r0, r1) of layer l with int8 products (module doc): writes
@@ -131,7 +144,8 @@ def infer(kinds):
     def infer_rows(team, q, space, scratch, data, out):
         """As loops.infer, with quantized_block for each layer's forward pass: outputs into
         out when it has rows; when data.Y has rows, each slab's weighted loss sum and
-        correct count into its sums."""
+        correct count into its sums; always, its rows of X holding a NaN or inf into its
+        non_finite sum (they have no codes: the caller reads X for them only then)."""
         X = data.X
         top = q.table.shape[0] - 1
         k = 0
@@ -141,6 +155,7 @@ def infer(kinds):
             for s in range(team.first, team.end):
                 lo, hi = share(s, team.parts, n)
                 # the first layer apart: its input may be uint8 rows, the others' float32
+                space.sums[s, NON_FINITE] += input_non_finite_rows(x[lo:hi])
                 quantized_block(kinds, q, space, scratch, x, 0, (lo, hi))
                 for l in range(1, top + 1):
                     quantized_block(kinds, q, space, scratch,
