@@ -242,8 +242,8 @@ def _take_helpers(count):
     """count idle helpers, new ones where too few are idle (another thread's run_team may be
     using some: two networks trained at once in two Python threads)."""
     with _helpers_lock:
-        taken = _idle_helpers[len(_idle_helpers) - count:] if count else []
-        del _idle_helpers[len(_idle_helpers) - len(taken):]
+        taken = _idle_helpers[:count]
+        del _idle_helpers[:count]
     return taken + [_Helper() for _ in range(count - len(taken))]
 
 
