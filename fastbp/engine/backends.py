@@ -19,6 +19,7 @@ can fall in it is built, and kept in a file (``choose``).
 """
 
 import ctypes
+import functools
 import json
 import os
 import threading
@@ -44,7 +45,7 @@ N_CLASSES = len(PATTERNS) * N_BUCKETS ** 3
 
 SYMBOL_SGEMM, SYMBOL_DGEMM = "fastbp_cblas_sgemm", "fastbp_cblas_dgemm"
 SYMBOL_ONEDNN, SYMBOL_CHOICE = "fastbp_onednn_sgemm", "fastbp_gemm_choice"
-SYMBOL_U8S8 = "fastbp_onednn_u8s8s32"
+SYMBOL_U8S8, SYMBOL_BF16 = "fastbp_onednn_u8s8s32", "fastbp_onednn_bf16bf16f32"
 
 # The table the kernels read (never reallocated: its address is bound to SYMBOL_CHOICE).
 choice = np.zeros(N_CLASSES, dtype=np.int8)
@@ -69,7 +70,7 @@ def _address(library, name):
     return ctypes.cast(getattr(library, name), ctypes.c_void_p).value
 
 
-_ONEDNN_SIGNATURE = ctypes.CFUNCTYPE(  # dnnl_sgemm: row-major, sizes by value
+_ONEDNN_SIGNATURE = ctypes.CFUNCTYPE(  # dnnl_sgemm, dnnl_gemm_bf16bf16f32: row-major
     ctypes.c_int32, ctypes.c_char, ctypes.c_char, *[ctypes.c_int64] * 3, ctypes.c_float,
     ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_float,
     ctypes.c_void_p, ctypes.c_int64)
@@ -108,8 +109,10 @@ def _load_onednn():
         return None, None
     library.dnnl_sgemm.argtypes = _ONEDNN_SIGNATURE._argtypes_
     library.dnnl_gemm_u8s8s32.argtypes = _U8S8_SIGNATURE._argtypes_
+    library.dnnl_gemm_bf16bf16f32.argtypes = _ONEDNN_SIGNATURE._argtypes_
     llvm.add_symbol(SYMBOL_ONEDNN, _address(library, "dnnl_sgemm"))
     llvm.add_symbol(SYMBOL_U8S8, _address(library, "dnnl_gemm_u8s8s32"))
+    llvm.add_symbol(SYMBOL_BF16, _address(library, "dnnl_gemm_bf16bf16f32"))
     return library, openmp
 
 
@@ -118,6 +121,7 @@ onednn, _openmp = _load_onednn()
 if onednn is None:
     llvm.add_symbol(SYMBOL_ONEDNN, ctypes.cast(_absent, ctypes.c_void_p).value)
     llvm.add_symbol(SYMBOL_U8S8, ctypes.cast(_absent_u8s8, ctypes.c_void_p).value)
+    llvm.add_symbol(SYMBOL_BF16, ctypes.cast(_absent, ctypes.c_void_p).value)
 llvm.add_symbol(SYMBOL_CHOICE, choice.ctypes.data)
 
 
@@ -145,6 +149,22 @@ def has_vnni():
     u8 x s8 products in 16 bits, which saturate unless the u8 inputs keep to 7 bits."""
     features = llvm.get_host_cpu_features()
     return bool(features.get("avx512vnni") or features.get("avxvnni"))
+
+
+@functools.cache
+def has_bf16():
+    """Whether bfloat16 products run on this CPU's bf16 units: it has them (AVX512_BF16 or
+    AMX-BF16) and oneDNN's dnnl_gemm_bf16bf16f32 runs a product (it answers
+    "unimplemented" on CPUs it has no bf16 kernels for, AVX2-only ones among them)."""
+    features = llvm.get_host_cpu_features()
+    if onednn is None or not (features.get("avx512bf16") or features.get("amx-bf16")):
+        return False
+    a = np.full(4, 0x3F80, np.uint16)  # 2x2 matrices of bfloat16 ones
+    c = np.zeros(4, np.float32)
+    with one_thread():
+        status = onednn.dnnl_gemm_bf16bf16f32(b"N", b"N", 2, 2, 2, 1.0, a.ctypes.data, 2,
+                                              a.ctypes.data, 2, 0.0, c.ctypes.data, 2)
+    return status == 0 and bool(np.all(c == 2))
 
 
 # Choosing ----------------------------------------------------------------------------------

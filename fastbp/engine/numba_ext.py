@@ -17,8 +17,8 @@ from numba.np.arrayobj import make_array, populate_array
 
 # Binds the library symbols below on import, before any kernel links.
 from .cache import KERNEL_DIR, PACKAGE, seed
-from .backends import (N_CLASSES, SYMBOL_CHOICE, SYMBOL_DGEMM, SYMBOL_ONEDNN, SYMBOL_SGEMM,
-                       SYMBOL_U8S8)
+from .backends import (N_CLASSES, SYMBOL_BF16, SYMBOL_CHOICE, SYMBOL_DGEMM, SYMBOL_ONEDNN,
+                       SYMBOL_SGEMM, SYMBOL_U8S8)
 
 # Views ------------------------------------------------------------------------------------
 
@@ -33,6 +33,32 @@ def bits_to_float64(typingctx, bits):
         return builder.bitcast(args[0], context.get_value_type(types.float64))
 
     return types.float64(bits), codegen
+
+
+@intrinsic
+def float32_bits(typingctx, x):
+    """The bits of a float32 as a uint32 (an LLVM bitcast, so it vectorises)."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.uint32))
+
+    return types.uint32(x), codegen
+
+
+@intrinsic
+def bits_to_float32(typingctx, bits):
+    """Reinterpret the low 32 bits of an unsigned integer as a float32 (an LLVM bitcast;
+    Numba widens uint32 arithmetic to 64 bits)."""
+    if not isinstance(bits, types.Integer) or bits.signed:
+        return None
+
+    def codegen(context, builder, signature, args):
+        low = builder.trunc(args[0], ir.IntType(32)) if bits.bitwidth > 32 else args[0]
+        return builder.bitcast(low, context.get_value_type(types.float32))
+
+    return types.float32(bits), codegen
 
 
 @intrinsic
@@ -93,18 +119,22 @@ _INT = ir.IntType(32)
 _VOIDP = ir.IntType(8).as_pointer()
 
 
-def _library_gemm(cblas):
+def _library_gemm(cblas, bf16=False):
     """An intrinsic calling a row-major gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B,
     ldb, beta, C, ldc) on the data pointers of arrays A, B, C: OpenBLAS's cblas_sgemm or
     cblas_dgemm by C's dtype (cblas=True: an order argument first, int sizes and flags), or
     oneDNN's dnnl_sgemm (64-bit sizes, 'N'/'T' flags, a status returned that cannot fail
-    for valid shapes)."""
+    for valid shapes), or with bf16=True oneDNN's dnnl_gemm_bf16bf16f32 (A and B uint16
+    arrays of bfloat16 bit patterns, float32 C; the same arguments; only where
+    backends.has_bf16)."""
     size_type = types.int32 if cblas else types.int64
     flag = _INT if cblas else _CHAR
     flags = (111, 112) if cblas else (ord("N"), ord("T"))  # no transpose, transpose
 
     def typer(typingctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
         if c.dtype not in ((types.float32, types.float64) if cblas else (types.float32,)):
+            return None
+        if {a.dtype, b.dtype} != {types.uint16 if bf16 else c.dtype}:
             return None
         sig = types.void(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 
@@ -116,7 +146,7 @@ def _library_gemm(cblas):
                                    order + [flag, flag, size, size, size, real, _VOIDP, size,
                                             _VOIDP, size, real, _VOIDP, size])
             symbol = (SYMBOL_SGEMM if c.dtype == types.float32 else SYMBOL_DGEMM) if cblas \
-                else SYMBOL_ONEDNN
+                else SYMBOL_BF16 if bf16 else SYMBOL_ONEDNN
             fn = cgutils.get_or_insert_function(builder.module, fnty, symbol)
             arg_types = signature.args
 
@@ -141,12 +171,13 @@ def _library_gemm(cblas):
 
         return sig, codegen
 
-    typer.__name__ = "openblas_gemm" if cblas else "onednn_sgemm"
+    typer.__name__ = "openblas_gemm" if cblas else "onednn_bf16" if bf16 else "onednn_sgemm"
     return intrinsic(typer)
 
 
 openblas_gemm = _library_gemm(cblas=True)
 onednn_sgemm = _library_gemm(cblas=False)
+onednn_bf16 = _library_gemm(cblas=False, bf16=True)
 
 
 @intrinsic
