@@ -104,8 +104,9 @@ def gemm_worker(size=2048, repeats=7, warm_up_s=3.0):
     ~170 to ~280 GFLOP/s over the first couple of seconds) and of oneDNN's sgemm, each
     library's rate, and the best u8 x s8 -> s32 rate, OP/s, of the oneDNN fastbp's int8
     products use, with the inputs' most significant bit clear (7-bit, as fastbp's are on
-    CPUs without VNNI; the rate does not depend on the values); and the kernels each BLAS
-    runs (bench.common.blas_kernels)."""
+    CPUs without VNNI; the rate does not depend on the values); the bf16 x bf16 -> f32 rate,
+    FLOP/s, of oneDNN's bf16 product where the CPU has bf16 units (backends.has_bf16), else
+    None; and the kernels each BLAS runs (bench.common.blas_kernels)."""
     import ctypes
 
     from fastbp.engine import backends
@@ -116,7 +117,7 @@ def gemm_worker(size=2048, repeats=7, warm_up_s=3.0):
     while time.perf_counter() - started < warm_up_s:
         A @ B
     rates = {"numpy": 2 * size ** 3 / min(timed(lambda: A @ B) for _ in range(repeats))}
-    result = {"int8_ops": None, "blas": blas_kernels()}
+    result = {"int8_ops": None, "bf16_flops": None, "blas": blas_kernels()}
     if backends.onednn is not None:
         ctypes.CDLL("libgomp.so.1").omp_set_num_threads(THREADS)
         C = np.empty((size, size), np.float32)
@@ -132,6 +133,13 @@ def gemm_worker(size=2048, repeats=7, warm_up_s=3.0):
         best = min(timed(lambda: backends.onednn.dnnl_gemm_u8s8s32(*args))
                    for _ in range(repeats))
         result["int8_ops"] = 2 * size ** 3 / best
+        if backends.has_bf16():  # oneDNN's bf16 product, operands bfloat16 bit patterns
+            halves = (A.view(np.uint32) >> 16).astype(np.uint16)  # truncated: any values do
+            args = (b"N", b"N", size, size, size, 1.0, halves.ctypes.data, size,
+                    halves.ctypes.data, size, 0.0, C.ctypes.data, size)
+            best = min(timed(lambda: backends.onednn.dnnl_gemm_bf16bf16f32(*args))
+                       for _ in range(repeats))
+            result["bf16_flops"] = 2 * size ** 3 / best
     result["gemm_rates"] = rates
     result["gemm_flops"] = max(rates.values())
     return result
@@ -201,6 +209,7 @@ def measure(config_names, peer_names, rounds, epochs, samples, n_test, smoke):
     gemms = [_run_worker(["gemm", "0.2" if smoke else "3.0"]) for _ in range(1 if smoke else 2)]
     ceilings = {"float32": max(g["gemm_flops"] for g in gemms),
                 "int8": max(g["int8_ops"] or 0 for g in gemms) or None,
+                "bfloat16": max(g.get("bf16_flops") or 0 for g in gemms) or None,
                 "float32_by_library": {lib: max(g["gemm_rates"].get(lib, 0) for g in gemms)
                                        for lib in gemms[0]["gemm_rates"]},
                 "blas": gemms[0]["blas"]}
@@ -248,7 +257,10 @@ def markdown(rows, ceilings, startup, meta, notes):
              f"the best of " + ", ".join(f"{lib} {rate / 1e9:.0f}" for lib, rate in
                                          ceilings["float32_by_library"].items())
              + ")" + (f", {ceilings['int8'] / 1e9:.0f} GOP/s (2048x2048 u8 x s8 -> "
-                      f"s32 through oneDNN, {THREADS} threads)." if ceilings["int8"] else "."),
+                      f"s32 through oneDNN, {THREADS} threads)" if ceilings["int8"] else "")
+             + (f", {ceilings['bfloat16'] / 1e9:.0f} GFLOP/s (2048x2048 bf16 x bf16 -> f32 "
+                f"through oneDNN on the CPU's bf16 units)." if ceilings.get("bfloat16")
+                else "; bf16: this CPU has no bf16 units (not measured)."),
              "Every process ran with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (fair BLAS); "
              "the BLAS libraries loaded and the kernels they ran: "
              + "; ".join(ceilings["blas"]) + ".",
