@@ -23,42 +23,30 @@ from .backends import (N_CLASSES, SYMBOL_BF16, SYMBOL_CHOICE, SYMBOL_DGEMM, SYMB
 # Views ------------------------------------------------------------------------------------
 
 
-@intrinsic
-def bits_to_float64(typingctx, bits):
-    """Reinterpret the bits of an int64 as a float64 (an LLVM bitcast, so it vectorises)."""
-    if bits != types.int64:
-        return None
+def _bitcast(name, accepts, target):
+    """An intrinsic name(value) reinterpreting the bits of a value of a type that accepts
+    allows as the type target: an LLVM bitcast, so the loops around it vectorise. An integer
+    wider than target keeps its low bits (Numba widens uint32 arithmetic to 64 bits)."""
+    def typer(typingctx, value):
+        if not accepts(value):
+            return None
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
+        def codegen(context, builder, signature, args):
+            bits = args[0]
+            if isinstance(value, types.Integer) and value.bitwidth > target.bitwidth:
+                bits = builder.trunc(bits, ir.IntType(target.bitwidth))
+            return builder.bitcast(bits, context.get_value_type(target))
 
-    return types.float64(bits), codegen
+        return target(value), codegen
 
-
-@intrinsic
-def float32_bits(typingctx, x):
-    """The bits of a float32 as a uint32 (an LLVM bitcast, so it vectorises)."""
-    if x != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.uint32))
-
-    return types.uint32(x), codegen
+    typer.__name__ = name
+    return intrinsic(typer)
 
 
-@intrinsic
-def bits_to_float32(typingctx, bits):
-    """Reinterpret the low 32 bits of an unsigned integer as a float32 (an LLVM bitcast;
-    Numba widens uint32 arithmetic to 64 bits)."""
-    if not isinstance(bits, types.Integer) or bits.signed:
-        return None
-
-    def codegen(context, builder, signature, args):
-        low = builder.trunc(args[0], ir.IntType(32)) if bits.bitwidth > 32 else args[0]
-        return builder.bitcast(low, context.get_value_type(types.float32))
-
-    return types.float32(bits), codegen
+bits_to_float64 = _bitcast("bits_to_float64", lambda t: t == types.int64, types.float64)
+float32_bits = _bitcast("float32_bits", lambda t: t == types.float32, types.uint32)
+bits_to_float32 = _bitcast(
+    "bits_to_float32", lambda t: isinstance(t, types.Integer) and not t.signed, types.float32)
 
 
 @intrinsic
