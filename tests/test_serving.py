@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 import fastbp
-from conftest import numba_threads, oracle
+from conftest import oracle
 from fastbp.engine import config
 
 NETWORKS = {
@@ -86,38 +86,6 @@ def test_threads_serving_one_network_get_their_own_rows():
     assert not errors
     for t in range(4):
         np.testing.assert_array_equal(results[t], expected[t::4])
-
-
-def test_thread_teams_keep_their_helper_threads():
-    """Batches split into slabs run on helper threads that wait between calls (a thread
-    started per call cost more than a 1,000-row batch's second half): serving many batches,
-    from two Python threads at once, starts no more helpers than one call's team needs per
-    caller, and gives the same outputs."""
-    import numba
-
-    from fastbp.engine.parallel import OMP_THREADS, usable_cores
-    if min(usable_cores(), numba.config.NUMBA_NUM_THREADS, OMP_THREADS) < 2:
-        pytest.skip("one core or thread: every batch runs on the calling thread")
-    net = fastbp.Network([12, 16, 4], seed=0)
-    X = np.random.default_rng(0).normal(size=(3000, 12))
-
-    def helpers():
-        return sum(thread.name == "fastbp-part" for thread in threading.enumerate())
-
-    with numba_threads(2):
-        expected = net.forward(X)
-        kept = helpers()
-        assert kept >= 1
-        for _ in range(5):
-            np.testing.assert_array_equal(net.forward(X), expected)
-        assert helpers() == kept
-        callers = [threading.Thread(target=lambda: [net.forward(X) for _ in range(20)])
-                   for _ in range(2)]
-        for caller in callers:
-            caller.start()
-        for caller in callers:
-            caller.join()
-        assert helpers() <= max(kept, 2)
 
 
 def test_estimators_plain_input_check_agrees_with_scikit_learns():

@@ -8,11 +8,9 @@ results are bitwise the same on any number of threads, and on any machine given 
 FASTBP_CORES. Threads are Python threads running compiled code with the GIL released, as
 many as Numba's thread count allows (numba.set_num_threads, NUMBA_NUM_THREADS) and, when it is set
 at import, OMP_NUM_THREADS (which Dask, among others, sets to 1 in its worker processes so
-that their libraries do not each take every core; Numba does not read it), woken once per
+that their libraries do not each take every core; Numba does not read it), started once per
 chunk of work: a parallel region per product measured slower, and Numba's parallel lowering
-cost seconds of compilation. The helper threads are kept between calls and wait for the
-next: starting and joining a thread per call cost ~0.2 ms, more than a served batch of a
-thousand rows takes on the second core. The matrix products inside run on one thread each
+cost seconds of compilation. The matrix products inside run on one thread each
 (backends.py): the parts are the only parallelism.
 """
 
@@ -185,78 +183,26 @@ def run_team(kernel, parts, args):
             errors.append(error)
             sync[ABORT] = 1
 
-    helpers = _take_helpers(threads - 1)
-    working = []
+    helpers = [threading.Thread(target=run, args=(i,), name=f"fastbp-part-{i}", daemon=True)
+               for i in range(1, threads)]
     interrupted = None
     try:
-        for i, helper in enumerate(helpers, 1):
-            helper.give(functools.partial(run, i))
-            working.append(helper)
+        for helper in helpers:
+            helper.start()
     except KeyboardInterrupt as stop:  # not every part will run: release the barriers
         interrupted = stop
         sync[ABORT] = 1
     if interrupted is None:
         run(0)
-    for helper in working:  # the parts write the parameters: let them end, Ctrl-C or not
+    for helper in helpers:  # the parts write the parameters: let them end, Ctrl-C or not
         while True:
             try:
-                helper.done.wait()
-                break
+                if helper.ident is None or not helper.is_alive():
+                    break
+                helper.join()
             except KeyboardInterrupt as stop:
                 interrupted = stop
-    _return_helpers(helpers)
     if errors:
         raise errors[0]
     if interrupted is not None:
         raise interrupted
-
-
-class _Helper:
-    """A thread that runs the jobs run_team gives it, one at a time, and waits in between.
-    A job never raises (run_team's run keeps the error)."""
-
-    def __init__(self):
-        self.done = threading.Event()
-        self._job = None
-        self._wake = threading.Semaphore(0)
-        threading.Thread(target=self._serve, name="fastbp-part", daemon=True).start()
-
-    def give(self, job):
-        self.done.clear()
-        self._job = job
-        self._wake.release()
-
-    def _serve(self):
-        while True:
-            self._wake.acquire()
-            job, self._job = self._job, None
-            job()
-            self.done.set()
-
-
-_idle_helpers = []  # helpers no run_team is using: taken and given back under the lock
-_helpers_lock = threading.Lock()
-
-
-def _take_helpers(count):
-    """count idle helpers, new ones where too few are idle (another thread's run_team may be
-    using some: two networks trained at once in two Python threads)."""
-    with _helpers_lock:
-        taken = _idle_helpers[:count]
-        del _idle_helpers[:count]
-    return taken + [_Helper() for _ in range(count - len(taken))]
-
-
-def _return_helpers(helpers):
-    with _helpers_lock:
-        _idle_helpers.extend(helpers)
-
-
-def _forget_helpers():
-    """In a forked child: the parent's helper threads do not exist there."""
-    global _helpers_lock
-    _helpers_lock = threading.Lock()
-    _idle_helpers.clear()
-
-
-os.register_at_fork(after_in_child=_forget_helpers)
