@@ -7,7 +7,7 @@ from .engine import Data, Model
 from .engine.codes import ACTIVATIONS, LOSSES, RELU_FAMILY, SIGMOID
 from .plan import FIT_SETTINGS, MaskStream, check_settings, fit_settings, make_plan
 from .training import Trainer, epoch_logs, predictions, train
-from .validation import (check_activations, check_dropout, check_dtype, check_finite_X,
+from .validation import (check_activations, check_dropout, check_dtype, check_finite_after,
                          check_init, check_input_map, check_output_width, check_params,
                          check_sizes, check_targets, check_validation_data, check_weights,
                          check_X, row_range, validation_rows)
@@ -224,25 +224,17 @@ class Network:
         """forward for an X checked already (C-contiguous, the network's dtype, width),
         except for NaN/inf, which the inference checks only if it meets one."""
         out, tallies = self._model.outputs(X)
-        self._check_non_finite(X, tallies)
+        check_finite_after(X, tallies)
         return out
-
-    @staticmethod
-    def _check_non_finite(X, tallies):
-        """After a forward pass over X (checked but for NaN/inf): a row of non-finite
-        first-layer pre-activations comes from X, or an overflow; X is read for NaN/inf
-        only then (a full scan up front: ~5 ms of ~20 on 10,000 images)."""
-        if tallies.non_finite:
-            check_finite_X(X)
 
     def _evaluate_arrays(self, data):
         """Logs over data (an engine.Data checked except for NaN/inf in X)."""
         tallies = self._model.loss_tallies(data)
-        self._check_non_finite(data.X, tallies)
+        check_finite_after(data.X, tallies)
         return epoch_logs(self._loss_code, self.sizes[-1], tallies)
 
     def _weighted(self, X, y, sample_weight):
-        # X's NaN/inf check is left to the inference (_check_non_finite)
+        # X's NaN/inf check is left to the inference (check_finite_after)
         X, Y = self._XY(X, y, finite=False)
         return Data(X, Y, check_weights(sample_weight, None, Y, self._loss_code, self.dtype))
 
@@ -527,7 +519,7 @@ class Network:
             As :meth:`evaluate` returns.
         """
         out, tallies = self._model.outputs(data)
-        self._check_non_finite(data.X, tallies)
+        check_finite_after(data.X, tallies)
         return out, epoch_logs(self._loss_code, self.sizes[-1], tallies)
 
     def minimize(self, data, l2=0.0, loss_scale=1.0, max_iter=200, max_fun=15000, tol=1e-4,

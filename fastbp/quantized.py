@@ -17,8 +17,8 @@ from . import persist
 from .engine import Data, Model, backends
 from .engine.codes import LOSSES
 from .training import epoch_logs, predictions
-from .validation import (check_activations, check_finite_X, check_targets, check_weights,
-                         check_X)
+from .validation import (check_activations, check_finite_after, check_targets,
+                         check_weights, check_X)
 
 WEIGHT_CODES = 127  # int8 weights in [-127, 127]: symmetric, so -W quantizes to -Wq
 
@@ -129,12 +129,10 @@ class QuantizedNetwork:
         return check_X(X, self.sizes[0], dtype, finite=False, accept_sparse=False)
 
     def _run(self, data, out):
-        """The int8 forward pass over data (records.Data); returns its Tallies. NaN and inf
-        have no code: the pass counts the rows of X holding one, and only then is X read
-        for where (a full scan up front would cost a quarter of the pass)."""
+        """The int8 forward pass over data (records.Data); returns its Tallies, after
+        raising where X holds a NaN or inf (check_finite_after)."""
         tallies = self._model.infer_int8(self._kernel_q, data, out)
-        if tallies.non_finite:
-            check_finite_X(data.X)
+        check_finite_after(data.X, tallies)
         return tallies
 
     def forward(self, X):

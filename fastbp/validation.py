@@ -258,6 +258,16 @@ def row_range(X, start, stop):
                (stop - start, X.shape[1]))
 
 
+def check_finite_after(X, tallies):
+    """After a forward pass over X (checked but for NaN/inf) that returned tallies: X is read
+    for NaN/inf only when the pass counted a row that may hold one (a full scan up front:
+    ~5 ms of ~20 on 10,000 images, a quarter of an int8 pass). The float pass counts rows of
+    non-finite first-layer pre-activations (from X, or an overflow); the int8 pass, rows of
+    X holding a NaN or inf, which have no code."""
+    if tallies.non_finite:
+        check_finite_X(X)
+
+
 def check_finite_X(X):
     """Raise ValueError, saying where, if X holds a NaN or an infinity."""
     if isinstance(X, CSR):
