@@ -167,7 +167,8 @@ def infer(kinds):
 
 
 def run(model, q, data, out):
-    """int8 inference over data = Data(X, Y, weights) (float32, checked) for the float32
+    """int8 inference over data = Data(X, Y, weights) (X float32 or uint8, checked but for
+    NaN and inf, which the pass counts; Y and weights float32) for the float32
     engine Model of the network's shape (its kinds and workspace layout) and the Quantized
     q: outputs into out when it has rows; returns the Tallies of the forward pass. At most
     config.FEW_ROWS rows run on the calling thread in its workspace (Model.few_rows), as
