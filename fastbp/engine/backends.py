@@ -31,6 +31,7 @@ import llvmlite.binding as llvm
 import numpy as np
 import scipy_openblas32
 
+from . import config
 from .cache import ROOT
 from .config import (GEMM_BUCKETS, GEMM_MARGIN, GEMM_REPRESENTATIVE, GEMM_SETTING,
                      GEMM_SETTINGS)
@@ -165,6 +166,12 @@ def has_bf16():
         status = onednn.dnnl_gemm_bf16bf16f32(b"N", b"N", 2, 2, 2, 1.0, a.ctypes.data, 2,
                                               a.ctypes.data, 2, 0.0, c.ctypes.data, 2)
     return status == 0 and bool(np.all(c == 2))
+
+
+def bf16_storage():
+    """The dtype a bfloat16 network's operands are stored in: uint16 bit patterns, for the
+    bf16 units, where has_bf16 and config.BF16_NATIVE; else float32 values (emulated)."""
+    return np.uint16 if config.BF16_NATIVE and has_bf16() else np.float32
 
 
 # Choosing ----------------------------------------------------------------------------------

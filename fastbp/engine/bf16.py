@@ -11,6 +11,8 @@ numbers up to the order of the float32 sums:
               float32 gemm: the product of two bf16 values has at most 16 significant bits,
               so float32 holds it exactly, and only the sums round, in float32
 
+gemm.gemm takes both: it is compiled for the operands' dtype.
+
 Rounding (float32 bits u): add 0x7FFF plus the lowest kept bit (bit 16) and drop the low 16
 bits; a finite value that rounds past bf16's largest becomes inf, as it should; a NaN stays
 a NaN (its sign kept, made quiet, so that rounding cannot carry it into inf).
@@ -21,8 +23,7 @@ from numba import njit, types
 from numba.extending import overload
 
 from .config import INTERNAL
-from .gemm import _leading, gemm
-from .numba_ext import bits_to_float32, float32_bits, onednn_bf16
+from .numba_ext import bits_to_float32, float32_bits
 
 _HALF_MINUS_ONE = np.uint32(0x7FFF)
 _QUIET = np.uint32(0x0040)  # the highest significand bit of a bf16: a quiet NaN
@@ -67,24 +68,14 @@ def bf16_rows(src, dst):
             out[j] = np.uint16(bf16_bits(row[j]))
 
 
-def bf16_gemm(trans_a, trans_b, alpha, A, B, beta, C):
-    """C = alpha * op(A) @ op(B) + beta * C for operands rounded to bfloat16: float32 ones
-    (round_rows) through the float32 gemm, the emulated path; uint16 ones (bf16_rows)
-    through oneDNN's bf16 product, the native path. Compiled code only."""
-    raise TypeError("bf16_gemm runs inside compiled kernels only")
+def to_bf16(src, dst):
+    """dst = src rounded to bfloat16, in dst's form: float32 values (round_rows) or uint16
+    bit patterns (bf16_rows). Compiled code only (the overload below)."""
+    raise TypeError("to_bf16 runs inside compiled kernels only")
 
 
-@overload(bf16_gemm, jit_options=INTERNAL)
-def _bf16_gemm(trans_a, trans_b, alpha, A, B, beta, C):
-    if A.dtype == types.float32:
-        return lambda trans_a, trans_b, alpha, A, B, beta, C: gemm(
-            trans_a, trans_b, alpha, A, B, beta, C)
-
-    def native(trans_a, trans_b, alpha, A, B, beta, C):
-        if C.shape[0] == 0 or C.shape[1] == 0:
-            return
-        m, n = C.shape
-        k = A.shape[0] if trans_a else A.shape[1]
-        onednn_bf16(trans_a, trans_b, m, n, k, alpha, A, _leading(A), B, _leading(B), beta,
-                    C, _leading(C))
-    return native
+@overload(to_bf16, inline="always", jit_options=INTERNAL)
+def _to_bf16(src, dst):
+    if dst.dtype == types.uint16:
+        return lambda src, dst: bf16_rows(src, dst)
+    return lambda src, dst: round_rows(src, dst)

@@ -54,21 +54,29 @@ MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY, POISSON = range(len(LOSSES))
 
 SGD, ADAM, RMSPROP = range(3)
 
+# The input precision of the products (engine/precision.py): float32, or bfloat16 operands
+# with float32 sums.
+PRECISIONS = ("float32", "bfloat16")
+FLOAT32, BFLOAT16 = range(len(PRECISIONS))
+
 # Kernels are compiled for the codes one network uses: ``kinds`` is the set of them as one
 # int, a compile-time constant of the kernels (loops.py): bit c for each activation code c
 # used, bit LOSS_BIT + the loss code, and bit OPTIMIZER_BIT + the optimizer code when the
 # training step has one apart from plain SGD fused into the gradient product. Code is
 # compiled for the codes in the set only; a kernel whose set holds several losses or
 # optimizers picks one at run time by the code its data carries (the layer table's loss
-# field, records.Hyper's code), as it always does for the activations.
+# field, records.Hyper's code), as it always does for the activations. Bit BF16_BIT says
+# that the products take bfloat16 operands: a kernel set is compiled for one precision.
 LOSS_BIT = 16
 OPTIMIZER_BIT = 24
+BF16_BIT = 30
 OPTIMIZERS = (SGD, ADAM, RMSPROP)
 
 
-def kinds(activation_codes, loss_codes):
-    """The int naming the activation codes and the losses a kernel serves (no optimizer)."""
-    value = 0
+def kinds(activation_codes, loss_codes, precision=FLOAT32):
+    """The int naming the activation codes, the losses and the precision (a code of
+    PRECISIONS) a kernel serves (no optimizer)."""
+    value = 1 << BF16_BIT if precision == BFLOAT16 else 0
     for code in set(loss_codes):
         value |= 1 << (LOSS_BIT + code)
     for code in set(activation_codes):
@@ -76,10 +84,10 @@ def kinds(activation_codes, loss_codes):
     return value
 
 
-def general_kinds():
-    """The kinds of the kernels that serve every network: every activation and loss (and,
-    through with_optimizer, every optimizer)."""
-    return kinds(range(len(ACTIVATIONS)), range(len(LOSSES)))
+def general_kinds(precision=FLOAT32):
+    """The kinds of the kernels that serve every network of a precision: every activation
+    and loss (and, through with_optimizer, every optimizer)."""
+    return kinds(range(len(ACTIVATIONS)), range(len(LOSSES)), precision)
 
 
 def with_optimizer(kinds_value, optimizer_codes):
@@ -102,3 +110,8 @@ def losses_of(kinds_value):
 def optimizers_of(kinds_value):
     """The optimizer codes of kinds_value (empty: plain SGD fused into the gradient)."""
     return tuple(code for code in OPTIMIZERS if kinds_value >> (OPTIMIZER_BIT + code) & 1)
+
+
+def rounds_to_bf16(kinds_value):
+    """Whether kinds_value's products take bfloat16 operands."""
+    return bool(kinds_value >> BF16_BIT & 1)

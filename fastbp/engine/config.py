@@ -32,6 +32,10 @@ SPECIALISE = os.environ.get("FASTBP_SPECIALISE", "1") != "0"
 GEMM_SETTING = os.environ.get("FASTBP_GEMM", "auto")
 GEMM_SETTINGS = ("auto", "openblas", "onednn")
 
+# FASTBP_BF16=emulated: bfloat16 networks multiply on the emulated path (float32 products of
+# rounded operands) even where the CPU has bf16 units, to compare the two paths.
+BF16_NATIVE = os.environ.get("FASTBP_BF16", "native") != "emulated"
+
 # FASTBP_CACHE_DIR: where the measured table of matrix-product libraries is kept (default:
 # the user's cache folder).
 CACHE_DIR = os.environ.get("FASTBP_CACHE_DIR") or None

@@ -6,7 +6,8 @@
     outer_update:  T = beta * T + alpha * delta.T @ a        (eq. 3 summed over the batch)
 
 Every product goes through gemm, which hands it to OpenBLAS or oneDNN by its shape class
-(backends.py: a table measured on the running CPU), always on one thread: each result
+(backends.py: a table measured on the running CPU; bfloat16 operands stored as bit patterns
+to oneDNN's bf16 product, engine/bf16.py), always on one thread: each result
 depends only on the shapes, so it is the same for any thread count. Operands are 2-D views
 whose rows may be strided (a column block of a larger row-major array) but whose elements
 within a row are contiguous. Register-blocked Numba loops lost to OpenBLAS at every standard
@@ -20,7 +21,8 @@ from numba.extending import overload
 from . import backends
 from .config import (FAST_ROWS, INTERNAL, JIT, SMALL_PRODUCT, SPLIT_MAX_ROWS,
                      SPLIT_MIN_UNITS)
-from .numba_ext import any_layout, as_vector, gemm_choice, onednn_sgemm, openblas_gemm
+from .numba_ext import (any_layout, as_vector, gemm_choice, onednn_bf16, onednn_sgemm,
+                        openblas_gemm)
 
 # Transpose flags as NumPy booleans and arrays typed 'A': Numba compiles a function once per
 # distinct literal argument and per layout (Python bools are literals), so the three products
@@ -45,11 +47,20 @@ def _pattern(trans_a, trans_b):
 
 
 def _library(trans_a, trans_b, alpha, A, B, beta, C):
-    """The library call of gemm, chosen by dtype when compiled (oneDNN has float32 only)."""
+    """The library call of gemm, chosen by dtype when compiled: float64 goes to OpenBLAS,
+    bfloat16 bit patterns (uint16 A and B, engine/bf16.py) to oneDNN's bf16 product, float32
+    by the measured table."""
 
 
 @overload(_library, jit_options=INTERNAL)
 def _library_typed(trans_a, trans_b, alpha, A, B, beta, C):
+    if A.dtype == types.uint16:
+        def bf16(trans_a, trans_b, alpha, A, B, beta, C):
+            m, n = C.shape
+            k = A.shape[0] if trans_a else A.shape[1]
+            onednn_bf16(trans_a, trans_b, m, n, k, alpha, A, _leading(A), B, _leading(B),
+                        beta, C, _leading(C))
+        return bf16
     if C.dtype != types.float32:
         def call(trans_a, trans_b, alpha, A, B, beta, C):
             m, n = C.shape

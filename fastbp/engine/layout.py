@@ -7,6 +7,12 @@ non-input layer, z, a, delta and "fed" (a after dropout, what the next layer rea
 layer has dropout). Kernels read both through the layer table built here and address the
 workspace through a records.Space.
 
+A bfloat16 network (engine/precision.py) has a second buffer beside the workspace, its
+operands: what its products read, rounded to bfloat16 (float32 values or uint16 bit
+patterns): the batch inputs x (B x n_0), then two (B x units) blocks, for every non-input
+layer, of its fed activations and of its delta, then the weights, laid out like the
+parameters (the biases' places unused).
+
 The layer table is one int64 array, a row per non-input layer, whose columns are named
 below, rather than a record of one array per column: every compiled helper that takes it (or
 a workspace, which holds it) gets a record flattened into scalar arguments, and six arrays
@@ -28,6 +34,9 @@ N_IN, N_OUT, W_OFF, B_OFF, UNIT_OFF, ACT, LOSS_CODE = range(7)
 # function once per distinct literal int argument, so passing Z, A, DELTA and FED as
 # literals compiled layer_block once per block (4 times) in a first fit.
 Z, A, DELTA, FED = (np.int64(k) for k in range(4))
+# The per-layer blocks of the bfloat16 operands: the activations a layer feeds the next (after
+# dropout), its delta.
+FED_BF16, DELTA_BF16 = (np.int64(k) for k in range(2))
 
 
 def layer_table(sizes, activation_codes, loss_code):
@@ -51,6 +60,11 @@ def n_params(sizes):
 def workspace_size(sizes, capacity):
     """Length of the flat workspace for batches of up to ``capacity`` samples."""
     return capacity * (sizes[0] + sizes[-1] + 1 + 4 * sum(sizes[1:]))
+
+
+def operands_size(sizes, capacity):
+    """Length of the bfloat16 operands of batches of up to ``capacity`` samples."""
+    return capacity * (sizes[0] + 2 * sum(sizes[1:])) + n_params(sizes)
 
 
 def parameter_views(params, table):
@@ -139,3 +153,29 @@ def layer_input(x, space, l, noise):
     if noise is not None and noise.rates[l - 1] > 0:
         return layer_block(space, x.shape[0], l - 1, FED)
     return layer_block(space, x.shape[0], l - 1, A)
+
+
+@njit(**INTERNAL)
+def operand_x(space, n):
+    """View of the bfloat16 batch inputs of an n-row batch, shape (n, n_0)."""
+    width = space.table[0, N_IN]
+    return space.operands[:n * width].reshape((n, width))
+
+
+@njit(**INTERNAL)
+def operand_block(space, n, l, which):
+    """View of bfloat16 operand block ``which`` (FED_BF16 or DELTA_BF16) of layer l for an
+    n-row batch, shape (n, n_out)."""
+    table = space.table
+    units = table[-1, UNIT_OFF] + table[-1, N_OUT]
+    start = space.capacity * (table[0, N_IN] + which * units + table[l, UNIT_OFF])
+    return _block(space.operands, start, n, table[l, N_OUT])
+
+
+@njit(**INTERNAL)
+def operand_params(space):
+    """View of the bfloat16 weights, laid out like the parameters (weight() reads them)."""
+    table = space.table
+    units = table[-1, UNIT_OFF] + table[-1, N_OUT]
+    start = space.capacity * (table[0, N_IN] + 2 * units)
+    return space.operands[start:start + table[-1, B_OFF] + table[-1, N_OUT]]

@@ -15,10 +15,12 @@ import numpy as np
 from numba import njit
 
 from .config import DRIVER, JIT
+from .codes import rounds_to_bf16
 from .elementwise import non_finite_rows
 from .layout import N_OUT, A, Z, layer_block
 from .numba_ext import as_mutable
 from .parallel import barrier, share
+from .precision import round_inputs, round_weights
 from .raw_inputs import fill_slab
 from .records import CORRECT, LOSS, NON_FINITE, Block, Inputs, Part, Slab, Step
 from .sparse import chunk_rows, row_numbers
@@ -71,7 +73,7 @@ def train_chunk(kinds):
                                                               batches.stop)],
                         rates.first_step + b + 1, rates.lrs[b], rates.l2)
             for t in range(team.first, team.end):
-                gather_phase(Part(t, team.parts), space, step)
+                gather_phase(kinds, Part(t, team.parts), model, space, step)
             k = meet(team, k)
             for l in range(top + 1):
                 for t in range(team.first, team.end):
@@ -118,6 +120,7 @@ def slab_outputs(kinds, model, space, slab, data, out):
 @_once
 def infer(kinds):
     """The inference loop for kinds: infer(team, model, space, data, out)."""
+    bf16 = rounds_to_bf16(kinds)  # a constant of the closure: its branch compiled out or in
 
     @njit(**JIT)
     def infer_rows(team, model, space, data, out):
@@ -132,12 +135,18 @@ def infer(kinds):
         anywhere in a row of X makes its whole row of z[0] NaN or inf, so the caller checks X
         for non-finite values only when this count is non-zero, instead of reading all of X
         once more.
+
+        A bfloat16 network's products read rounded operands, as in training (precision.py).
         """
         table = model.table
         X = data.X
         top = table.shape[0] - 1
         all_rows = row_numbers(X)
         k = 0
+        if bf16:  # the weights rounded once, every slab's share, before any product
+            for s in range(team.first, team.end):
+                round_weights(kinds, model, space, Part(s, team.parts))
+            k = meet(team, k)
         for first in range(0, X.shape[0], space.capacity):
             n = min(space.capacity, X.shape[0] - first)
             x, rows = chunk_rows(X, first, n, all_rows, space)
@@ -145,6 +154,7 @@ def infer(kinds):
             for s in range(team.first, team.end):
                 lo, hi = share(s, team.parts, n)
                 fill_slab(X, first, lo, hi, x)
+                round_inputs(kinds, space, x, lo, hi)
                 for l in range(top + 1):
                     layer_forward(kinds, model, space, inputs, l,
                                   Block(n, lo, hi, 0, table[l, N_OUT]), None, 0)

@@ -9,10 +9,10 @@ import threading
 import numpy as np
 
 from . import backends, config, int8, loops
-from .codes import OPTIMIZERS, general_kinds, kinds, with_optimizer
+from .codes import BFLOAT16, FLOAT32, OPTIMIZERS, general_kinds, kinds, with_optimizer
 from .compile_helper import wait_for_helper
-from .layout import (N_OUT, A, DELTA, block_start, layer_table, n_params, parameter_views,
-                     workspace_size)
+from .layout import (N_OUT, A, DELTA, block_start, layer_table, n_params, operands_size,
+                     parameter_views, workspace_size)
 from .parallel import inference_rows, inference_slabs, run_team
 from .records import (CORRECT, LOSS, NON_FINITE, PART_SUMS, Data, Parameters, Quantized, RawX,
                       Space, Tallies, Team, read_only)
@@ -28,18 +28,22 @@ class Model:
     activation_codes : list of int, one per non-input layer (codes.py)
     loss_code : int
     dtype : np.float32 or np.float64
+    precision : int, default codes.FLOAT32
+        The products' input precision, a code of codes.PRECISIONS (BFLOAT16: float32
+        parameters only).
     """
 
-    def __init__(self, sizes, activation_codes, loss_code, dtype):
+    def __init__(self, sizes, activation_codes, loss_code, dtype, precision=FLOAT32):
         self.sizes = list(sizes)
         self.loss_code = loss_code
+        self.precision = precision
         self.table = layer_table(self.sizes, activation_codes, loss_code)
         self.params = np.zeros(n_params(self.sizes), dtype=dtype)
         # What the kernels are compiled for (config.SPECIALISE): this network's codes, or
-        # every code, one kernel set for every network.
+        # every code, one kernel set for every network; its precision either way.
         self._specialised = config.SPECIALISE
-        self.kinds = kinds(activation_codes, [loss_code]) if self._specialised \
-            else general_kinds()
+        self.kinds = kinds(activation_codes, [loss_code], precision) if self._specialised \
+            else general_kinds(precision)
         self.kernel_model = Parameters(self.params, self.table)
         backends.choose(self.sizes)  # which library serves each of its products
         self._few = threading.local()  # per thread: the workspace of inference on few rows
@@ -73,9 +77,15 @@ class Model:
         return parameter_views(self.params if buffer is None else buffer, self.table)
 
     def space(self, capacity, parts):
-        """A workspace for batches of up to capacity rows, with sums for parts parts."""
+        """A workspace for batches of up to capacity rows, with sums for parts parts (and
+        the bfloat16 operands of a bfloat16 network: bit patterns for the CPU's bf16 units
+        where it has them, else float32 values, the emulated path; engine/bf16.py)."""
+        if self.precision == BFLOAT16:
+            operands = np.empty(operands_size(self.sizes, capacity), backends.bf16_storage())
+        else:
+            operands = np.empty(0, self.params.dtype)
         return Space(np.empty(workspace_size(self.sizes, capacity), dtype=self.params.dtype),
-                     self.table, capacity, np.zeros((parts, PART_SUMS)))
+                     self.table, capacity, np.zeros((parts, PART_SUMS)), operands)
 
     def session(self, data, optimizer, batch_size, **settings):
         """The training Session of one fit on data (session.Session has the settings)."""

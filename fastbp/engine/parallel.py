@@ -34,6 +34,11 @@ from .records import Team
 COUNT, ABORT = 0, 1  # the slots of a team's int64 sync array
 
 
+# Parts of the flat buffers (the parameters' length) are cut at multiples of this many
+# elements: two parts never write one cache line.
+FLAT_ALIGN = 16
+
+
 @njit(**INTERNAL)
 def share(t, parts, n, align=1):
     """The range [lo, hi) of range(n) that part t of parts works on; inner bounds are

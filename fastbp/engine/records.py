@@ -41,11 +41,14 @@ PART_SUMS = 5
 
 class Space(NamedTuple):
     """A workspace (layout.py): the flat buffer ws laid out by the layer table for batches of up
-    to capacity rows, and the parts' sums (parts, PART_SUMS)."""
+    to capacity rows, the parts' sums (parts, PART_SUMS), and the bfloat16 operands of a
+    bfloat16 network (layout.py; float32 values, or uint16 bit patterns for the bf16 units;
+    empty for a float32 network)."""
     ws: np.ndarray
     table: np.ndarray
     capacity: int
     sums: np.ndarray
+    operands: np.ndarray
 
 
 class Tallies(NamedTuple):
@@ -166,9 +169,11 @@ class Block(NamedTuple):
 
 class LayerRows(NamedTuple):
     """Rows u0 to u1 of W[l] (u1 - u0, n_in) and the same entries of b[l], of the parameters
-    or of a buffer laid out like them (the mean gradient)."""
+    or of a buffer laid out like them (the mean gradient), and u0 and u1."""
     W: np.ndarray
     b: np.ndarray
+    u0: int
+    u1: int
 
 
 class Slab(NamedTuple):

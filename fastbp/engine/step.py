@@ -5,7 +5,8 @@ A step on a batch of n rows runs these phases in order (loops.train_chunk). In e
 of ``parts`` (a records.Part) does its share, cut so that no two parts write the same memory;
 when the parts run on several threads a barrier separates the phases.
 
-    gather_phase     rows of the batch: x, y and the sample weights into the workspace
+    gather_phase     rows of the batch: x, y and the sample weights into the workspace (and a
+                     bfloat16 network's operands: x and a share of the weights rounded)
     forward_phase l  for each layer l from the first: the units of a hidden layer,
                      z = a_prev @ W[units].T + b[units], a = sigma(z), and the dropout mask of
                      those units; the rows of the output layer (softmax and the loss need
@@ -23,7 +24,8 @@ when the parts run on several threads a barrier separates the phases.
     optimizer_phase  only with clipping (it needs the whole gradient's norm): a share of the
                      flat buffers, clipped, then the optimizer's update
 
-With parts == 1 this is the plain serial step. Each share depends only on (t, parts) and the
+A bfloat16 network's products read operands rounded at fixed points of these phases
+(precision.py). With parts == 1 this is the plain serial step. Each share depends only on (t, parts) and the
 shapes, so every matrix element is computed by the same call whichever thread runs its part.
 
 The phases take the records of records.py: ``model`` (Parameters), ``space`` (Space),
@@ -43,19 +45,17 @@ from numba import njit
 from .config import DRIVER, INTERNAL
 from .elementwise import activate, apply_dropout, output_error, scale_by_derivative
 from .gemm import error_back
-from .layout import (ACT, B_OFF, LOSS_CODE, N_IN, N_OUT, A, DELTA, FED, Z, batch_w, batch_x,
-                     batch_y, bias, layer_block, layer_input, weight, weight_range)
+from .layout import (ACT, B_OFF, LOSS_CODE, N_IN, N_OUT, A, DELTA, Z, batch_w, batch_x, batch_y,
+                     bias, layer_block, weight, weight_range)
 from .numba_ext import as_vector
-from .parallel import share
+from .parallel import FLAT_ALIGN, share
+from .precision import (product_delta, product_input, product_params, round_delta, round_fed,
+                        round_inputs, round_weights)
 from .records import CORRECT, LOSS, SQUARES, WEIGHT, Block, Inputs, LayerRows, SparseRows
 from .sparse import copy_rows, input_affine, input_outer_update, is_csr
 from .tracking import (GRADIENTS, keep_weights, mark_live_units, tally_change, tally_errors,
                        tally_flat_updates, tally_gradient, weighs_step)
 from .update import clip_to_norm, step_flat, sum_of_squares
-
-# Parts of the flat buffers that the optimizer phase cuts are multiples of this many
-# elements: two parts never write one cache line.
-_FLAT_ALIGN = 16
 
 
 # Pieces of the phases --------------------------------------------------------------------------
@@ -83,32 +83,35 @@ def gather_rows(step, space, lo, hi):
 def forward_block(kinds, model, space, a_prev, l, block, noise, step_number):
     """Forward pass of a block (records.Block) of layer l: z = a_prev @ W[l].T + b[l] and
     a = sigma(z) (softmax needs all units of a row), then a * mask into FED when layer l has
-    dropout (the masks of update number step_number). a_prev is the whole input of the layer:
-    (n, n_in), or SparseRows for the first layer of a sparse X. Writes that block of z, a
-    (and FED)."""
+    dropout (the masks of update number step_number), and for a bfloat16 network what the
+    layer feeds the next rounded (precision.py). a_prev is the whole input of the layer as
+    the products read it: (n, n_in), or SparseRows for the first layer of a sparse X. Writes
+    that block of z, a (and FED, and the operands)."""
     params, table = model.params, model.table
     z = layer_block(space, block.n, l, Z)[block.r0:block.r1, block.u0:block.u1]
     a = layer_block(space, block.n, l, A)[block.r0:block.r1, block.u0:block.u1]
-    input_affine(a_prev, block.r0, block.r1, weight(params, table, l)[block.u0:block.u1],
+    input_affine(a_prev, block.r0, block.r1,
+                 weight(product_params(kinds, model, space), table, l)[block.u0:block.u1],
                  bias(params, table, l)[block.u0:block.u1], z)
     activate(kinds, table[l, ACT], z, a)
     if noise is not None and noise.rates[l] > 0:
         apply_dropout(a, layer_block(space, block.n, l, FED)[block.r0:block.r1,
                                                              block.u0:block.u1],
                       noise, step_number, l, block.r0, block.u0)
+    round_fed(kinds, space, l, block, noise)
 
 
 @njit(**DRIVER)
 def layer_forward(kinds, model, space, inputs, l, block, noise, step_number):
-    """forward_block of layer l reading what it reads of the batch (records.Inputs): x, layer
-    l - 1's output, or for the first layer of a sparse X (a records.CSR) SparseRows(X,
-    rows)."""
+    """forward_block of layer l reading what its product reads of the batch (records.Inputs):
+    x, layer l - 1's output (precision.product_input), or for the first layer of a sparse X
+    (a records.CSR) SparseRows(X, rows)."""
     if is_csr(inputs.X) and l == 0:  # is_csr is a constant: compiled out for a dense X
         forward_block(kinds, model, space, SparseRows(inputs.X, inputs.rows), l, block, noise,
                       step_number)
     else:
-        forward_block(kinds, model, space, layer_input(inputs.x, space, l, noise), l, block,
-                      noise, step_number)
+        forward_block(kinds, model, space, product_input(kinds, inputs.x, space, l, noise), l,
+                      block, noise, step_number)
 
 
 @njit(**DRIVER)
@@ -133,24 +136,27 @@ def output_block(kinds, model, space, block, y, w):
 def error_back_block(kinds, model, space, n, l, units, noise, step_number):
     """delta[l-1][:, u0:u1] = (delta[l] @ W[l][:, u0:u1]) * sigma'(z[l-1][:, u0:u1]) (eq. 7)
     for an n-row batch, units = (u0, u1), times the dropout mask of those units when layer
-    l - 1 has dropout. Writes that column block of delta[l-1]."""
-    params, table = model.params, model.table
+    l - 1 has dropout (and its bfloat16 copy, precision.py). Writes that column block of
+    delta[l-1] (and of the operands)."""
+    table = model.table
     u0, u1 = units
     delta_prev = layer_block(space, n, l - 1, DELTA)[0:n, u0:u1]
-    error_back(layer_block(space, n, l, DELTA), weight(params, table, l)[:, u0:u1], delta_prev)
+    error_back(product_delta(kinds, space, n, l),
+               weight(product_params(kinds, model, space), table, l)[:, u0:u1], delta_prev)
     scale_by_derivative(kinds, table[l - 1, ACT], layer_block(space, n, l - 1, Z)[0:n, u0:u1],
                         layer_block(space, n, l - 1, A)[0:n, u0:u1], delta_prev)
     if noise is not None and noise.rates[l - 1] > 0:
         apply_dropout(delta_prev, delta_prev, noise, step_number, l - 1, 0, u0)
+    round_delta(kinds, space, l - 1, Block(n, 0, n, u0, u1))
 
 
 @njit(**DRIVER)
-def gradient_block(alpha, delta, a_prev, beta, W, b):
+def gradient_block(alpha, delta, delta_operand, a_prev, beta, W, b):
     """W = beta * W + alpha * delta.T @ a_prev and b = beta * b + alpha * sum over rows of
     delta (eq. 3, 4), for delta (n, m), a_prev (n, n_in) or SparseRows, W (m, n_in), b (m,):
     all units of a layer or a block of them (delta a column block, W and b the matching
-    rows)."""
-    input_outer_update(alpha, delta, a_prev, beta, W)
+    rows); the product reads delta as delta_operand (delta itself, or its bfloat16 copy)."""
+    input_outer_update(alpha, delta_operand, a_prev, beta, W)
     for j in range(b.shape[0]):  # beta = 0 overwrites, as BLAS does: the buffer may hold NaN
         b[j] = beta * b[j] if beta != 0 else 0.0
     for i in range(delta.shape[0]):  # rows in order: a fixed summation order, along units
@@ -160,15 +166,19 @@ def gradient_block(alpha, delta, a_prev, beta, W, b):
 
 
 @njit(**DRIVER)
-def layer_gradient(inputs, space, l, noise, alpha, beta, delta, rows):
-    """gradient_block of a column block delta of layer l's delta into rows (a
-    records.LayerRows: the matching rows of W[l] and entries of b[l]), reading the input
-    layer_forward gave layer l."""
+def layer_gradient(kinds, inputs, space, l, noise, alpha, beta, rows):
+    """gradient_block of layer l's units rows.u0 to rows.u1 into rows (a records.LayerRows:
+    the matching rows of W[l] and entries of b[l]), reading the input layer_forward gave
+    layer l's product."""
+    n = inputs.x.shape[0]
+    u0, u1 = rows.u0, rows.u1
+    delta = layer_block(space, n, l, DELTA)[0:n, u0:u1]
     if is_csr(inputs.X) and l == 0:
-        gradient_block(alpha, delta, SparseRows(inputs.X, inputs.rows), beta, rows.W, rows.b)
-    else:
-        gradient_block(alpha, delta, layer_input(inputs.x, space, l, noise), beta, rows.W,
+        gradient_block(alpha, delta, delta, SparseRows(inputs.X, inputs.rows), beta, rows.W,
                        rows.b)
+    else:
+        gradient_block(alpha, delta, product_delta(kinds, space, n, l)[0:n, u0:u1],
+                       product_input(kinds, inputs.x, space, l, noise), beta, rows.W, rows.b)
 
 
 @njit(**INTERNAL)
@@ -214,10 +224,14 @@ def clips(opt):
 
 
 @njit(**DRIVER)
-def gather_phase(part, space, step):
-    """Part's share of the batch's rows gathered into the workspace."""
-    lo, hi = share(part.index, part.count, step.rows.shape[0])
+def gather_phase(kinds, part, model, space, step):
+    """Part's share of the batch's rows gathered into the workspace; for a bfloat16 network,
+    those rows of x and part's share of the weights rounded into the operands."""
+    n = step.rows.shape[0]
+    lo, hi = share(part.index, part.count, n)
     gather_rows(step, space, lo, hi)
+    round_inputs(kinds, space, batch_x(space, n), lo, hi)
+    round_weights(kinds, model, space, part)
 
 
 @njit(**DRIVER)
@@ -243,6 +257,7 @@ def forward_phase(kinds, part, model, space, step, l, noise, track):
                                      batch_w(space, n)[block.r0:block.r1])
         space.sums[t, LOSS] += loss
         space.sums[t, CORRECT] += correct
+        round_delta(kinds, space, top, block)
         if track is not None:
             tally_errors(track, t, top,
                          layer_block(space, n, top, DELTA)[block.r0:block.r1, block.u0:block.u1])
@@ -296,8 +311,8 @@ def gradient_phase(kinds, part, model, space, step, opt, noise, track):
                 keep_weights(track, params, table, l, lo, hi)
         if opt is None and decay != 0:  # W -= lr * decay * W, then the product adds in
             scale(W.reshape(-1), 1.0 - step.lr * decay)
-        layer_gradient(inputs, space, l, noise, alpha, 1.0 if opt is None else 0.0,
-                       layer_block(space, n, l, DELTA)[0:n, lo:hi], LayerRows(W, b))
+        layer_gradient(kinds, inputs, space, l, noise, alpha, 1.0 if opt is None else 0.0,
+                       LayerRows(W, b, lo, hi))
         if opt is not None and decay != 0:  # grads of W += decay * W
             add_scaled(W.reshape(-1), weight(params, table, l)[lo:hi].reshape(-1), decay)
         if track is not None:
@@ -324,7 +339,7 @@ def optimizer_phase(kinds, part, model, space, step, opt, track):
     """With clipping: part's share of the flat buffers clipped to the norm of the whole
     gradient (the parts' sums of squares, added in part order), then stepped."""
     params = model.params
-    lo, hi = share(part.index, part.count, params.shape[0], _FLAT_ALIGN)
+    lo, hi = share(part.index, part.count, params.shape[0], FLAT_ALIGN)
     total = 0.0
     for u in range(part.count):
         total += space.sums[u, SQUARES]
