@@ -3,14 +3,16 @@
 import numpy as np
 
 from . import optimizers, persist
-from .engine import Data, Model
-from .engine.codes import ACTIVATIONS, LOSSES, RELU_FAMILY, SIGMOID
+from .engine import CSR, Data, Model
+from .engine.backends import warn_if_emulated
+from .engine.codes import (ACTIVATIONS, BFLOAT16, FLOAT32, LOSSES, PRECISIONS, RELU_FAMILY,
+                           SIGMOID)
 from .plan import FIT_SETTINGS, MaskStream, check_settings, fit_settings, make_plan
 from .training import Trainer, epoch_logs, predictions, train
 from .validation import (check_activations, check_dropout, check_dtype, check_finite_after,
                          check_init, check_input_map, check_output_width, check_params,
-                         check_sizes, check_targets, check_validation_data, check_weights,
-                         check_X, row_range, validation_rows)
+                         check_precision, check_sizes, check_targets, check_validation_data,
+                         check_weights, check_X, row_range, validation_rows)
 
 
 class Network:
@@ -39,6 +41,15 @@ class Network:
         or float16, and memory maps (``np.memmap``, ``np.load(..., mmap_mode="r")``) of
         either float precision, are converted a batch at a time as the kernels read them,
         never copied whole; inputs of other dtypes are converted once, up front.
+    precision : {"float32", "bfloat16"}, default "float32"
+        The input precision of the matrix products, in training and in the forward pass.
+        "bfloat16" (with ``dtype=np.float32``): the products of the forward pass, of the
+        delta recursion and of the weight gradient read their operands (inputs,
+        activations, deltas, and the weights, once per step) rounded to bfloat16, to
+        nearest with ties to even, and sum in float32; the parameters, the optimizer's state
+        and everything else stay float32. On a CPU with bf16 units (AVX512_BF16 or AMX) the
+        products run on them; elsewhere the same numbers come from float32 products of the
+        rounded operands, slower than float32 (a warning says so once). Dense X only.
     init : {"auto", "he", "xavier", "lecun", "sklearn"}, default "auto"
         Weight initialisation: He normal, Glorot (Xavier) uniform or LeCun normal; "auto"
         picks He for layers followed by relu, leaky_relu, elu or gelu, Xavier otherwise.
@@ -86,13 +97,16 @@ class Network:
 
     def __init__(self, sizes, activation="relu", output=None, loss="cross_entropy",
                  dtype=np.float32, init="auto", seed=None, dropout=0.0, input_scale=None,
-                 input_shift=None):
+                 input_shift=None, precision="float32"):
         self.sizes = check_sizes(sizes)
         self._loss_code, codes = check_activations(activation, output, loss, len(self.sizes) - 1)
         check_output_width(codes[-1], self.sizes[-1])
         self.loss_name = LOSSES[self._loss_code]
         self.activations = [ACTIVATIONS[c] for c in codes]
         self.dtype = check_dtype(dtype)
+        self._precision = check_precision(precision, self.dtype)
+        if self._precision == BFLOAT16:
+            warn_if_emulated()
         self.init = check_init(init)
         self.dropout = check_dropout(dropout, len(self.sizes) - 2)
         # (scale, shift) as check_X takes them: arrays of dtype, each empty when not set
@@ -100,7 +114,7 @@ class Network:
                                 for value, name in ((input_scale, "input_scale"),
                                                     (input_shift, "input_shift")))
         self._rates = np.array(self.dropout + [0.0])  # per layer; the output layer never drops
-        self._model = Model(self.sizes, codes, self._loss_code, self.dtype)
+        self._model = Model(self.sizes, codes, self._loss_code, self.dtype, self._precision)
         self._weights, self._biases = self._model.views()
         self._rng = np.random.default_rng(seed)
         self._masks = MaskStream()
@@ -139,13 +153,20 @@ class Network:
         state.setdefault("_masks", MaskStream())  # pickled by a fastbp without them
         state.setdefault("layer_record", None)
         state.setdefault("_input_map", (np.empty(0, state["dtype"]),) * 2)
+        state.setdefault("_precision", FLOAT32)
         vars(self).update(state)
         self._weights, self._biases = self._model.views()
 
     def __repr__(self):
+        precision = "" if self._precision == FLOAT32 else f", precision={self.precision!r}"
         return (f"Network({self.sizes}, activation={self.activations[:-1]}, "
                 f"output={self.activations[-1]!r}, loss={self.loss_name!r}, "
-                f"dtype={np.dtype(self.dtype).name})")
+                f"dtype={np.dtype(self.dtype).name}{precision})")
+
+    @property
+    def precision(self):
+        """The products' input precision: "float32" or "bfloat16"."""
+        return PRECISIONS[self._precision]
 
     # Parameters --------------------------------------------------------------------------
 
@@ -201,7 +222,11 @@ class Network:
 
     def _check_X(self, X, finite=True):
         """X as the kernels read it, with the network's input map (validation.check_X)."""
-        return check_X(X, self.sizes[0], self.dtype, finite=finite, input_map=self._input_map)
+        X = check_X(X, self.sizes[0], self.dtype, finite=finite, input_map=self._input_map)
+        if self._precision == BFLOAT16 and isinstance(X, CSR):
+            raise TypeError("a bfloat16 network reads dense X only: pass X.toarray(), or use "
+                            "precision='float32' for sparse X")
+        return X
 
     def _XY(self, X, y, finite=True):
         X = self._check_X(X, finite=finite)
@@ -628,9 +653,12 @@ class Network:
 
     def _spec(self):
         """The constructor's arguments, as saved with the parameters."""
-        return {"sizes": self.sizes, "activation": self.activations[:-1],
+        spec = {"sizes": self.sizes, "activation": self.activations[:-1],
                 "output": self.activations[-1], "loss": self.loss_name,
                 "dtype": np.dtype(self.dtype).name, "init": self.init, "dropout": self.dropout}
+        if self._precision != FLOAT32:  # float32 files stay readable by earlier versions
+            spec["precision"] = self.precision
+        return spec
 
 
 def load(path, with_optimizer=False):

@@ -17,8 +17,8 @@ import numpy as np
 
 from .engine.config import FINITE_CHECK_ROWS
 from .engine import CSR, RawX
-from .engine.codes import (ACTIVATIONS, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, EXP,
-                           HIDDEN_ACTIVATIONS, LOSSES, POISSON, SIGMOID, SOFTMAX)
+from .engine.codes import (ACTIVATIONS, BFLOAT16, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, EXP,
+                           HIDDEN_ACTIVATIONS, LOSSES, POISSON, PRECISIONS, SIGMOID, SOFTMAX)
 
 INITS = ("auto", "he", "xavier", "lecun", "sklearn")
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -46,6 +46,19 @@ def check_dtype(dtype):
         raise TypeError(f"dtype must be np.float32 or np.float64 (or 'float32'/'float64'), "
                         f"got {dtype!r}")
     return DTYPES[key]
+
+
+def check_precision(precision, dtype):
+    """The code (engine.codes.PRECISIONS) of the products' input precision; bfloat16 takes
+    float32 parameters (its master copy)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, "
+                         f"got {precision!r}")
+    code = PRECISIONS.index(precision)
+    if code == BFLOAT16 and dtype is not np.float32:
+        raise ValueError("precision='bfloat16' keeps float32 parameters and sums: use "
+                         "dtype=np.float32 (the default) with it")
+    return code
 
 
 def _activation_code(name, where):
