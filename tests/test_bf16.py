@@ -1,15 +1,22 @@
 """bfloat16 operands (engine/bf16.py): rounding to nearest, ties to even, against a reference
 that decides by distance and against PyTorch's conversion; the emulated product against an
 exact one within float32's summation bound; the native product (bf16 units) against the
-emulated one where the CPU has the units."""
+emulated one where the CPU has the units. Then bfloat16 networks (precision="bfloat16"):
+gradients and outputs against a NumPy reference that rounds at the same points, the same
+bits in any number of parts, files, resuming and the errors."""
+
+import warnings
 
 import numpy as np
 import pytest
 from numba import njit
 
-from conftest import oracle
+import reference
+from conftest import make_targets, numba_threads, one_hot, oracle
+import fastbp
 from fastbp.engine import backends
-from fastbp.engine.bf16 import bf16_gemm, bf16_rows, round_rows
+from fastbp.engine.bf16 import bf16_rows, round_rows
+from fastbp.engine.gemm import gemm
 
 _NO, _YES = np.bool_(False), np.bool_(True)
 
@@ -30,7 +37,7 @@ def _bits(x):
 
 @njit
 def _product(trans_a, trans_b, alpha, A, B, beta, C):
-    bf16_gemm(trans_a, trans_b, alpha, A, B, beta, C)
+    gemm(trans_a, trans_b, alpha, A, B, beta, C)
 
 
 def _nearest_bf16(x):
@@ -144,3 +151,196 @@ def test_bf16_units_are_used_only_where_the_cpu_has_them():
     features = llvm.get_host_cpu_features()
     if not (features.get("avx512bf16") or features.get("amx-bf16")):
         assert not backends.has_bf16()
+
+
+# bfloat16 networks ---------------------------------------------------------------------------
+
+
+def _bf16(x):
+    """x (float32) rounded to bfloat16 by the distance reference, in x's shape."""
+    return _nearest_bf16(x).reshape(np.shape(x))
+
+
+def _reference(net, X, Y):
+    """A bfloat16 network's gradient (weighted mean, unit weights), deltas and outputs, in
+    float32 NumPy, rounding at the points the kernels do: x and the weights, what each
+    hidden layer feeds the next, each delta where it enters a product; sigma' from the
+    float32 z, the bias gradient from the float32 delta."""
+    acts = net.activations
+    Wr = [_bf16(W) for W in net.weights]
+    fed, zs = [_bf16(X)], []
+    for W, b, name in zip(Wr, net.biases, acts):
+        z = (fed[-1] @ W.T + b).astype(np.float32)
+        zs.append(z)
+        fed.append(_bf16(reference.activation(name, z) if name != "softmax"
+                         else np.array([reference.softmax(row) for row in z])))
+    a_out = np.array([reference.activation(acts[-1], z) for z in zs[-1]], np.float32)
+    delta = np.array([reference.jacobian(acts[-1], z).T @ reference.dloss_da(net.loss_name, a, y)
+                      for z, a, y in zip(zs[-1], a_out, Y)], np.float32)
+    n = len(X)
+    grad_W, grad_b, deltas = [None] * len(Wr), [None] * len(Wr), [None] * len(Wr)
+    for l in range(len(Wr) - 1, -1, -1):
+        deltas[l] = delta
+        grad_W[l] = _bf16(delta).T @ fed[l] / np.float32(n)
+        grad_b[l] = delta.sum(axis=0) / np.float32(n)
+        if l > 0:
+            derivative = reference.ACTIVATIONS[acts[l - 1]][1](zs[l - 1])
+            delta = ((_bf16(delta) @ Wr[l]) * derivative).astype(np.float32)
+    return grad_W, grad_b, deltas, a_out
+
+
+def _scale_error(mine, theirs):
+    """Largest difference, relative to the largest magnitude of theirs."""
+    return np.max(np.abs(mine - theirs)) / np.max(np.abs(theirs))
+
+
+@pytest.mark.parametrize("activation, output, loss", [
+    ("relu", "softmax", "cross_entropy"), ("tanh", "identity", "mse"),
+    ("gelu", "sigmoid", "binary_cross_entropy")])
+def test_bf16_gradients_agree_with_a_reference_rounding_at_the_same_points(activation, output,
+                                                                             loss):
+    """Against the reference that rounds where the kernels do, only the order of float32
+    sums differs (one bf16 rounding turned by it would show as ~2**-8): agreement to 1e-5 of
+    the scale. Against float32 products the gradients differ by bf16's rounding, ~1e-3: the
+    rounding happens, at those points."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((40, 13)).astype(np.float32)
+    Y = make_targets(loss, 40, 5, rng)
+    net = fastbp.Network([13, 11, 9, 5], activation=activation, output=output, loss=loss,
+                         seed=2, precision="bfloat16")
+    targets = one_hot(Y, 5) if loss == "cross_entropy" else Y.astype(np.float32)
+    grad_W, grad_b, deltas, outputs = _reference(net, X, targets)
+    mine_W, mine_b, mine_deltas = net.backprop(X, Y, return_deltas=True)
+    float32 = fastbp.Network([13, 11, 9, 5], activation=activation, output=output, loss=loss,
+                             seed=2)
+    their_W, _ = float32.backprop(X, Y)
+    for l in range(3):
+        assert _scale_error(mine_W[l], grad_W[l]) < 1e-5
+        assert _scale_error(mine_b[l], grad_b[l]) < 1e-5
+        assert _scale_error(mine_deltas[l], deltas[l]) < 1e-5
+        assert _scale_error(their_W[l], grad_W[l]) > 1e-4
+    assert _scale_error(net.forward(X), outputs) < 1e-5
+
+
+def test_bf16_forward_rounds_inputs_it_reads_in_place():
+    """The forward pass reads X where it is (no copy for float32 rows), so its bf16 copy is
+    made in the operands: X itself is left as it was, and rows given as uint8 pixels with an
+    input scale give the same outputs as the same values in float32."""
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (70, 16)).astype(np.uint8)
+    net = fastbp.Network([16, 12, 4], seed=0, precision="bfloat16", input_scale=1 / 255)
+    X = pixels.astype(np.float32)
+    before = X.copy()
+    np.testing.assert_array_equal(net.forward(X), net.forward(pixels))
+    np.testing.assert_array_equal(X, before)
+    scaled = fastbp.Network([16, 12, 4], seed=0, precision="bfloat16")
+    scaled.params = net.params
+    np.testing.assert_allclose(net.forward(pixels), scaled.forward(X / np.float32(255)),
+                               rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("fit_kwargs", [
+    {"lr": 0.1}, {"optimizer": "adam", "clip_norm": 0.5, "dropout": 0.2}])
+def test_bf16_training_gives_the_same_bits_on_any_thread_count(digits, train_mode,
+                                                               fit_kwargs):
+    """Steps cut into 3 parts, run on 1, 2 and 3 threads: the same bits (every rounded
+    operand is written by its part, whichever thread runs it); and against the serial step
+    (1 part: other cuts of the products, other float32 sums), close."""
+    X_train, y_train, X_test, _ = digits
+    fit_kwargs = dict(fit_kwargs)
+    dropout = fit_kwargs.pop("dropout", 0.0)
+
+    def train(parts, threads):
+        train_mode(parts, 2)
+        with numba_threads(threads):
+            net = fastbp.Network([64, 48, 32, 10], seed=0, dropout=dropout,
+                                 precision="bfloat16")
+            history = net.fit(X_train[:600], y_train[:600], epochs=2, batch_size=50, seed=1,
+                              **fit_kwargs)
+            return net.params.copy(), history.history["loss"], net.forward(X_test)
+
+    threaded = [train(3, threads) for threads in (1, 2, 3)]
+    for params, losses, outputs in threaded[1:]:
+        np.testing.assert_array_equal(params, threaded[0][0])
+        assert losses == threaded[0][1]
+        np.testing.assert_array_equal(outputs, threaded[0][2])
+    serial = train(1, 1)
+    np.testing.assert_allclose(serial[0], threaded[0][0], rtol=0, atol=1e-3)
+    np.testing.assert_allclose(serial[1], threaded[0][1], rtol=1e-3)
+
+
+def test_bf16_learns_as_float32_does(digits):
+    """Same seed, same steps: bf16 products reach float32's accuracy on digits within a few
+    points (bf16 with float32 master weights and sums, Kalamkar et al. 2019), and are not
+    float32's bits."""
+    X_train, y_train, X_test, y_test = digits
+    scores, params = {}, {}
+    for precision in ("float32", "bfloat16"):
+        net = fastbp.Network([64, 64, 10], seed=0, precision=precision)
+        net.fit(X_train, y_train, epochs=15, batch_size=32, lr=0.1, seed=0)
+        scores[precision] = net.evaluate(X_test, y_test)["accuracy"]
+        params[precision] = net.params
+    assert scores["float32"] > 0.9
+    assert abs(scores["bfloat16"] - scores["float32"]) < 0.03
+    assert not np.array_equal(params["bfloat16"], params["float32"])
+
+
+def test_bf16_saves_loads_and_resumes_exactly(tmp_path, digits):
+    X_train, y_train, _, _ = digits
+    X, y = X_train[:400], y_train[:400]
+    straight = fastbp.Network([64, 32, 10], seed=0, precision="bfloat16", dropout=0.1)
+    opt = fastbp.optimizers.Adam(lr=1e-3)
+    straight.fit(X, y, epochs=2, batch_size=40, optimizer=opt)
+    straight.fit(X, y, epochs=1, batch_size=40, optimizer=opt)
+    halted = fastbp.Network([64, 32, 10], seed=0, precision="bfloat16", dropout=0.1)
+    opt = fastbp.optimizers.Adam(lr=1e-3)
+    halted.fit(X, y, epochs=2, batch_size=40, optimizer=opt)
+    halted.save(tmp_path / "net.npz", optimizer=opt)
+    resumed, opt = fastbp.load(tmp_path / "net.npz", with_optimizer=True)
+    assert resumed.precision == "bfloat16"
+    resumed.fit(X, y, epochs=1, batch_size=40, optimizer=opt)
+    np.testing.assert_array_equal(resumed.params, straight.params)
+    # partial_fit continues the same way
+    np.testing.assert_array_equal(resumed.forward(X), straight.forward(X))
+
+
+def test_bf16_refuses_what_it_cannot_do():
+    with pytest.raises(ValueError, match="dtype=np.float32"):
+        fastbp.Network([4, 3], dtype=np.float64, precision="bfloat16")
+    with pytest.raises(ValueError, match="precision must be one of 'float32', 'bfloat16'"):
+        fastbp.Network([4, 3], precision="fp16")
+    sparse = oracle("scipy.sparse")
+    net = fastbp.Network([4, 3], precision="bfloat16")
+    with pytest.raises(TypeError, match="dense X only"):
+        net.forward(sparse.csr_matrix(np.eye(4, dtype=np.float32)))
+
+
+def test_bf16_warns_once_where_it_runs_emulated(monkeypatch):
+    monkeypatch.setattr(backends, "_warned_emulated", [])
+    monkeypatch.setattr(backends, "has_bf16", lambda: False)
+    with pytest.warns(RuntimeWarning, match="runs emulated"):
+        fastbp.Network([4, 3], precision="bfloat16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fastbp.Network([4, 3], precision="bfloat16")
+        fastbp.Network([4, 3])
+
+
+@pytest.mark.skipif(not backends.has_bf16(), reason="this CPU has no bf16 units (AVX512_BF16 or "
+                    "AMX-BF16) that oneDNN's bf16 product runs on; the native path is "
+                    "measured and tested on one that has them")
+def test_bf16_training_on_the_units_agrees_with_the_emulated_path(digits, monkeypatch):
+    """The same step on the bf16 units and emulated: the same operands, products exact in
+    both, only the order of float32 sums differs, so after training the parameters agree
+    closely (not bitwise: the libraries sum in their own orders)."""
+    X_train, y_train, X_test, _ = digits
+    runs = {}
+    for native in (True, False):
+        monkeypatch.setattr(fastbp.engine.config, "BF16_NATIVE", native)
+        net = fastbp.Network([64, 48, 10], seed=0, precision="bfloat16")
+        grad_W, _ = net.backprop(X_train[:100], y_train[:100])
+        net.fit(X_train[:500], y_train[:500], epochs=1, batch_size=50, lr=0.1, seed=0)
+        runs[native] = grad_W, net.forward(X_test)
+    for mine, theirs in zip(runs[True][0], runs[False][0]):
+        assert _scale_error(mine, theirs) < 1e-4
+    assert _scale_error(runs[True][1], runs[False][1]) < 1e-2

@@ -144,15 +144,21 @@ def layer_block(space, n, l, which):
 
 
 @njit(**INTERNAL)
+def fed_block(space, n, l, noise):
+    """What layer l feeds the next of an n-row batch: its activations, after dropout (its FED
+    block) when it has dropout; noise is None (no dropout) or a records.Noise."""
+    if noise is not None and noise.rates[l] > 0:
+        return layer_block(space, n, l, FED)
+    return layer_block(space, n, l, A)
+
+
+@njit(**INTERNAL)
 def layer_input(x, space, l, noise):
-    """What layer l reads from the batch x: x itself for the first layer, else layer l - 1's
-    activations, after dropout (its FED block) when that layer has dropout; noise is None (no
-    dropout) or a records.Noise."""
+    """What layer l reads from the batch x: x itself for the first layer, else what layer
+    l - 1 feeds it (fed_block)."""
     if l == 0:
         return x
-    if noise is not None and noise.rates[l - 1] > 0:
-        return layer_block(space, x.shape[0], l - 1, FED)
-    return layer_block(space, x.shape[0], l - 1, A)
+    return fed_block(space, x.shape[0], l - 1, noise)
 
 
 @njit(**INTERNAL)

@@ -23,13 +23,13 @@ functions below are overloads that read the precision bit of the compile-time ``
 the branches of the other precision are not compiled. Compiled code only.
 """
 
-from numba import njit, types
+from numba import njit
 from numba.extending import overload
 
 from .bf16 import to_bf16
 from .codes import rounds_to_bf16
 from .config import INTERNAL
-from .layout import (A, DELTA, DELTA_BF16, FED, FED_BF16, layer_block, layer_input,
+from .layout import (DELTA, DELTA_BF16, FED_BF16, fed_block, layer_block, layer_input,
                      operand_block, operand_params, operand_x)
 from .numba_ext import kinds_value
 from .parallel import FLAT_ALIGN, share
@@ -130,17 +130,11 @@ def _round_fed(kinds, space, l, block, noise):
     if not _bf16(kinds):
         return lambda kinds, space, l, block, noise: None
 
-    dropout = not isinstance(noise, types.NoneType)
-
     def impl(kinds, space, l, block, noise):
         if l == space.table.shape[0] - 1:  # the output feeds no product
             return
         n, r0, r1, u0, u1 = block
-        fed = A
-        if dropout:
-            if noise.rates[l] > 0:
-                fed = FED
-        to_bf16(layer_block(space, n, l, fed)[r0:r1, u0:u1],
+        to_bf16(fed_block(space, n, l, noise)[r0:r1, u0:u1],
                 operand_block(space, n, l, FED_BF16)[r0:r1, u0:u1])
     return impl
 

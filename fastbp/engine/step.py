@@ -45,8 +45,8 @@ from numba import njit
 from .config import DRIVER, INTERNAL
 from .elementwise import activate, apply_dropout, output_error, scale_by_derivative
 from .gemm import error_back
-from .layout import (ACT, B_OFF, LOSS_CODE, N_IN, N_OUT, A, DELTA, Z, batch_w, batch_x, batch_y,
-                     bias, layer_block, weight, weight_range)
+from .layout import (ACT, B_OFF, LOSS_CODE, N_IN, N_OUT, A, DELTA, FED, Z, batch_w, batch_x,
+                     batch_y, bias, layer_block, weight, weight_range)
 from .numba_ext import as_vector
 from .parallel import FLAT_ALIGN, share
 from .precision import (product_delta, product_input, product_params, round_delta, round_fed,
