@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, data_files
+from .engine.codes import PRECISIONS
 from .datasets import find_fashion_mnist, load_digits, load_fashion_mnist
 from .network import Network, load
 from .plotting import LAYER_PANELS
@@ -79,6 +80,10 @@ def _parser():
     train.add_argument("--no-standardize", action="store_true",
                        help="train on the features as they are")
     train.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    train.add_argument("--precision", choices=PRECISIONS, default="float32",
+                       help="the products' input precision: bfloat16 rounds their operands "
+                            "and sums in float32, on the CPU's bf16 units where it has them "
+                            "(with --dtype float32; default: %(default)s)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--save", metavar="MODEL.npz", help="write the trained model there")
     train.add_argument("--plot", metavar="CURVES.png",
@@ -131,7 +136,7 @@ def run_train(args):
         y = _target_scaler(meta, _as_float(data.y, args.data), not args.no_standardize)
         sizes, loss = [X.shape[1], *args.hidden, 1], "mse"
     net = Network(sizes, activation=args.activation, loss=loss, dtype=args.dtype,
-                  seed=args.seed)
+                  seed=args.seed, precision=args.precision)
     verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)
     print(f"{args.data}: {len(X)} rows, {X.shape[1]} features, {task}"
           + (f" of {len(meta['classes'])} classes" if task == "classification" else "")
@@ -336,6 +341,8 @@ def demo(argv):
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="the products' input precision (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     args = parser.parse_args(argv)
@@ -350,7 +357,8 @@ def demo(argv):
     else:
         X_train, y_train, X_test, y_test = load_fashion_mnist(args.data_dir)
     net = Network([X_train.shape[1], *(args.hidden or hidden), 10],
-                  activation=args.activation, dtype=args.dtype, seed=args.seed)
+                  activation=args.activation, dtype=args.dtype, seed=args.seed,
+                  precision=args.precision)
     print(f"{args.dataset}: {len(X_train)} training and {len(X_test)} test samples; {net}")
     started = time.perf_counter()
     history = net.fit(X_train, y_train, epochs=args.epochs or epochs,

@@ -84,6 +84,7 @@ class _FastbpMLP(BaseEstimator):
         "max_fun": [Interval(numbers.Integral, 1, None, closed="left")],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "dtype": [StrOptions({"float32", "float64"}), None, type],
+        "precision": [StrOptions({"float32", "bfloat16"})],
         "callbacks": [list, tuple, Callback, None],
     }
 
@@ -211,6 +212,8 @@ class _FastbpMLP(BaseEstimator):
         # X converted once, to what the network reads: C-contiguous, in its dtype (the
         # network's own when it has one, else float32 input stays float32, any other float64)
         dtype = self.network_.dtype if not first else self.dtype
+        if first and dtype is None and self.precision == "bfloat16":
+            dtype = np.float32  # bfloat16's master parameters
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              dtype=(np.float64, np.float32) if dtype is None else dtype,
                              order="C", y_numeric=not is_classifier(self), reset=first)
@@ -224,7 +227,8 @@ class _FastbpMLP(BaseEstimator):
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
             network = Network([X.shape[1], *self._hidden_sizes(), n_outputs],
                               activation=_ACTIVATIONS[self.activation], loss=loss, dtype=dtype,
-                              init="sklearn", seed=seed, dropout=self.dropout)
+                              init="sklearn", seed=seed, dropout=self.dropout,
+                              precision=self.precision)
             previous = None
         else:
             network = self.network_
@@ -416,6 +420,11 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
     dtype : {"float32", "float64"} or None, default None
         Precision of the network. None follows X as scikit-learn does: float32 input stays
         float32, any other input is float64. float32 is about twice as fast.
+    precision : {"float32", "bfloat16"}, default "float32"
+        The matrix products' input precision (fastbp's own; fastbp.Network has the details):
+        "bfloat16" rounds their operands to bfloat16 and sums in float32, on the CPU's bf16
+        units where it has them; the parameters stay float32 (dtype None or "float32").
+        The network keeps it through warm_start and partial_fit.
     callbacks : list of fastbp.callbacks.Callback, optional
         Run after every epoch of the stochastic solvers, after scikit-learn's stopping rule
         (fastbp's own). Their ``model`` is ``network_``; the logs hold the epoch's "loss"
@@ -456,7 +465,8 @@ class FastbpClassifier(ClassifierMixin, _FastbpMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dropout=0.0, dtype=None, callbacks=None, class_weight=None):
+                 dropout=0.0, dtype=None, precision="float32", callbacks=None,
+                 class_weight=None):
         self._set_parameters(locals())
 
     @available_if(lambda self: self._check_stochastic())
@@ -602,7 +612,7 @@ class FastbpRegressor(RegressorMixin, _FastbpMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dropout=0.0, dtype=None, callbacks=None):
+                 dropout=0.0, dtype=None, precision="float32", callbacks=None):
         self._set_parameters(locals())  # loss first, as in scikit-learn's MLPRegressor
 
     @available_if(lambda self: self._check_stochastic())

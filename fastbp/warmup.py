@@ -23,7 +23,7 @@ import numpy as np
 
 from .engine import cache
 from .engine import config as engine_config
-from .engine.codes import HIDDEN_ACTIVATIONS, LOSSES
+from .engine.codes import HIDDEN_ACTIVATIONS, LOSSES, PRECISIONS
 from .network import Network
 
 OPTIMIZERS = {  # the fit arguments that reach each compiled variant of the training step
@@ -37,7 +37,7 @@ _DEFAULT_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"
 
 
 def warm_up(activations=("relu",), outputs=None, losses=("cross_entropy",),
-            optimizers=("sgd",), dtypes=("float32",), dropout=False):
+            optimizers=("sgd",), dtypes=("float32",), dropout=False, precisions=("float32",)):
     """Compile (or load from the disk cache) everything fit, predict, evaluate and backprop
     run for each combination of the arguments.
 
@@ -54,6 +54,9 @@ def warm_up(activations=("relu",), outputs=None, losses=("cross_entropy",),
         (also "adamw"), "rmsprop".
     dropout : bool
         Also the variant of the training step with dropout.
+    precisions : sequence of str
+        The products' input precisions, "float32" and "bfloat16" (with the float32 dtype
+        only: other pairs are skipped).
 
     Returns
     -------
@@ -63,13 +66,16 @@ def warm_up(activations=("relu",), outputs=None, losses=("cross_entropy",),
     report = []
     rng = np.random.default_rng(0)
     X = rng.normal(size=(8, 4))
-    for hidden, loss, optimizer, dtype, drop in itertools.product(
-            activations, losses, optimizers, dtypes, (0.0, 0.5) if dropout else (0.0,)):
+    for hidden, loss, optimizer, dtype, drop, precision in itertools.product(
+            activations, losses, optimizers, dtypes, (0.0, 0.5) if dropout else (0.0,),
+            precisions):
+        if precision == "bfloat16" and dtype != "float32":
+            continue
         hidden = [hidden] if isinstance(hidden, str) else list(hidden)
         for output in (outputs or [_DEFAULT_OUTPUT[loss]]):
             started = time.perf_counter()
             net = Network([4] + [3] * len(hidden) + [2], activation=hidden, output=output,
-                          loss=loss, dtype=dtype, dropout=drop)
+                          loss=loss, dtype=dtype, dropout=drop, precision=precision)
             y = rng.integers(0, 2, 8) if loss == "cross_entropy" else rng.random((8, 2))
             if loss == "mse":
                 y = y - 0.5
@@ -78,7 +84,9 @@ def warm_up(activations=("relu",), outputs=None, losses=("cross_entropy",),
             net.evaluate(X, y)
             net.backprop(X, y)
             report.append(f"{'+'.join(hidden)} -> {output}, {loss}, {optimizer}, {dtype}"
-                          f"{', dropout' if drop else ''}: {time.perf_counter() - started:.1f} s")
+                          f"{', dropout' if drop else ''}"
+                          f"{', bfloat16 products' if precision == 'bfloat16' else ''}: "
+                          f"{time.perf_counter() - started:.1f} s")
     return report
 
 
@@ -226,7 +234,8 @@ def warm_defaults(jobs=None, include_estimators=True):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="fastbp warmup", description=__doc__.splitlines()[0],
                                      epilog="Without --activation, --loss, --optimizer, "
-                                     "--dtype or --output: the defaults (" + "; ".join(DEFAULTS)
+                                     "--dtype, --precision or --output: the defaults ("
+                                     + "; ".join(DEFAULTS)
                                      + ").")
     parser.add_argument("--activation", nargs="+",
                         help="hidden activations; join a network's several with '+', e.g. "
@@ -235,6 +244,8 @@ def main(argv=None):
     parser.add_argument("--loss", nargs="+", choices=LOSSES)
     parser.add_argument("--optimizer", nargs="+", choices=list(OPTIMIZERS))
     parser.add_argument("--dtype", nargs="+", choices=["float32", "float64"])
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS,
+                        help="the products' input precisions (bfloat16: float32 dtype only)")
     parser.add_argument("--dropout", action="store_true", help="also the dropout variant")
     parser.add_argument("--jobs", type=int, help="processes compiling the defaults at once "
                         "(default: the cores this process may use)")
@@ -247,7 +258,8 @@ def main(argv=None):
         return 0
     started = time.perf_counter()
     print(f"kernel cache: {cache.KERNEL_DIR}")
-    if not any((args.activation, args.output, args.loss, args.optimizer, args.dtype)):
+    if not any((args.activation, args.output, args.loss, args.optimizer, args.dtype,
+                args.precision)):
         try:
             import sklearn  # noqa: F401  (the estimators need it)
             estimators = True
@@ -263,7 +275,7 @@ def main(argv=None):
             parser.error(f"unknown hidden activation {name!r}")
         for line in warm_up(activations, args.output, args.loss or ["cross_entropy"],
                             args.optimizer or ["sgd"], args.dtype or ["float32"],
-                            args.dropout):
+                            args.dropout, args.precision or ["float32"]):
             print(line)
     print(f"compiled or loaded in {time.perf_counter() - started:.1f} s")
     return 0

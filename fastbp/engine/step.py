@@ -25,8 +25,9 @@ when the parts run on several threads a barrier separates the phases.
                      flat buffers, clipped, then the optimizer's update
 
 A bfloat16 network's products read operands rounded at fixed points of these phases
-(precision.py). With parts == 1 this is the plain serial step. Each share depends only on (t, parts) and the
-shapes, so every matrix element is computed by the same call whichever thread runs its part.
+(precision.py). With parts == 1 this is the plain serial step. Each share depends only on
+(t, parts) and the shapes, so every matrix element is computed by the same call whichever
+thread runs its part.
 
 The phases take the records of records.py: ``model`` (Parameters), ``space`` (Space),
 ``step`` (Step: the batch's rows, the update's number, rate and L2 penalty). ``opt`` is None
