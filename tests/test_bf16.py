@@ -344,3 +344,43 @@ def test_bf16_training_on_the_units_agrees_with_the_emulated_path(digits, monkey
     for mine, theirs in zip(runs[True][0], runs[False][0]):
         assert _scale_error(mine, theirs) < 1e-4
     assert _scale_error(runs[True][1], runs[False][1]) < 1e-2
+
+
+@pytest.mark.filterwarnings("ignore:Stochastic Optimizer")
+def test_bf16_in_the_estimators_the_command_line_and_the_exports(tmp_path, digits):
+    """precision= in the estimators (kept by clone, fit and partial_fit), --precision on the
+    command line (saved in the model file), and the exports: float32 weights, so ONNX
+    Runtime computes the float32 network's outputs from them."""
+    oracle("sklearn")
+    from sklearn.base import clone
+
+    from fastbp import cli
+    from fastbp.sklearn import FastbpClassifier
+    X_train, y_train, X_test, y_test = digits
+    model = FastbpClassifier((32,), max_iter=10, learning_rate_init=0.01, random_state=0,
+                             precision="bfloat16")
+    model = clone(model).fit(X_train, y_train)
+    assert model.get_params()["precision"] == "bfloat16"
+    assert model.network_.precision == "bfloat16" and model.network_.dtype is np.float32
+    before = model.network_.params.copy()
+    model.partial_fit(X_train, y_train)
+    assert not np.array_equal(model.network_.params, before)
+    assert model.score(X_test, y_test) > 0.9
+
+    table = tmp_path / "digits.csv"
+    np.savetxt(table, np.column_stack([X_train[:300], y_train[:300]]), delimiter=",",
+               header=",".join([f"x{i}" for i in range(64)] + ["digit"]), comments="")
+    saved = tmp_path / "model.npz"
+    assert cli.main(["train", str(table), "--target", "digit", "--epochs", "1", "--quiet",
+                     "--precision", "bfloat16", "--save", str(saved)]) == 0
+    assert fastbp.load(saved).precision == "bfloat16"
+
+    ort = oracle("onnxruntime")
+    net = model.network_
+    session = ort.InferenceSession(net.to_onnx().SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    exported = session.run(["Y"], {"X": X_test})[0]
+    as_float32 = fastbp.Network(net.sizes, output="softmax")
+    as_float32.params = net.params
+    np.testing.assert_allclose(exported, as_float32.forward(X_test), rtol=1e-5, atol=1e-6)
+    assert np.abs(exported - net.forward(X_test)).max() > 1e-4  # bf16 products differ
