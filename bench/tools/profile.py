@@ -37,7 +37,7 @@ def _repeater(kinds):
     def repeat(which, l, part, reps, model, space, step):
         for _ in range(reps):
             if which == GATHER:
-                gather_phase(part, space, step)
+                gather_phase(kinds, part, model, space, step)
             elif which == FORWARD:
                 forward_phase(kinds, part, model, space, step, l, None, None)
             elif which == BACKWARD:
