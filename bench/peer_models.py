@@ -24,11 +24,18 @@ def _sigmoid(z):
 
 
 class FastbpPeer:
+    precision = "float32"
+    network_precision = "float32"  # the Network's (an int8 peer infers from a float32 one)
+
     def __init__(self, cfg, init, seed):
+        import warnings
+
         import numba
         numba.set_num_threads(min(THREADS, numba.config.NUMBA_NUM_THREADS))
         self.cfg = cfg
-        self.net = cfg.network(seed=seed)
+        with warnings.catch_warnings():  # bf16 emulated: the table says so
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.net = cfg.network(seed=seed, precision=self.network_precision)
         for (W, b), W_net, b_net in zip(init, self.net.weights, self.net.biases):
             W_net[:] = W
             b_net[:] = b
@@ -39,6 +46,13 @@ class FastbpPeer:
 
     def forward(self, X):
         return self.net.forward(X)
+
+
+class FastbpBf16Peer(FastbpPeer):
+    """fastbp with precision="bfloat16": the products' operands rounded to bfloat16, float32
+    sums, parameters and SGD (on the CPU's bf16 units where it has them, else emulated)."""
+
+    precision = network_precision = "bfloat16"
 
 
 class NumpyPeer:
@@ -113,6 +127,11 @@ class TorchPeer:
             return 0.5 * ((self.torch.sigmoid(logits) - Y) ** 2).sum(dim=1).mean()
         return self.torch.nn.functional.cross_entropy(logits, y)
 
+    def _precision(self):
+        """The context the forward pass and the loss run in: none (float32)."""
+        import contextlib
+        return contextlib.nullcontext()
+
     def epoch(self, X, y, Y):
         torch = self.torch
         X, y, Y = torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(Y)
@@ -120,17 +139,29 @@ class TorchPeer:
         B = self.cfg.batch_size
         for start in range(0, len(X), B):
             rows = order[start:start + B]
-            loss = self._loss(self.model(X[rows]), y[rows], Y[rows])
+            with self._precision():
+                loss = self._loss(self.model(X[rows]), y[rows], Y[rows])
             self.opt.zero_grad()
             loss.backward()
             self.opt.step()
 
     def forward(self, X):
-        with self.torch.no_grad():
-            logits = self.model(self.torch.from_numpy(X))
+        with self.torch.no_grad(), self._precision():
+            logits = self.model(self.torch.from_numpy(X)).float()
             out = self.torch.sigmoid(logits) if self.cfg.output == "sigmoid" \
                 else self.torch.softmax(logits, dim=1)
         return out.numpy()
+
+
+class TorchBf16Peer(TorchPeer):
+    """PyTorch's mixed precision as its documentation shows it: the forward pass and the loss
+    under torch.autocast("cpu", dtype=torch.bfloat16) (Linear layers multiply bf16
+    operands, the backward pass follows), float32 parameters and torch.optim.SGD."""
+
+    precision = "bfloat16"
+
+    def _precision(self):
+        return self.torch.autocast("cpu", dtype=self.torch.bfloat16)
 
 
 class OnnxRuntimePeer(TorchPeer):
@@ -300,8 +331,10 @@ class SklearnPeer:
 
 PEERS = {"fastbp": FastbpPeer, "numpy": NumpyPeer, "torch": TorchPeer, "jax": JaxPeer,
          "sklearn": SklearnPeer, "onnxruntime": OnnxRuntimePeer, "fastbp-int8": FastbpInt8Peer,
-         "onnxruntime-int8": OnnxRuntimeInt8Peer}
+         "onnxruntime-int8": OnnxRuntimeInt8Peer, "fastbp-bf16": FastbpBf16Peer,
+         "torch-bf16": TorchBf16Peer}
 # The modules each peer needs, to skip it with a note when one is not installed.
 REQUIRES = {"fastbp": ["fastbp"], "numpy": ["numpy"], "torch": ["torch"], "jax": ["jax"],
             "sklearn": ["sklearn"], "onnxruntime": ["onnxruntime", "onnx", "torch"],
-            "fastbp-int8": ["fastbp"], "onnxruntime-int8": ["onnxruntime", "onnx", "torch"]}
+            "fastbp-int8": ["fastbp"], "onnxruntime-int8": ["onnxruntime", "onnx", "torch"],
+            "fastbp-bf16": ["fastbp"], "torch-bf16": ["torch"]}

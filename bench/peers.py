@@ -249,8 +249,9 @@ def markdown(rows, ceilings, startup, meta, notes):
     peers = [p for p in next(iter(rows.values())) if p != "_ceiling"]
     first = next(iter(rows.values()))
     trainers = [p for p in peers if first[p]["samples_per_s"] is not None]
+    fastbp_in = {"float32": "fastbp", "int8": "fastbp-int8", "bfloat16": "fastbp-bf16"}
     lines = [f"Measured {meta['date']} on {meta['machine']}, commit {meta['commit']}, data: "
-             f"{meta['source']} ({meta['samples']} training samples), float32, best epoch of "
+             f"{meta['source']} ({meta['samples']} training samples), best epoch of "
              f"{meta['epochs']} after a warm-up epoch, {meta['rounds']} interleaved rounds.",
              f"Command: `{meta['command']}`", "",
              f"GEMM ceilings: {ceilings['float32'] / 1e9:.0f} GFLOP/s (2048x2048 float32, "
@@ -264,17 +265,28 @@ def markdown(rows, ceilings, startup, meta, notes):
              "Every process ran with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (fair BLAS); "
              "the BLAS libraries loaded and the kernels they ran: "
              + "; ".join(ceilings["blas"]) + ".",
-             "", "Training samples/s (ratio = fastbp / peer):", "",
-             "| config | " + " | ".join(trainers) + " | fastbp / best peer | fraction of ceiling |",
-             "|---" * (len(trainers) + 3) + "|"]
+             "", "Training samples/s, the precision of each peer's products in its column "
+             "(ratio = fastbp of that precision / peer):", "",
+             "| config | " + " | ".join(f"{p} ({first[p]['precision']})" for p in trainers)
+             + " | fastbp / best peer | fraction of ceiling |"
+             + (" fastbp-bf16 / best bfloat16 peer | fastbp-bf16 / fastbp | fastbp-bf16 / "
+                "best float32 peer |" if "fastbp-bf16" in trainers else ""),
+             "|---" * (len(trainers) + 3 + 3 * ("fastbp-bf16" in trainers)) + "|"]
     for c, row in rows.items():
         ours, theirs, best = _ratio(rows, c, "samples_per_s")
-        cells = [f"{ours:,.0f}"] + [f"{theirs[p]:,.0f} ({ours / theirs[p]:.2f}x)"
-                                    for p in trainers if p != "fastbp"]
-        lines.append(f"| {c} | " + " | ".join(cells) +
-                     f" | **{ours / best:.2f}x** | {ours / row['_ceiling']:.0%} |")
+        cells = []
+        for p in trainers:
+            mine = row[fastbp_in[row[p]["precision"]]]["samples_per_s"]
+            cells.append(f"{mine:,.0f}" if p.startswith("fastbp") else
+                         f"{row[p]['samples_per_s']:,.0f} "
+                         f"({mine / row[p]['samples_per_s']:.2f}x)")
+        cells += [f"**{ours / best:.2f}x**", f"{ours / row['_ceiling']:.0%}"]
+        if "fastbp-bf16" in trainers:
+            bf16, _, best_bf16 = _ratio(rows, c, "samples_per_s", "fastbp-bf16", "bfloat16")
+            cells += [f"**{bf16 / best_bf16:.2f}x**", f"{bf16 / ours:.2f}x",
+                      f"{bf16 / best:.2f}x"]
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
     precisions = list(dict.fromkeys(first[p]["precision"] for p in peers))
-    fastbp_in = {q: "fastbp" if q == "float32" else f"fastbp-{q}" for q in precisions}
     compared = [q for q in precisions if fastbp_in[q] in peers]
     lines += ["", "Inference samples/s, forward over the test images (the precision of each "
               "peer's products in its column):", "",
@@ -320,7 +332,8 @@ def summary(rows, meta):
     """The project README's speed section: training against the best peer, inference against
     ONNX Runtime (float32 and int8), from a full run's rows."""
     trainers = [p for p, v in next(iter(rows.values())).items()
-                if p not in ("fastbp", "_ceiling") and v["samples_per_s"] is not None]
+                if p not in ("fastbp", "_ceiling") and v["samples_per_s"] is not None
+                and v["precision"] == "float32"]
     lines = ["Training samples/s on Fashion-MNIST, float32, plain SGD, side by side in one run "
              "with the best of " + ", ".join(PEER_NAMES[p] for p in trainers)
              + f" ({meta['machine']}, {meta['date']}; `python bench/peers.py`; every library "
@@ -344,6 +357,13 @@ def summary(rows, meta):
                       for row in rows.values()]
             inference.append(f"{ours} / {PEER_NAMES[theirs]} " + " / ".join(
                 f"{r:.2f}x" for r in ratios))
+    if all("fastbp-bf16" in row and "torch-bf16" in row for row in rows.values()):
+        ratios = [row["fastbp-bf16"]["samples_per_s"] / row["torch-bf16"]["samples_per_s"]
+                  for row in rows.values()]
+        lines += ["", "bfloat16 training, fastbp's precision=\"bfloat16\" / PyTorch's autocast "
+                  "(" + ", ".join(rows) + "): " + " / ".join(f"{r:.2f}x" for r in ratios)
+                  + (" on the CPU's bf16 units." if meta["bf16_units"] else
+                     ", both emulated: this CPU has no bf16 units.")]
     if inference:
         lines += ["", "Inference over the 10,000 test images (" + ", ".join(rows)
                   + "): " + "; ".join(inference) + "."]
@@ -366,7 +386,7 @@ def chart(rows, path):
     ax.set_xticks([j + width * (len(peers) - 1) / 2 for j in range(len(configs))], configs)
     ax.set_yscale("log")
     ax.set_ylabel("training samples/s (log scale)")
-    ax.set_title("One epoch of plain SGD, float32, same network and batch")
+    ax.set_title("One epoch of plain SGD, same network and batch")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -411,6 +431,7 @@ def main(argv=None):
     meta = {"date": datetime.date.today().isoformat(), "machine": machine_description(),
             "commit": commit(), "source": source, "samples": min(args.samples, 60000),
             "epochs": args.epochs, "rounds": args.rounds,
+            "bf16_units": ceilings["bfloat16"] is not None,
             "command": "python bench/peers.py " + " ".join(argv if argv is not None
                                                            else sys.argv[1:])}
     # Not in --smoke: its cold start compiles a kernel set (~20 s) for a figure not kept.
