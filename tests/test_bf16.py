@@ -17,6 +17,8 @@ import fastbp
 from fastbp.engine import backends
 from fastbp.engine.bf16 import bf16_rows, round_rows
 from fastbp.engine.gemm import gemm
+from fastbp.engine.layout import A, DELTA
+from fastbp.engine.records import Data
 
 _NO, _YES = np.bool_(False), np.bool_(True)
 
@@ -324,6 +326,39 @@ def test_bf16_warns_once_where_it_runs_emulated(monkeypatch):
         warnings.simplefilter("error")
         fastbp.Network([4, 3], precision="bfloat16")
         fastbp.Network([4, 3])
+
+
+def test_the_native_path_stores_the_operands_as_bf16_bit_patterns(monkeypatch):
+    """The layout of the operands the bf16 units read, checked on any CPU: after a step
+    whose operands are stored as uint16, the batch's inputs and the weights are the bit
+    patterns of their rounded values, and so are a hidden layer's activations and the
+    output layer's delta against the float32 blocks they were rounded from. (On a CPU
+    without the units oneDNN's bf16 product declines to run, so the values of z, a and delta
+    are not checked here; test_bf16_training_on_the_units... checks them where it runs.)"""
+    monkeypatch.setattr(backends, "bf16_storage", lambda: np.uint16)
+    rng = np.random.default_rng(4)
+    n, sizes = 20, [13, 11, 5]
+    X = rng.standard_normal((n, 13)).astype(np.float32)
+    Y = np.eye(5, dtype=np.float32)[rng.integers(0, 5, n)]
+    net = fastbp.Network(sizes, seed=0, precision="bfloat16")
+    model = net._model
+    _, space = model.gradient(Data(X, Y, np.ones(n, np.float32)))
+    operands = space.operands
+    assert operands.dtype == np.uint16
+
+    def bits(x):
+        return (_bf16(np.asarray(x, np.float32)).view(np.uint32) >> 16).astype(np.uint16)
+
+    units = sum(sizes[1:])
+    np.testing.assert_array_equal(operands[:n * 13].reshape(n, 13), bits(X))
+    weights_at = n * (13 + 2 * units)
+    for W, (start, width) in zip(net.weights, [(0, 13 * 11), (13 * 11 + 11, 11 * 5)]):
+        np.testing.assert_array_equal(operands[weights_at + start:weights_at + start + width],
+                                      bits(W).ravel())
+    fed = operands[n * 13:n * (13 + 11)].reshape(n, 11)  # layer 0's, what layer 1 reads
+    np.testing.assert_array_equal(fed, bits(model.block(space, 0, A)))
+    top_delta = operands[n * (13 + units + 11):n * (13 + 2 * units)].reshape(n, 5)
+    np.testing.assert_array_equal(top_delta, bits(model.block(space, 1, DELTA)))
 
 
 @pytest.mark.skipif(not backends.has_bf16(), reason="this CPU has no bf16 units (AVX512_BF16 or "
