@@ -38,7 +38,6 @@ if not os.environ.get("BENCH_THREADS"):  # for the workers, before peer_models r
     os.environ["BENCH_THREADS"] = str(usable_cores())
 from bench.peer_models import PEERS, REQUIRES, THREADS  # noqa: E402
 
-MARK_BEGIN, MARK_END = "<!-- peers:begin -->", "<!-- peers:end -->"
 # The project README's speed summary, rewritten by a full run too.
 SUMMARY_BEGIN, SUMMARY_END = "<!-- speed:begin -->", "<!-- speed:end -->"
 PEER_NAMES = {"numpy": "NumPy", "torch": "PyTorch", "jax": "JAX", "sklearn": "scikit-learn",
@@ -392,7 +391,7 @@ def chart(rows, path):
     fig.savefig(path, dpi=110)
 
 
-def write_readme(path, text, begin=MARK_BEGIN, end=MARK_END):
+def write_readme(path, text, begin, end):
     """Put text between the markers begin and end of the markdown file at path (appended,
     with them, when it has none)."""
     readme = Path(path).read_text()
@@ -413,13 +412,18 @@ def main(argv=None):
                         help="tiny synthetic data, one round, no README/chart unless asked")
     parser.add_argument("--readme", help="markdown file to update (default bench/README.md)")
     parser.add_argument("--chart", help="PNG path (default bench/peers.png)")
+    parser.add_argument("--block", default="peers",
+                        help="the README block the table replaces, between <!-- BLOCK:begin --> "
+                             "and <!-- BLOCK:end --> (default: %(default)s, the full comparison, "
+                             "which also rewrites the chart and the project README's summary)")
     args = parser.parse_args(argv)
+    full = args.block == "peers"
     if args.smoke:
         args.rounds, args.epochs, args.samples, n_test = 1, 1, 512, 256
     else:
         n_test = 10000
         args.readme = args.readme or str(HERE / "README.md")
-        args.chart = args.chart or str(HERE / "peers.png")
+        args.chart = args.chart or (str(HERE / "peers.png") if full else None)
     peers, notes = available_peers(args.peers)
     if "fastbp" not in peers:
         parser.error("fastbp itself is not importable: pip install . first")
@@ -438,8 +442,9 @@ def main(argv=None):
     text = markdown(rows, ceilings, None if args.smoke else startup_seconds(), meta, notes)
     print(text)
     if args.readme:
-        write_readme(args.readme, text)
-    if not args.smoke and set(args.configs) == set(CONFIGS):
+        write_readme(args.readme, text, f"<!-- {args.block}:begin -->",
+                     f"<!-- {args.block}:end -->")
+    if not args.smoke and full and set(args.configs) == set(CONFIGS):
         write_readme(HERE.parent / "README.md", summary(rows, meta), SUMMARY_BEGIN, SUMMARY_END)
     if args.chart:
         chart(rows, args.chart)
