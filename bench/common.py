@@ -3,6 +3,7 @@
 import functools
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -110,3 +111,14 @@ def cpu_description():
     units = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
                          "amx_bf16", "amx_int8") if f in flags]
     return f"{model} ({llvm.get_host_cpu_name()}; {' '.join(units) or 'no AVX2'})"
+
+
+def write_readme(path, text, block):
+    """Put text between the markers <!-- block:begin --> and <!-- block:end --> of the
+    markdown file at path (appended, with them, when it has none)."""
+    begin, end = f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
+    readme = Path(path).read_text()
+    replaced = f"{begin}\n{text}\n{end}"
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    Path(path).write_text(pattern.sub(lambda _: replaced, readme) if pattern.search(readme)
+                          else readme + "\n" + replaced + "\n")

@@ -15,7 +15,6 @@ import importlib.util
 import json
 import os
 import platform
-import re
 import resource
 import subprocess
 import sys
@@ -30,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing bench/
 
 from bench.common import (blas_kernels, cpu_description, fair_env,  # noqa: E402
-                          run_with_fair_blas, timed)
+                          run_with_fair_blas, timed, write_readme)
 from bench.configs import CONFIGS  # noqa: E402
 from bench.data import fashion_mnist_or_synthetic, one_hot, synthetic  # noqa: E402
 if not os.environ.get("BENCH_THREADS"):  # for the workers, before peer_models reads it
@@ -38,8 +37,7 @@ if not os.environ.get("BENCH_THREADS"):  # for the workers, before peer_models r
     os.environ["BENCH_THREADS"] = str(usable_cores())
 from bench.peer_models import PEERS, REQUIRES, THREADS  # noqa: E402
 
-# The project README's speed summary, rewritten by a full run too.
-SUMMARY_BEGIN, SUMMARY_END = "<!-- speed:begin -->", "<!-- speed:end -->"
+# A full run also rewrites the project README's speed summary (its block "speed").
 PEER_NAMES = {"numpy": "NumPy", "torch": "PyTorch", "jax": "JAX", "sklearn": "scikit-learn",
               "onnxruntime": "ONNX Runtime", "onnxruntime-int8": "ONNX Runtime int8"}
 
@@ -391,16 +389,6 @@ def chart(rows, path):
     fig.savefig(path, dpi=110)
 
 
-def write_readme(path, text, begin, end):
-    """Put text between the markers begin and end of the markdown file at path (appended,
-    with them, when it has none)."""
-    readme = Path(path).read_text()
-    block = f"{begin}\n{text}\n{end}"
-    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
-    Path(path).write_text(pattern.sub(lambda _: block, readme) if pattern.search(readme)
-                          else readme + "\n" + block + "\n")
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
@@ -442,10 +430,9 @@ def main(argv=None):
     text = markdown(rows, ceilings, None if args.smoke else startup_seconds(), meta, notes)
     print(text)
     if args.readme:
-        write_readme(args.readme, text, f"<!-- {args.block}:begin -->",
-                     f"<!-- {args.block}:end -->")
+        write_readme(args.readme, text, args.block)
     if not args.smoke and full and set(args.configs) == set(CONFIGS):
-        write_readme(HERE.parent / "README.md", summary(rows, meta), SUMMARY_BEGIN, SUMMARY_END)
+        write_readme(HERE.parent / "README.md", summary(rows, meta), "speed")
     if args.chart:
         chart(rows, args.chart)
     if args.smoke:  # each peer computes the same function: accuracies must not diverge

@@ -2,14 +2,15 @@
 (Network.quantize, calibrated on the first 1000 training images), and of the same networks
 trained from the same start with bfloat16 products (precision="bfloat16"), over seeds.
 
-    python bench/tools/precision_accuracy.py [--epochs 5] [--seeds 0 1 2]
+    python bench/tools/precision_accuracy.py [--epochs 5] [--seeds 0 1 2] [--readme]
 
 Networks: the four standard configurations (bench/configs.py: their plain SGD, learning
 rate and batch size, for --epochs epochs) and the README's time-to-accuracy recipe
 (784-256-10, Adam 2e-3 with a cosine over 15 epochs, batches of 128). Prints a markdown
 table: per network, the mean over seeds of each precision's accuracy and of its difference
-from float32's (with the smallest and largest difference). Needs the real Fashion-MNIST
-files (apt-get install dataset-fashion-mnist).
+from float32's (with the smallest and largest difference); with --readme, also into
+bench/README.md's block "precision-accuracy". Needs the real Fashion-MNIST files (apt-get
+install dataset-fashion-mnist).
 """
 
 import argparse
@@ -22,7 +23,7 @@ import numpy as np
 sys.path[0] = str(Path(__file__).resolve().parents[2])  # the checkout, not this folder
 
 import fastbp  # noqa: E402
-from bench.common import run_with_fair_blas  # noqa: E402
+from bench.common import cpu_description, run_with_fair_blas, write_readme  # noqa: E402
 from bench.configs import CONFIGS  # noqa: E402
 from fastbp.engine import backends  # noqa: E402
 
@@ -50,17 +51,21 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--networks", nargs="+", default=[*CONFIGS, "recipe"])
+    parser.add_argument("--readme", action="store_true",
+                        help="also write the table into bench/README.md")
     args = parser.parse_args(argv)
     if fastbp.datasets.find_fashion_mnist() is None:
         parser.error("needs the Fashion-MNIST files: apt-get install dataset-fashion-mnist")
     X, y, X_test, y_test = fastbp.datasets.load_fashion_mnist()
-    print(f"int8 inputs of {7 if not backends.has_vnni() else 8} bits (VNNI: "
-          f"{backends.has_vnni()}); bfloat16 products on "
-          f"{'the bf16 units' if backends.has_bf16() else 'the emulated path'}; seeds "
-          f"{args.seeds}; configurations trained {args.epochs} epochs, the recipe "
-          f"{RECIPE_EPOCHS}\n")
-    print("| network | float32 | int8 | int8 - float32 (min, max) | bfloat16 training "
-          "| bfloat16 - float32 (min, max) |\n|---|---|---|---|---|---|")
+    lines = [f"{cpu_description()}: int8 inputs of {7 if not backends.has_vnni() else 8} bits "
+             f"(VNNI: {backends.has_vnni()}); bfloat16 products on "
+             f"{'the bf16 units' if backends.has_bf16() else 'the emulated path'}; seeds "
+             f"{args.seeds}; configurations trained {args.epochs} epochs, the recipe "
+             f"{RECIPE_EPOCHS}. `python bench/tools/precision_accuracy.py "
+             + " ".join(argv if argv is not None else sys.argv[1:]) + "`", "",
+             "| network | float32 | int8 | int8 - float32 (min, max) | bfloat16 training "
+             "| bfloat16 - float32 (min, max) |", "|---|---|---|---|---|---|"]
+    print("\n".join(lines), flush=True)
     warnings.simplefilter("ignore", RuntimeWarning)  # bf16 emulated: said above
     for name in args.networks:
         accuracies = []
@@ -77,7 +82,11 @@ def main(argv=None):
             difference = other - floats
             cells += [f"{other.mean():.4f}", f"{difference.mean():+.4f} "
                       f"({difference.min():+.4f}, {difference.max():+.4f})"]
-        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        print(lines[-1], flush=True)
+    if args.readme:
+        write_readme(Path(__file__).resolve().parents[1] / "README.md", "\n".join(lines),
+                     "precision-accuracy")
     return 0
 
 
