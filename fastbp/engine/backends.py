@@ -173,14 +173,14 @@ _warned_emulated = []
 
 
 def warn_if_emulated():
-    """Warn, once per process, that bfloat16 products run emulated here (no bf16 units):
-    slower than float32, with the same numbers as on the units."""
+    """Warn, once per process, that bfloat16 products run emulated here (no bf16 units): no
+    faster than float32, with the same numbers as on the units."""
     if has_bf16() or _warned_emulated:
         return
     _warned_emulated.append(True)
     warnings.warn("this CPU has no bf16 units (AVX512_BF16 or AMX) that oneDNN runs on: "
                   "precision='bfloat16' runs emulated, with the numbers of the bf16 units but "
-                  "slower than float32", RuntimeWarning, stacklevel=3)
+                  "not their speed: no faster than float32 here", RuntimeWarning, stacklevel=3)
 def bf16_storage():
     """The dtype a bfloat16 network's operands are stored in: uint16 bit patterns, for the
     bf16 units, where has_bf16 and config.BF16_NATIVE; else float32 values (emulated)."""
