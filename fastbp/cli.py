@@ -22,6 +22,8 @@ kept in the model. Bad input gives a one-line error and exit status 2.
 import argparse
 import csv
 import datetime
+import difflib
+import os
 import sys
 import time
 from pathlib import Path
@@ -34,7 +36,14 @@ from .datasets import find_fashion_mnist, load_digits, load_fashion_mnist
 from .network import Network, load
 from .plotting import LAYER_PANELS
 
-COMMANDS = ("train", "evaluate", "predict", "info", "warmup")
+# Every command, with its line in ``fastbp --help``.
+COMMANDS = {"train": "train a network on DATA and save it",
+            "evaluate": "score a saved model on DATA",
+            "predict": "predict DATA's targets with a saved model",
+            "info": "describe a saved model, or the kernel cache",
+            "warmup": "compile ahead: fill the kernel cache (fastbp warmup -h)",
+            "demo": "train on a built-in dataset, report accuracy and speed (the default "
+                    "without a command)"}
 # The demo's settings per dataset: hidden widths, epochs, batch size, learning rate.
 DEFAULTS = {"digits": ([64], 30, 32, 0.1), "fashion-mnist": ([256, 128], 30, 64, 0.1)}
 
@@ -44,47 +53,98 @@ class UsageError(Exception):
 
 
 def main(argv=None):
+    """The ``fastbp`` command; returns its exit status: 0 done, 2 bad input, 1 divergence."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _command(argv)
+    except BrokenPipeError:  # the reader left (fastbp predict ... | head): not an error
+        return _quiet_stdout()
+
+
+def _quiet_stdout():
+    """Standard output pointed at the null device, so that the interpreter's last flush
+    into a closed pipe cannot fail once more; returns 0."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _command(argv):
     if argv[:1] == ["warmup"]:
         from . import warmup
         return warmup.main(argv[1:])
-    if not argv[:1] or argv[0] not in COMMANDS:
-        return demo(argv)
+    if argv[:1] == ["demo"]:
+        return demo(argv[1:])
     parser = _parser()
+    if argv[:1] in (["-h"], ["--help"]):
+        parser.print_help()
+        return 0
+    if not argv or argv[0].startswith("-"):
+        return demo(argv)
+    if argv[0] not in COMMANDS:
+        close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
+        parser.exit(2, f"fastbp: error: unknown command {argv[0]!r}"
+                    + (f"; did you mean {close[0]!r}?" if close else "")
+                    + f" (commands: {', '.join(COMMANDS)}; fastbp --help says more)\n")
     args = parser.parse_args(argv)
     try:
         return args.run(args)
+    except BrokenPipeError:
+        raise
     except (UsageError, ValueError, OSError, ImportError) as error:
         parser.exit(2, f"fastbp {args.command}: error: {error}\n")
     except FloatingPointError as error:  # divergence: not bad input, still one line
         parser.exit(1, f"fastbp {args.command}: {error}\n")
 
 
+class _DefaultsShown(argparse.HelpFormatter):
+    """Help text followed by the option's default, unless it says its own or has none (None,
+    or False for a switch)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("(default" in text or any(action.default is v for v in (None, False))
+                or action.default == argparse.SUPPRESS or not action.option_strings):
+            return text
+        return text + " (default: %(default)s)"
+
+
 def _parser():
-    parser = argparse.ArgumentParser(prog="fastbp", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    train = commands.add_parser("train", help="train a network on DATA")
-    train.add_argument("data", metavar="DATA")
+    parser = argparse.ArgumentParser(prog="fastbp", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, **kwargs):
+        """A subcommand whose help shows the options' defaults."""
+        return commands.add_parser(name, help=COMMANDS[name], description=COMMANDS[name],
+                                   formatter_class=_DefaultsShown,
+                                   **kwargs)
+
+    train = command("train")
+    train.add_argument("data", metavar="DATA", help="the training rows: " + data_files.FORMATS)
     train.add_argument("--target", help="CSV column of the targets (default: the last)")
     train.add_argument("--task", choices=["auto", "classification", "regression"],
-                       default="auto")
-    train.add_argument("--hidden", type=int, nargs="+", default=[128], metavar="WIDTH")
-    train.add_argument("--activation", default="relu")
-    train.add_argument("--epochs", type=int, default=20)
+                       default="auto", help="auto: integer or text targets make a "
+                       "classifier, other numbers a regressor")
+    train.add_argument("--hidden", type=int, nargs="+", default=[128], metavar="WIDTH",
+                       help="hidden layer widths")
+    train.add_argument("--activation", default="relu", help="hidden activation")
+    train.add_argument("--epochs", type=int, default=20, help="passes over the data")
     train.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw",
-                                                               "rmsprop"])
+                                                               "rmsprop"], help="optimizer")
     train.add_argument("--lr", type=float, help="learning rate (default: the optimizer's)")
-    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--batch-size", type=int, default=64, help="rows per update")
     train.add_argument("--validation-split", type=float, default=0.0, metavar="F",
                        help="hold out this fraction (the last rows) for validation")
     train.add_argument("--no-standardize", action="store_true",
                        help="train on the features as they are")
-    train.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    train.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                       help="the parameters' precision")
     train.add_argument("--precision", choices=PRECISIONS, default="float32",
                        help="the products' input precision: bfloat16 rounds their operands "
                             "and sums in float32, on the CPU's bf16 units where it has them "
-                            "(with --dtype float32; default: %(default)s)")
-    train.add_argument("--seed", type=int, default=0)
+                            "(with --dtype float32)")
+    train.add_argument("--seed", type=int, default=0, help="seeds the initial weights and "
+                       "the shuffling")
     train.add_argument("--save", metavar="MODEL.npz", help="write the trained model there")
     train.add_argument("--plot", metavar="CURVES.png",
                        help="draw loss and accuracy per epoch and the per-layer record of "
@@ -95,22 +155,27 @@ def _parser():
                             "(fastbp info shows the last epoch's)")
     train.add_argument("--quiet", action="store_true", help="no progress output")
     train.set_defaults(run=run_train)
-    evaluate = commands.add_parser("evaluate", help="score a saved model on DATA")
-    evaluate.add_argument("model", metavar="MODEL.npz")
-    evaluate.add_argument("data", metavar="DATA")
+    evaluate = command("evaluate")
+    evaluate.add_argument("model", metavar="MODEL.npz", help="a model fastbp train saved")
+    evaluate.add_argument("data", metavar="DATA", help="rows with targets: "
+                          + data_files.FORMATS)
     evaluate.add_argument("--target", help="CSV column of the targets (default: the model's)")
     evaluate.set_defaults(run=run_evaluate)
-    predict = commands.add_parser("predict", help="predict DATA's targets with a saved model")
-    predict.add_argument("model", metavar="MODEL.npz")
-    predict.add_argument("data", metavar="DATA")
+    predict = command("predict")
+    predict.add_argument("model", metavar="MODEL.npz", help="a model fastbp train saved")
+    predict.add_argument("data", metavar="DATA", help="the rows: " + data_files.FORMATS)
     predict.add_argument("--output", metavar="OUT.csv", help="default: standard output")
     predict.add_argument("--proba", action="store_true", help="also each class's probability")
     predict.set_defaults(run=run_predict)
-    info = commands.add_parser("info", help="describe a saved model, or the kernel cache")
-    info.add_argument("model", metavar="MODEL.npz", nargs="?")
+    info = command("info")
+    info.add_argument("model", metavar="MODEL.npz", nargs="?",
+                      help="a model saved by fastbp train --save or Network.save")
     info.add_argument("--cache", action="store_true",
                       help="where compiled kernels are cached and how big the cache is")
     info.set_defaults(run=run_info)
+    # listed in the help; main runs them before parsing, with their own options
+    command("warmup", add_help=False)
+    command("demo", add_help=False)
     return parser
 
 
@@ -137,7 +202,7 @@ def run_train(args):
         sizes, loss = [X.shape[1], *args.hidden, 1], "mse"
     net = Network(sizes, activation=args.activation, loss=loss, dtype=args.dtype,
                   seed=args.seed, precision=args.precision)
-    verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)
+    verbose = _verbosity(args.quiet)
     print(f"{args.data}: {len(X)} rows, {X.shape[1]} features, {task}"
           + (f" of {len(meta['classes'])} classes" if task == "classification" else "")
           + f"; {net}")
@@ -163,6 +228,12 @@ def run_train(args):
         history.plot(args.plot)
         print(f"learning curves in {args.plot}")
     return 0
+
+
+def _verbosity(quiet):
+    """fit's verbose: progress bars (written to standard error) only on a terminal, a line per
+    epoch into a pipe or a file, nothing with --quiet."""
+    return 0 if quiet else (1 if sys.stderr.isatty() else 2)
 
 
 def _standardizer(meta, X, on):
@@ -331,20 +402,28 @@ def demo(argv):
     """python -m fastbp [--dataset ...]: train on a built-in dataset, report accuracy and
     speed."""
     parser = argparse.ArgumentParser(
-        prog="fastbp", description="Train on a built-in dataset and report test accuracy "
-        "and speed. Commands for your own data: fastbp {train,evaluate,predict,info} -h")
-    parser.add_argument("--dataset", choices=["digits", "fashion-mnist"], default="digits")
-    parser.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files")
-    parser.add_argument("--hidden", type=int, nargs="+", help="hidden layer widths")
-    parser.add_argument("--activation", default="relu")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+        prog="fastbp demo", description="Train on a built-in dataset and report test "
+        "accuracy and speed (python -m fastbp without a command runs it too). Commands for "
+        "your own data: fastbp --help", formatter_class=_DefaultsShown)
+    parser.add_argument("--dataset", choices=["digits", "fashion-mnist"], default="digits",
+                        help="scikit-learn's digits, or Fashion-MNIST's IDX files")
+    parser.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files "
+                        "(default: where dataset-fashion-mnist installs them)")
+    parser.add_argument("--hidden", type=int, nargs="+", help="hidden layer widths "
+                        "(default: the dataset's)")
+    parser.add_argument("--activation", default="relu", help="hidden activation")
+    parser.add_argument("--epochs", type=int, help="passes over the data (default: the "
+                        "dataset's)")
+    parser.add_argument("--batch-size", type=int, help="rows per update (default: the "
+                        "dataset's)")
+    parser.add_argument("--lr", type=float, help="SGD's learning rate (default: the dataset's)")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                        help="the parameters' precision")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
-                        help="the products' input precision (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+                        help="the products' input precision")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the weights and the "
+                        "shuffling")
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch output")
     args = parser.parse_args(argv)
     if args.data_dir and args.dataset != "fashion-mnist":
         parser.error("--data-dir goes with --dataset fashion-mnist")
@@ -363,7 +442,7 @@ def demo(argv):
     started = time.perf_counter()
     history = net.fit(X_train, y_train, epochs=args.epochs or epochs,
                       batch_size=args.batch_size or batch_size, lr=args.lr or lr,
-                      verbose=0 if args.quiet else 1)
+                      verbose=_verbosity(args.quiet))
     wall = time.perf_counter() - started
     test = net.evaluate(X_test, y_test)
     samples_per_s = len(X_train) * len(history.epoch) / wall

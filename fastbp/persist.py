@@ -140,6 +140,31 @@ def _sync_folder(folder):
         os.close(descriptor)
 
 
+def _what_it_is(path, error):
+    """What the file at path seems to be, for an error saying it is not a model file."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return f"{type(error).__name__}: {error}"
+    if head.startswith(b"\x93NUMPY"):
+        return "it holds one NumPy array (.npy)"
+    if head.startswith(b"PK"):
+        if isinstance(error, KeyError):
+            return "it is an .npz or zip archive without a model's arrays"
+        if "allow_pickle" in str(error):
+            return "it holds pickled Python objects, which a model file never holds (and " \
+                   "fastbp never loads: they could run code)"
+        return f"it is a zip archive that NumPy cannot read ({error})"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"it is not an .npz file (it starts with bytes {head[:8]!r})"
+    first = text.splitlines()[0][:60] if text else ""
+    return f"it is a text file{' (a table?)' if ',' in first or ';' in first else ''}, " \
+           f"starting {first!r}" if text else "it is empty"
+
+
 def read(path):
     """What write wrote, as a Saved: the spec without its format number, the parameters,
     the training dict or None, the optimizer state or None, the metadata dict and the dict
@@ -156,9 +181,11 @@ def read(path):
                       if name.startswith("array_")}
     except FileNotFoundError:
         raise
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as error:
-        raise ValueError(f"{path} is not a readable fastbp model file: "
-                         f"{type(error).__name__}: {error}") from None
+    # (TypeError: an .npy file loads as one array, which is no archive to open with "with")
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, TypeError) as error:
+        raise ValueError(f"{path} is not a fastbp model file (an .npz file that "
+                         f"Network.save or fastbp train --save writes): "
+                         f"{_what_it_is(path, error)}") from None
     written = spec.pop("format", None) if isinstance(spec, dict) else None
     if written not in (FORMAT, FORMAT_WITH_ARRAYS):
         newer = isinstance(written, int) and written > FORMAT_WITH_ARRAYS

@@ -54,6 +54,19 @@ def _non_finite_as_scikit_learn_says():
                          "contain large values and need to be preprocessed.") from error
 
 
+@contextlib.contextmanager
+def _text_hint():
+    """scikit-learn's error for text in X, with how to encode it added."""
+    try:
+        yield
+    except ValueError as error:
+        if "could not convert string" not in str(error):
+            raise
+        raise ValueError(f"{error}. X holds text: encode its text columns first, e.g. with "
+                         f"OneHotEncoder in a ColumnTransformer, in a Pipeline before this "
+                         f"estimator") from error
+
+
 class _FastbpMLP(BaseEstimator):
     """What both estimators share: parameters, validation, the training loop, attributes."""
 
@@ -155,8 +168,9 @@ class _FastbpMLP(BaseEstimator):
         or by the few checks that stand for it on a plain input (_plain_input)."""
         if not self._plain_input(X):
             check_is_fitted(self, "network_")
-            X = validate_data(self, X, accept_sparse=["csr", "csc"],
-                              dtype=(np.float64, np.float32), reset=False)
+            with _text_hint():
+                X = validate_data(self, X, accept_sparse=["csr", "csc"],
+                                  dtype=(np.float64, np.float32), reset=False)
         return self.network_.forward(X)
 
     def _plain_input(self, X):
@@ -214,9 +228,10 @@ class _FastbpMLP(BaseEstimator):
         dtype = self.network_.dtype if not first else self.dtype
         if first and dtype is None and self.precision == "bfloat16":
             dtype = np.float32  # bfloat16's master parameters
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             dtype=(np.float64, np.float32) if dtype is None else dtype,
-                             order="C", y_numeric=not is_classifier(self), reset=first)
+        with _text_hint():
+            X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                                 dtype=(np.float64, np.float32) if dtype is None else dtype,
+                                 order="C", y_numeric=not is_classifier(self), reset=first)
         dtype = X.dtype
         if sample_weight is not None:
             sample_weight = check_weight_values(

@@ -137,11 +137,26 @@ def _as_numeric(data, name):
     array = np.asarray(data)
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
                                      or array.dtype == bool):
+        if array.dtype.kind in "US" or not _converts(array):
+            raise TypeError(
+                f"{name} holds text (dtype {array.dtype}): the network reads numbers only. "
+                f"Encode text columns first, e.g. with scikit-learn's OneHotEncoder (and "
+                f"ColumnTransformer to encode some columns and scale the others, in a "
+                f"Pipeline before fastbp's estimator)")
         raise TypeError(f"{name} must hold numbers, got dtype {array.dtype}; "
                         f"convert it with np.asarray({name}, dtype=np.float32)")
     if np.iscomplexobj(array):
         raise TypeError(f"{name} is complex; pass its real part ({name}.real)")
     return array
+
+
+def _converts(array):
+    """Whether an object array's values all convert to float."""
+    try:
+        array.astype(np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def is_sparse(X):

@@ -232,7 +232,8 @@ def warm_defaults(jobs=None, include_estimators=True):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="fastbp warmup", description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(prog="fastbp warmup",
+                                     description=" ".join(__doc__.split("\n\n")[0].split()),
                                      epilog="Without --activation, --loss, --optimizer, "
                                      "--dtype, --precision or --output: the defaults ("
                                      + "; ".join(DEFAULTS)

@@ -1,6 +1,7 @@
 """The command line: the demo, train / evaluate / predict / info over the user's files (CSV,
 npz, npy, IDX), one-line errors with exit status 2, and compiling ahead."""
 
+import argparse
 import csv
 import gzip
 import os
@@ -63,6 +64,14 @@ def test_train_evaluate_predict_info_on_a_csv_file(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "classes (3): barbera, barolo, grignolino" in done.stdout
     assert "target 'cultivar'" in done.stdout and "40 epochs, adam" in done.stdout
+    # a reader that stops early (| head) ends the output quietly, with status 0
+    rows = (tmp_path / "test.csv").read_text().splitlines()
+    (tmp_path / "many.csv").write_text("\n".join(rows[:1] + rows[1:] * 300) + "\n")
+    done = subprocess.run(["bash", "-c", f"set -o pipefail; {sys.executable} -m fastbp predict "
+                           f"{model} {tmp_path / 'many.csv'} --proba | head -n 2"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.splitlines()[0].startswith("prediction,p(barbera)")
 
 
 def test_regression_from_npz_and_npy_pairs(tmp_path):
@@ -148,7 +157,7 @@ def test_other_bad_input_gives_one_line_and_status_2(tmp_path):
         (("train", tmp_path / "missing.csv"), "no such file"),
         (("train", tmp_path / "d.csv", "--target", "nope"), "has no column 'nope'"),
         (("train", tmp_path / "d.txt"), "no such file"),  # written just below
-        (("evaluate", tmp_path / "d.csv", tmp_path / "d.csv"), "not a readable fastbp model"),
+        (("evaluate", tmp_path / "d.csv", tmp_path / "d.csv"), "is not a fastbp model file"),
     ]
     for args, message in cases:  # before d.txt exists
         done = _fastbp(*args)
@@ -274,3 +283,45 @@ def test_warmup_defaults_cover_an_estimators_first_real_fit(tmp_path):
                            text=True, timeout=600)
     assert later.returncode == 0, later.stderr
     assert later.stdout.split()[-1] == "0"
+
+
+def test_the_command_line_explains_itself(capsys):
+    """--help lists every command and the data formats; every option of every command has
+    help text, with its default where it has one; a mistyped command gets a suggestion;
+    info on a file that is not a model says what it is."""
+    assert cli.main(["--help"]) == 0
+    shown = capsys.readouterr().out
+    for command in cli.COMMANDS:
+        assert f"    {command} " in shown
+    assert "CSV file" in shown and "IDX files" in shown
+    parser = cli._parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in commands.choices.items():
+        for action in sub._actions:
+            assert action.help, (name, action.dest)
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["train", "--help"])
+    assert stop.value.code == 0
+    assert "passes over the data (default: 20)" in " ".join(capsys.readouterr().out.split())
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["warmup", "--help"])
+    assert "a cluster worker, a CI job" in " ".join(capsys.readouterr().out.split())
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["trian", "data.csv"])
+    assert stop.value.code == 2
+    assert "unknown command 'trian'; did you mean 'train'?" in capsys.readouterr().err
+
+
+def test_info_on_a_file_that_is_not_a_model(tmp_path, capsys):
+    table = tmp_path / "wine.csv"
+    table.write_text(",alcohol,malic_acid\n0,14.2,1.7\n")
+    array = tmp_path / "X.npy"
+    np.save(array, np.zeros(3))
+    for path, what in ((table, "it is a text file (a table?), starting ',alcohol,malic_acid'"),
+                       (array, "it holds one NumPy array (.npy)")):
+        with pytest.raises(SystemExit) as stop:
+            cli.main(["info", str(path)])
+        assert stop.value.code == 2
+        error = capsys.readouterr().err
+        assert "is not a fastbp model file" in error and what in error
+        assert "allow_pickle" not in error

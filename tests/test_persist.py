@@ -147,14 +147,18 @@ def _npz(path, **arrays):
 
 
 @pytest.mark.parametrize("problem,make,message", [
-    ("truncated", lambda p, good: p.write_bytes(good[:len(good) // 2]), "not a readable"),
+    ("truncated", lambda p, good: p.write_bytes(good[:len(good) // 2]),
+     "not a fastbp model file .*: it is a zip archive that NumPy cannot read"),
     ("corrupted", lambda p, good: p.write_bytes(good[:100] + b"\0" * 200 + good[300:]),
-     "not a readable"),
-    ("empty", lambda p, good: p.write_bytes(b""), "not a readable"),
-    ("text", lambda p, good: p.write_text("hello"), "not a readable"),
-    ("foreign npz", lambda p, good: _npz(p, weights=np.zeros(3)), "not a readable"),
+     "not a fastbp model file .*: it is a zip archive that NumPy cannot read"),
+    ("empty", lambda p, good: p.write_bytes(b""), "not a fastbp model file .*: it is empty"),
+    ("text", lambda p, good: p.write_text("hello"),
+     "not a fastbp model file .*: it is a text file, starting 'hello'"),
+    ("foreign npz", lambda p, good: _npz(p, weights=np.zeros(3)),
+     "not a fastbp model file .*: it is an .npz or zip archive without a model's arrays"),
     ("pickled object", lambda p, good: _npz(p, spec=np.array([{"a": 1}], dtype=object),
-                                             params=np.zeros(3)), "not a readable"),
+                                             params=np.zeros(3)),
+     "not a fastbp model file .*: it holds pickled Python objects, .* never loads"),
     ("newer format", lambda p, good: _npz(p, params=np.zeros(3), spec=np.array(json.dumps(
         {"sizes": [1, 2], "format": 99}))), "newer fastbp: upgrade"),
     ("no format", lambda p, good: _npz(p, params=np.zeros(3), spec=np.array(json.dumps(

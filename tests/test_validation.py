@@ -49,7 +49,8 @@ def test_bad_network_arguments(kwargs, error, match):
     (X, y + 0.5, ValueError, "integer class indices"),
     (np.empty((0, 4)), np.empty(0), ValueError, "X is empty"),
     (X[0], y, ValueError, "must be 2-D"),
-    (X.astype(str), y, TypeError, "must hold numbers"),
+    (X.astype(str), y, TypeError, "holds text .*OneHotEncoder .*ColumnTransformer"),
+    (X.astype(object), y, TypeError, r"must hold numbers.*np.asarray\(X, dtype=np.float32\)"),
     (X, np.full((6, 3), 0.5), ValueError, "sum to 1"),
     (X, np.zeros((6, 2)), ValueError, r"shape \(6, 3\)"),
 ])
