@@ -30,6 +30,9 @@ suppress_warnings = ["myst.header"]
 templates_path = ["_templates"]
 autosummary_generate = True
 autodoc_default_options = {"members": True, "inherited-members": False}
+# Signatures as written in the source (dtype=np.float32), not as the default's repr
+# (dtype=<class 'numpy.float32'>).
+autodoc_preserve_defaults = True
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 # No intersphinx: the build must work offline (CI has no network but the package registries).

@@ -116,7 +116,7 @@ def load_digits(test_size=0.25, seed=0):
         from sklearn.model_selection import train_test_split
     except ImportError:
         raise ImportError("the digits dataset comes with scikit-learn: "
-                          "pip install 'fastbp[sklearn]'") from None
+                          "pip install scikit-learn") from None
     X, y = sklearn_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
         (X / 16.0).astype(np.float32), y.astype(np.int64), test_size=test_size,

@@ -632,7 +632,7 @@ class Network:
     def to_onnx(self, path=None, dtype="float32"):
         """The forward pass as an ONNX model (opset 17), written to path when given; its
         input ``"X"`` is (N, sizes[0]), its output ``"Y"`` what :meth:`forward` returns.
-        Needs the ``onnx`` package (``pip install "fastbp[onnx]"``); fastbp.onnx_export
+        Needs the ``onnx`` package (``pip install onnx``); fastbp.onnx_export
         has the details.
 
         Returns

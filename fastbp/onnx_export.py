@@ -1,5 +1,5 @@
 """A network as an ONNX model, for ONNX Runtime and the other runtimes that read ONNX
-(``pip install "fastbp[onnx]"``): :meth:`fastbp.Network.to_onnx`, and
+(``pip install onnx``): :meth:`fastbp.Network.to_onnx`, and
 :meth:`fastbp.quantized.QuantizedNetwork.to_onnx` (:func:`quantized_to_onnx`).
 
 The graph is the forward pass: per layer a Gemm (``X @ W.T + b``) and the layer's activation,

@@ -1,5 +1,5 @@
 """scikit-learn estimators trained by fastbp: drop-in replacements for scikit-learn's
-``MLPClassifier`` and ``MLPRegressor`` (``pip install "fastbp[sklearn]"``).
+``MLPClassifier`` and ``MLPRegressor`` (``pip install scikit-learn``).
 
     from fastbp.sklearn import FastbpClassifier
     make_pipeline(StandardScaler(), FastbpClassifier(hidden_layer_sizes=(128,))).fit(X, y)
