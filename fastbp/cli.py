@@ -44,6 +44,10 @@ COMMANDS = {"train": "train a network on DATA and save it",
             "warmup": "compile ahead: fill the kernel cache (fastbp warmup -h)",
             "demo": "train on a built-in dataset, report accuracy and speed (the default "
                     "without a command)"}
+SEP_HELP = "the CSV file's delimiter (default: sniffed among , ; tab and |)"
+# Integer targets with more distinct values than this make a classifier with a note that
+# --task regression may be meant (counts, years, prices in whole units).
+MANY_CLASSES = 20
 # The demo's settings per dataset: hidden widths, epochs, batch size, learning rate.
 DEFAULTS = {"digits": ([64], 30, 32, 0.1), "fashion-mnist": ([256, 128], 30, 64, 0.1)}
 
@@ -122,6 +126,7 @@ def _parser():
     train = command("train")
     train.add_argument("data", metavar="DATA", help="the training rows: " + data_files.FORMATS)
     train.add_argument("--target", help="CSV column of the targets (default: the last)")
+    train.add_argument("--sep", help=SEP_HELP)
     train.add_argument("--task", choices=["auto", "classification", "regression"],
                        default="auto", help="auto: integer or text targets make a "
                        "classifier, other numbers a regressor")
@@ -160,10 +165,12 @@ def _parser():
     evaluate.add_argument("data", metavar="DATA", help="rows with targets: "
                           + data_files.FORMATS)
     evaluate.add_argument("--target", help="CSV column of the targets (default: the model's)")
+    evaluate.add_argument("--sep", help=SEP_HELP)
     evaluate.set_defaults(run=run_evaluate)
     predict = command("predict")
     predict.add_argument("model", metavar="MODEL.npz", help="a model fastbp train saved")
     predict.add_argument("data", metavar="DATA", help="the rows: " + data_files.FORMATS)
+    predict.add_argument("--sep", help=SEP_HELP)
     predict.add_argument("--output", metavar="OUT.csv", help="default: standard output")
     predict.add_argument("--proba", action="store_true", help="also each class's probability")
     predict.set_defaults(run=run_predict)
@@ -182,12 +189,17 @@ def _parser():
 # train ------------------------------------------------------------------------------------
 
 def run_train(args):
-    data = data_files.read(args.data, args.target, split="train")
+    data = _read(args.data, args.target, split="train", sep=args.sep)
     if data.y is None:
         raise UsageError(f"{args.data} has no targets to train on")
     task = args.task
     if task == "auto":
         task = "regression" if np.issubdtype(data.y.dtype, np.floating) else "classification"
+        distinct = len(np.unique(data.y))
+        if task == "classification" and np.issubdtype(data.y.dtype, np.integer) \
+                and distinct > MANY_CLASSES:
+            _note(f"the targets hold {distinct} distinct integers: training a classifier of "
+                  f"{distinct} classes; if they measure a quantity, --task regression")
     meta = {"task": task, "features": data.features, "target": data.target}
     X = _standardizer(meta, data.X, not args.no_standardize)
     if task == "classification":
@@ -230,6 +242,18 @@ def run_train(args):
     return 0
 
 
+def _read(spec, target, **options):
+    """data_files.read, with its notes on how it read the file written to standard error."""
+    data = data_files.read(spec, target, **options)
+    for note in data.notes:
+        _note(note)
+    return data
+
+
+def _note(text):
+    print(f"note: {text}", file=sys.stderr)
+
+
 def _verbosity(quiet):
     """fit's verbose: progress bars (written to standard error) only on a terminal, a line per
     epoch into a pipe or a file, nothing with --quiet."""
@@ -267,8 +291,8 @@ def _model_and_data(args, target=None):
     net = load(args.model)
     meta = net.metadata
     named = meta.get("features") if Path(args.data).suffix.lower() == ".csv" else None
-    data = data_files.read(args.data, target or meta.get("target"), features=named,
-                           split="test")
+    data = _read(args.data, target or meta.get("target"), features=named, split="test",
+                 sep=args.sep)
     if data.X.shape[1] != net.sizes[0]:
         raise UsageError(f"{args.data} has {data.X.shape[1]} features; the model takes "
                          f"{net.sizes[0]}")

@@ -18,21 +18,31 @@ FORMATS = ("a CSV file with a header, an .npz file with arrays X and y, X.npy or
            "digits / fashion-mnist")
 
 
+# The delimiters a CSV file's is sniffed among (--sep gives any other).
+DELIMITERS = ",;\t|"
+# Bytes of a CSV file read to sniff its delimiter.
+SNIFF_BYTES = 1 << 16
+
+
 class Data:
     """Features X (float64, n x features), targets y (1-D, or None), the feature names and
-    the target's name (None when the format has no names)."""
+    the target's name (None when the format has no names), and notes for the user on how the
+    file was read (a list of str)."""
 
-    def __init__(self, X, y, features, target):
+    def __init__(self, X, y, features, target, notes=()):
         self.X, self.y, self.features, self.target = X, y, features, target
+        self.notes = list(notes)
 
 
-def read(spec, target=None, features=None, split="train"):
+def read(spec, target=None, features=None, split="train", sep=None):
     """The Data in spec (see FORMATS).
 
-    For a CSV file: target names the targets' column (default: the last); features, when
-    given (a trained model's feature names), are the columns read as X, in that order, and
-    the target column is then read only if the file has it. split picks a built-in
-    dataset's "train" or "test" part.
+    For a CSV file: sep is its delimiter (default: sniffed among DELIMITERS); target names
+    the targets' column (default: the last); features, when given (a trained model's
+    feature names), are the columns read as X, in that order, and the target column is then
+    read only if the file has it. An unnamed first column of distinct integers, the index
+    pandas' to_csv writes, is dropped (with a note). split picks a built-in dataset's
+    "train" or "test" part.
     """
     if spec in BUILT_IN:
         return _built_in(spec, split)
@@ -44,7 +54,7 @@ def read(spec, target=None, features=None, split="train"):
         raise FileNotFoundError(f"{spec}: no such file")
     name = path.name.lower()
     if name.endswith(".csv"):
-        return _csv(path, target, features)
+        return _csv(path, target, features, sep)
     if name.endswith(".npz"):
         return _npz(path)
     if name.endswith(".npy"):
@@ -120,9 +130,35 @@ def _idx(path):
     return Data(X, y, None, None)
 
 
-def _csv(path, target, features):
+def _delimiter(path, f):
+    """The delimiter of the CSV file open as f (rewound after): the one of DELIMITERS that
+    splits its first lines into the same number of cells, a comma when none does."""
+    sample = f.read(SNIFF_BYTES)
+    f.seek(0)
+    if "\n" in sample and len(sample) == SNIFF_BYTES:
+        sample = sample[:sample.rindex("\n")]  # whole lines only
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return ","
+
+
+def _index_column(header, rows):
+    """Whether the first column is an unnamed index, as pandas' to_csv writes by default: no
+    name (or pandas' "Unnamed: 0") and a distinct integer in every row."""
+    if len(header) < 2 or header[0] not in ("", "Unnamed: 0"):
+        return False
+    try:
+        values = [int(row[0]) for row in rows]
+    except ValueError:
+        return False
+    return len(set(values)) == len(values)
+
+
+def _csv(path, target, features, sep):
+    notes = []
     with open(path, newline="") as f:
-        reader = csv.reader(f)
+        reader = csv.reader(f, delimiter=sep or _delimiter(path, f))
         header = next(reader, None)
         if not header:
             raise ValueError(f"{path} is empty: a CSV file needs a header line")
@@ -134,6 +170,11 @@ def _csv(path, target, features):
         if len(row) != len(header):
             raise ValueError(f"{path}, line {line}: {len(row)} cells, the header has "
                              f"{len(header)}")
+    if features is None and _index_column(header, rows):
+        notes.append(f"{path}: the unnamed first column holds a distinct integer per row, "
+                     f"an index (pandas' to_csv writes one unless index=False): not a "
+                     f"feature, left out")
+        header, rows = header[1:], [row[1:] for row in rows]
     if features is not None:  # a trained model's columns
         missing = [name for name in features if name not in header]
         if missing:
@@ -160,7 +201,7 @@ def _csv(path, target, features):
     y = None
     if target is not None:
         y = _typed([row[header.index(target)].strip() for row in rows])
-    return Data(X, y, features, target)
+    return Data(X, y, features, target, notes)
 
 
 def _typed(cells):
