@@ -52,22 +52,22 @@ def _library(trans_a, trans_b, alpha, A, B, beta, C):
     by the measured table."""
 
 
+def _one_library(library):
+    """The call of gemm through one library's intrinsic (numba_ext), whatever the shape."""
+    def call(trans_a, trans_b, alpha, A, B, beta, C):
+        m, n = C.shape
+        k = A.shape[0] if trans_a else A.shape[1]
+        library(trans_a, trans_b, m, n, k, alpha, A, _leading(A), B, _leading(B), beta, C,
+                _leading(C))
+    return call
+
+
 @overload(_library, jit_options=INTERNAL)
 def _library_typed(trans_a, trans_b, alpha, A, B, beta, C):
     if A.dtype == types.uint16:
-        def bf16(trans_a, trans_b, alpha, A, B, beta, C):
-            m, n = C.shape
-            k = A.shape[0] if trans_a else A.shape[1]
-            onednn_bf16(trans_a, trans_b, m, n, k, alpha, A, _leading(A), B, _leading(B),
-                        beta, C, _leading(C))
-        return bf16
+        return _one_library(onednn_bf16)
     if C.dtype != types.float32:
-        def call(trans_a, trans_b, alpha, A, B, beta, C):
-            m, n = C.shape
-            k = A.shape[0] if trans_a else A.shape[1]
-            openblas_gemm(trans_a, trans_b, m, n, k, alpha, A, _leading(A), B, _leading(B),
-                          beta, C, _leading(C))
-        return call
+        return _one_library(openblas_gemm)
 
     def call(trans_a, trans_b, alpha, A, B, beta, C):
         m, n = C.shape
