@@ -6,6 +6,7 @@ file and, for a CSV cell, its line and column, so the command line can print one
 """
 
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
@@ -194,10 +195,13 @@ def _csv(path, target, features, sep):
         column = header.index(name)
         for i, row in enumerate(rows):
             try:
-                X[i, j] = float(row[column])
+                X[i, j] = value = float(row[column])
             except ValueError:
                 raise ValueError(f"{path}, line {i + 2}, column {column + 1} ({name}): "
                                  f"{row[column]!r} is not a number") from None
+            if not math.isfinite(value):  # here, before any statistic of the column
+                raise ValueError(f"{path}, line {i + 2}, column {column + 1} ({name}): "
+                                 f"{row[column]!r} is not a finite number")
     y = None
     if target is not None:
         y = _typed([row[header.index(target)].strip() for row in rows])

@@ -140,6 +140,7 @@ def test_info_prints_the_layer_record(tmp_path):
 
 @pytest.mark.parametrize("content,message", [
     ("a,b,label\n1,2,x\n3,oops,y\n", "line 3, column 2 (b): 'oops' is not a number"),
+    ("a,b,label\n1,2,x\n3,4,y\n5,nan,x\n", "line 4, column 2 (b): 'nan' is not a finite number"),
     ("a,b,label\n1,2,x\n3,4\n", "line 3: 2 cells, the header has 3"),
     ("a,b,label\n", "has a header but no data rows"),
     ("a,b,label\n1,2,x\n3,4,x\n", "one class (x)"),
