@@ -139,7 +139,9 @@ def _parser():
     train.add_argument("--lr", type=float, help="learning rate (default: the optimizer's)")
     train.add_argument("--batch-size", type=int, default=64, help="rows per update")
     train.add_argument("--validation-split", type=float, default=0.0, metavar="F",
-                       help="hold out this fraction (the last rows) for validation")
+                       help="hold out this fraction of the rows for validation: drawn by "
+                            "--seed, of every class alike for a classifier; the "
+                            "standardisation statistics come from the other rows")
     train.add_argument("--no-standardize", action="store_true",
                        help="train on the features as they are")
     train.add_argument("--dtype", choices=["float32", "float64"], default="float32",
@@ -201,16 +203,22 @@ def run_train(args):
             _note(f"the targets hold {distinct} distinct integers: training a classifier of "
                   f"{distinct} classes; if they measure a quantity, --task regression")
     meta = {"task": task, "features": data.features, "target": data.target}
-    X = _standardizer(meta, data.X, not args.no_standardize)
     if task == "classification":
         classes, y = np.unique(data.y, return_inverse=True)
         if len(classes) < 2:
             raise UsageError(f"{args.data}: the targets hold one class ({classes[0]}); a "
                              f"classifier needs at least 2")
         meta["classes"] = classes.tolist()
+    else:
+        y = _as_float(data.y, args.data)
+    train_rows, val_rows = validation_rows(len(y), args.validation_split, args.seed,
+                                           y if task == "classification" else None)
+    # the statistics of the training rows only: the validation rows stay unseen
+    X = _standardizer(meta, data.X, train_rows, not args.no_standardize)
+    if task == "classification":
         sizes, loss = [X.shape[1], *args.hidden, len(classes)], "cross_entropy"
     else:
-        y = _target_scaler(meta, _as_float(data.y, args.data), not args.no_standardize)
+        y = _target_scaler(meta, y, train_rows, not args.no_standardize)
         sizes, loss = [X.shape[1], *args.hidden, 1], "mse"
     net = Network(sizes, activation=args.activation, loss=loss, dtype=args.dtype,
                   seed=args.seed, precision=args.precision)
@@ -219,8 +227,12 @@ def run_train(args):
           + (f" of {len(meta['classes'])} classes" if task == "classification" else "")
           + f"; {net}")
     started = time.perf_counter()
+    validation = None
+    if len(val_rows):
+        validation = (X[val_rows], y[val_rows])
+        X, y = X[train_rows], y[train_rows]
     history = net.fit(X, y, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      optimizer=args.optimizer, validation_split=args.validation_split,
+                      optimizer=args.optimizer, validation_data=validation,
                       verbose=verbose, track_layers=args.track_layers or bool(args.plot))
     wall = time.perf_counter() - started
     last = {key: values[-1] for key, values in history.history.items()}
@@ -260,20 +272,47 @@ def _verbosity(quiet):
     return 0 if quiet else (1 if sys.stderr.isatty() else 2)
 
 
-def _standardizer(meta, X, on):
-    """X standardised with its own column means and deviations (kept in meta), or as is."""
+def validation_rows(n, fraction, seed, labels=None):
+    """(training rows, validation rows) of n rows, each sorted: a seeded random fraction of
+    them held out for validation, of each class alike when labels (class codes) are given
+    (stratified: every class in both parts, in its share, when it has the rows); all rows
+    and none for fraction 0."""
+    if not 0 <= fraction < 1:
+        raise UsageError(f"--validation-split must be in [0, 1), got {fraction}")
+    if fraction == 0:
+        return np.arange(n), np.arange(0)
+    rng = np.random.default_rng(seed)
+    groups = [np.arange(n)] if labels is None else [np.flatnonzero(labels == c)
+                                                     for c in np.unique(labels)]
+    held = []
+    for rows in groups:
+        rows = rng.permutation(rows)
+        held.append(rows[:int(round(len(rows) * fraction))])
+    val = np.sort(np.concatenate(held))
+    if not len(val) or len(val) == n:
+        raise UsageError(f"--validation-split {fraction} of {n} rows leaves "
+                         + ("no validation rows" if not len(val) else "no training rows"))
+    return np.setdiff1d(np.arange(n), val), val
+
+
+def _standardizer(meta, X, rows, on):
+    """X standardised with the column means and deviations of its rows (kept in meta), or
+    as is."""
     if not on:
         return X
-    mean, std = X.mean(axis=0), X.std(axis=0)
+    fitted = X if len(rows) == len(X) else X[rows]
+    mean, std = fitted.mean(axis=0), fitted.std(axis=0)
     std[std == 0] = 1.0  # a constant column stays constant (zero)
     meta["standardize"] = {"mean": mean.tolist(), "std": std.tolist()}
     return (X - mean) / std
 
 
-def _target_scaler(meta, y, on):
+def _target_scaler(meta, y, rows, on):
+    """y standardised with the mean and deviation of its rows (kept in meta), or as is."""
     if not on:
         return y
-    mean, std = float(y.mean()), float(y.std()) or 1.0
+    fitted = y if len(rows) == len(y) else y[rows]
+    mean, std = float(fitted.mean()), float(fitted.std()) or 1.0
     meta["target_scale"] = {"mean": mean, "std": std}
     return (y - mean) / std
 

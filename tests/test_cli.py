@@ -349,3 +349,21 @@ def test_tables_as_pandas_writes_them(tmp_path):
     done = _fastbp("train", tmp_path / "counts.csv", "--epochs", "1", "--quiet")
     assert done.returncode == 0, done.stderr
     assert "40 distinct integers" in done.stderr and "--task regression" in done.stderr
+
+
+def test_the_validation_split_is_seeded_and_stratified():
+    """A class-sorted table holds out each class in its share, the same rows for the same
+    seed; the training and validation rows part the table."""
+    labels = np.repeat([0, 1, 2], [59, 71, 48])  # wine's classes, sorted
+    train, val = cli.validation_rows(len(labels), 0.2, 0, labels)
+    assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(len(labels)))
+    assert np.bincount(labels[val]).tolist() == [12, 14, 10]
+    again, val_again = cli.validation_rows(len(labels), 0.2, 0, labels)
+    assert np.array_equal(val, val_again)
+    assert not np.array_equal(val, cli.validation_rows(len(labels), 0.2, 1, labels)[1])
+    train, val = cli.validation_rows(100, 0.25, 0)  # a regressor's: a random quarter
+    assert len(val) == 25 and not np.array_equal(val, np.arange(75, 100))
+    assert [len(part) for part in cli.validation_rows(10, 0.0, 0)] == [10, 0]
+    for fraction in (1.0, -0.1):
+        with pytest.raises(cli.UsageError, match="must be in"):
+            cli.validation_rows(10, fraction, 0)
