@@ -16,6 +16,9 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax from a package, copied into the build: the math renders offline (the default
+    # loads MathJax from a CDN)
+    "sphinx-mathjax-offline",
     "numpydoc",
     "myst_parser",
     "sphinx_gallery.gen_gallery",
@@ -46,5 +49,7 @@ sphinx_gallery_conf = {
 }
 
 html_theme = "pydata_sphinx_theme"
+html_static_path = ["_static"]
+html_css_files = ["fastbp.css"]
 html_title = "fastbp"
 html_theme_options = {"navigation_depth": 2, "show_toc_level": 2}
