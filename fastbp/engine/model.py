@@ -61,6 +61,7 @@ class Model:
         return state
 
     def __setstate__(self, state):
+        state.setdefault("precision", FLOAT32)  # pickled by a fastbp without precisions
         self.__dict__.update(state)
         self._few = threading.local()
 
