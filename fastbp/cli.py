@@ -92,7 +92,7 @@ def _command(argv):
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except BrokenPipeError:
+    except BrokenPipeError:  # an OSError, but no user error: main ends it quietly
         raise
     except (UsageError, ValueError, OSError, ImportError) as error:
         parser.exit(2, f"fastbp {args.command}: error: {error}\n")

@@ -137,7 +137,7 @@ def _as_numeric(data, name):
     array = np.asarray(data)
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
                                      or array.dtype == bool):
-        if array.dtype.kind in "US" or not _converts(array):
+        if name == "X" and (array.dtype.kind in "US" or not _converts(array)):
             raise TypeError(
                 f"{name} holds text (dtype {array.dtype}): the network reads numbers only. "
                 f"Encode text columns first, e.g. with scikit-learn's OneHotEncoder (and "
