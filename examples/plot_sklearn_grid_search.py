@@ -35,7 +35,7 @@ print(f"test accuracy {search.score(X_test, y_test):.3f}")
 
 # %%
 # Mean cross-validated accuracy over the grid: a row per width, a column per alpha, each
-# cell placed by the parameters cv_results_ lists beside its score.
+# cell placed by the parameters ``cv_results_`` lists beside its score.
 
 scores = np.empty((len(widths), len(alphas)))
 for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"]):
